@@ -1,0 +1,79 @@
+"""Append-only, hash-chained audit log of clerk and chair actions.
+
+Each entry's hash covers the previous entry's hash and its own canonical content, so removing
+or editing an entry breaks the chain; the database also refuses UPDATE and DELETE on the table.
+Voters' casts are never logged here (they are not clerk or chair actions, and a time would
+link them).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from .clock import utcnow
+from .models import AuditEntry
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+
+
+SYSTEM = Actor("system", "admin")
+
+
+def _entry_hash(prev_hash: str, seq: int, at: str, actor: str, role: str, action: str,
+                meeting_id, detail_json: str) -> str:
+    body = json.dumps(
+        [seq, at, actor, role, action, meeting_id, detail_json], ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def record(session: Session, actor: Actor, action: str, meeting_id: int | None = None, **detail) -> AuditEntry:
+    """Append one entry inside the caller's transaction."""
+    if session.bind.dialect.name == "postgresql":
+        # Serialise appends so two transactions never chain onto the same predecessor.
+        session.execute(text("SELECT pg_advisory_xact_lock(7461)"))
+    last = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one_or_none()
+    seq = last.seq + 1 if last else 1
+    prev = last.hash if last else GENESIS
+    at = utcnow()
+    detail_json = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+    entry = AuditEntry(
+        seq=seq, at=at, actor=actor.username, role=actor.role, action=action,
+        meeting_id=meeting_id, detail_json=detail_json, prev_hash=prev,
+        hash=_entry_hash(prev, seq, at.isoformat(), actor.username, actor.role, action, meeting_id, detail_json),
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def verify_chain(entries: list[AuditEntry]) -> tuple[bool, str]:
+    """Check a whole log (in seq order); returns (ok, message)."""
+    prev = GENESIS
+    for expected_seq, e in enumerate(entries, start=1):
+        if e.seq != expected_seq:
+            return False, f"第 {expected_seq} 条记录缺失"
+        if e.prev_hash != prev:
+            return False, f"第 {e.seq} 条记录的前序哈希不符"
+        h = _entry_hash(prev, e.seq, e.at.isoformat(), e.actor, e.role, e.action, e.meeting_id, e.detail_json)
+        if h != e.hash:
+            return False, f"第 {e.seq} 条记录内容被改动"
+        prev = e.hash
+    return True, f"共 {len(entries)} 条记录，哈希链完整"
+
+
+def entries(session: Session, meeting_id: int | None = None) -> list[AuditEntry]:
+    stmt = select(AuditEntry).order_by(AuditEntry.seq)
+    if meeting_id is not None:
+        stmt = stmt.where(AuditEntry.meeting_id == meeting_id)
+    return list(session.execute(stmt).scalars())

@@ -1,0 +1,87 @@
+"""Cast = check + spend + store, in one write transaction.
+
+The spend is a conditional insert into `spends` whose row count decides the winner, so any
+number of concurrent submits of one code for one item yield exactly one ballot. The ballot
+row carries no trace of the credential. The caller acknowledges only after commit.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .codes import new_id
+from .models import Ballot, Credential, Item, ItemGroup, Spend
+
+
+class NotOpen(Exception):
+    pass
+
+
+class NotEligible(Exception):
+    pass
+
+
+class AlreadyCast(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Cast:
+    item_id: int
+    receipt: str
+
+
+def lock_item(session: Session, item_id: int, exclusive: bool = False) -> Item | None:
+    """Read the item, locked against a concurrent close (PostgreSQL; SQLite is already serial)."""
+    stmt = select(Item).where(Item.id == item_id)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=not exclusive)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def eligible_item(session: Session, cred: Credential, item: Item) -> bool:
+    if item.meeting_id != cred.meeting_id:
+        return False
+    return session.execute(
+        select(ItemGroup).where(ItemGroup.item_id == item.id, ItemGroup.group_id == cred.group_id)
+    ).scalar_one_or_none() is not None
+
+
+def spend_insert(session: Session, credential_id: str, item_id: int) -> bool:
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Spend).values(credential_id=credential_id, item_id=item_id).on_conflict_do_nothing()
+    return session.execute(stmt).rowcount == 1
+
+
+def cast_ballot(session: Session, credential_id: str, item_id: int, choices: dict, receipt: str) -> Cast:
+    item = lock_item(session, item_id)
+    if item is None or item.status != "open":
+        raise NotOpen()
+    cred = session.get(Credential, credential_id)
+    if cred is None or cred.voided or not eligible_item(session, cred, item):
+        raise NotEligible()
+    if not spend_insert(session, credential_id, item_id):
+        raise AlreadyCast()
+    session.add(
+        Ballot(
+            id=new_id(), item_id=item_id, group_id=cred.group_id, valid=True,
+            choices_json=json.dumps(choices, sort_keys=True, ensure_ascii=False), receipt=receipt,
+        )
+    )
+    session.flush()
+    return Cast(item_id, receipt)
+
+
+def receipt_counted(session: Session, item_id: int, receipt: str) -> bool:
+    """Is a ballot with this receipt among the item's ballots? (inclusion, never content)"""
+    return session.execute(
+        select(Ballot.id).where(Ballot.item_id == item_id, Ballot.receipt == receipt)
+    ).first() is not None
+
+
+def has_spent(session: Session, credential_id: str, item_id: int) -> bool:
+    return session.get(Spend, (credential_id, item_id)) is not None

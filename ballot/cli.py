@@ -1,0 +1,207 @@
+"""The `ballot` command."""
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from . import audit, credentials, meetingfile
+from .config import SECRET_FILE, default_instance_path, load_settings
+from .db import Database
+from .meetings import OperationError, open_item
+from .migrate import upgrade
+from .models import Meeting, VoterGroup
+from .users import UserError, create_user, new_password
+
+CLI_ACTOR = audit.Actor("cli", "admin")
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+if not EXAMPLES.is_dir():
+    EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_FILE = "county-cadre-recommendation.toml"
+
+instance_option = click.option(
+    "--instance", "instance", type=click.Path(path_type=Path), default=None,
+    help="实例文件夹（数据库、密钥）；默认取环境变量 BALLOT_INSTANCE，否则 ./instance",
+)
+
+
+def _settings(instance: Path | None, create: bool = False):
+    return load_settings(instance or default_instance_path(), create_secret=create)
+
+
+@click.group(help="无记名投票与民主测评服务 ballot")
+def main():
+    pass
+
+
+@main.command(help="新建实例：实例文件夹、密钥（0600）和数据库结构。")
+@instance_option
+def init(instance):
+    settings = _settings(instance, create=True)
+    upgrade(settings.database_url)
+    click.echo(f"实例已就绪：{settings.instance_path}")
+
+
+@main.group(help="数据库结构管理。")
+def db():
+    pass
+
+
+@db.command("upgrade", help="把数据库结构升级到最新版本（Alembic 迁移）。")
+@instance_option
+def db_upgrade(instance):
+    settings = _settings(instance)
+    upgrade(settings.database_url)
+    click.echo("数据库结构已是最新。")
+
+
+def _create_admin(settings, username: str, password: str | None) -> str:
+    password = password or new_password()
+    database = Database(settings.database_url)
+    try:
+        with database.write() as s:
+            create_user(s, username, password, "admin", "管理员")
+            audit.record(s, CLI_ACTOR, "user.create", None, username=username, role="admin")
+    finally:
+        database.dispose()
+    return password
+
+
+@main.command("create-admin", help="新建管理员账号；不给密码时随机生成并打印。")
+@instance_option
+@click.option("--username", default="admin", show_default=True)
+@click.option("--password", default=None, help="至少 10 个字符；省略则随机生成")
+def create_admin(instance, username, password):
+    try:
+        password = _create_admin(_settings(instance), username, password)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"管理员 {username} 已创建，密码：{password}")
+
+
+@main.group(help="会议。")
+def meeting():
+    pass
+
+
+@meeting.command("load", help="从 TOML 会议文件导入会议（格式见 examples/README.md）。")
+@instance_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def meeting_load(instance, file):
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.write() as s:
+            m = meetingfile.load(s, CLI_ACTOR, file.read_text(encoding="utf-8"))
+            click.echo(f"已导入会议 #{m.id}：{m.title}（{len(m.groups)} 个表决组，{len(m.items)} 个议题）")
+    except OperationError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+
+
+@main.group(help="票码。")
+def codes():
+    pass
+
+
+def _issue(settings, database, meeting_id: int, group_name: str | None, count: int):
+    with database.write() as s:
+        m = s.get(Meeting, meeting_id)
+        if m is None:
+            raise click.ClickException(f"会议 #{meeting_id} 不存在")
+        groups = [g for g in m.groups if group_name in (None, g.name)]
+        if not groups:
+            raise click.ClickException(f"会议中没有表决组“{group_name}”")
+        group: VoterGroup = groups[0]
+        issued = credentials.issue_codes(s, settings.derived_key("credential"), group, count, CLI_ACTOR)
+        return m, group, issued
+
+
+@codes.command("issue", help="为一个表决组签发一次性票码，写入 CSV（票码只此一次，服务器不保存原文）。")
+@instance_option
+@click.argument("meeting_id", type=int)
+@click.option("--group", "group_name", default=None, help="表决组名称；默认第一个表决组")
+@click.option("--count", type=int, required=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True, help="投票链接的网址前缀")
+def codes_issue(instance, meeting_id, group_name, count, csv_path, base_url):
+    settings = _settings(instance)
+    database = Database(settings.database_url)
+    try:
+        m, group, issued = _issue(settings, database, meeting_id, group_name, count)
+    except credentials.IssueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    _write_codes_csv(csv_path, m.title, group.name, issued, base_url)
+    click.echo(f"已为“{group.name}”签发 {len(issued)} 个票码，写入 {csv_path}")
+
+
+def _write_codes_csv(path: Path, title: str, group: str, issued: list[str], base_url: str) -> None:
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["序号", "票码", "投票链接", "会议", "表决组"])
+        for i, code in enumerate(issued, start=1):
+            writer.writerow([i, code, f"{base_url.rstrip('/')}/v/{code}", title, group])
+
+
+@main.command(help="在 gunicorn 下运行服务。")
+@instance_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="会场局域网用 0.0.0.0")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(instance, host, port, workers, threads):
+    from .serve import serve as run
+
+    settings = _settings(instance)
+    run(settings.instance_path, host, port, workers, threads)
+
+
+@main.command(help="演示：新建实例、导入示例会议、签发 30 个票码、开始第一个议题，然后运行服务。")
+@click.option("--instance", "instance", type=click.Path(path_type=Path), default=Path("demo-instance"),
+              show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="会场局域网用 0.0.0.0")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="只准备数据，不启动服务（测试用）")
+def demo(instance, host, port, no_serve):
+    instance = instance.resolve()
+    if instance.exists():
+        if not (instance / SECRET_FILE).exists() and any(instance.iterdir()):
+            raise click.ClickException(f"{instance} 不是演示实例文件夹，拒绝清空")
+        shutil.rmtree(instance)
+    settings = _settings(instance, create=True)
+    upgrade(settings.database_url)
+    password = _create_admin(settings, "admin", None)
+    database = Database(settings.database_url)
+    try:
+        with database.write() as s:
+            m = meetingfile.load(s, CLI_ACTOR, (EXAMPLES / DEMO_FILE).read_text(encoding="utf-8"))
+            meeting_id, first_item = m.id, m.items[0].id
+        m, group, issued = _issue(settings, database, meeting_id, None, 30)
+        with database.write() as s:
+            open_item(s, CLI_ACTOR, first_item)
+    finally:
+        database.dispose()
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown_host}:{port}"
+    codes_file = instance / "demo-codes.csv"
+    _write_codes_csv(codes_file, m.title, group.name, issued, base)
+    click.echo("=" * 64)
+    click.echo(f"演示实例：{instance}")
+    click.echo(f"管理页面：{base}/admin/    用户名 admin    密码 {password}")
+    click.echo(f"示例投票链接：{base}/v/{issued[0]}")
+    click.echo(f"全部 30 个演示票码：{codes_file}（仅演示用；正式会议的票码不落盘）")
+    click.echo("=" * 64)
+    sys.stdout.flush()
+    if not no_serve:
+        from .serve import serve as run
+
+        run(instance, host, port, workers=2, threads=8)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Issue and look up one-time codes. Codes exist in clear only in the issuing call's memory."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .clock import utcnow
+from .codes import code_hash, new_code, new_id, normalize_code
+from .models import Credential, IssueBatch, VoterGroup
+
+MAX_BATCH = 5000
+
+
+class IssueError(ValueError):
+    pass
+
+
+def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int, actor: audit.Actor) -> list[str]:
+    if not 1 <= count <= MAX_BATCH:
+        raise IssueError(f"每次签发数量须在 1 到 {MAX_BATCH} 之间")
+    batch = IssueBatch(
+        meeting_id=group.meeting_id, group_id=group.id, count=count,
+        created_at=utcnow(), created_by=actor.username,
+    )
+    session.add(batch)
+    session.flush()
+    codes = []
+    for _ in range(count):
+        code = new_code()
+        codes.append(code)
+        session.add(
+            Credential(
+                id=new_id(), code_hash=code_hash(code_key, normalize_code(code)),
+                meeting_id=group.meeting_id, group_id=group.id, batch_id=batch.id, voided=False,
+            )
+        )
+    session.flush()
+    audit.record(session, actor, "codes.issue", group.meeting_id, group=group.name, count=count, batch=batch.id)
+    return codes
+
+
+def find_usable(session: Session, code_key: bytes, typed: str | None) -> Credential | None:
+    """The credential for a typed code, or None for unknown, malformed or voided codes alike."""
+    canonical = normalize_code(typed)
+    if canonical is None:
+        return None
+    cred = session.execute(
+        select(Credential).where(Credential.code_hash == code_hash(code_key, canonical))
+    ).scalar_one_or_none()
+    if cred is None or cred.voided:
+        return None
+    return cred
+
+
+def issued_count(session: Session, group_ids: list[int]) -> int:
+    if not group_ids:
+        return 0
+    return session.execute(
+        select(func.count()).select_from(Credential).where(
+            Credential.group_id.in_(group_ids), Credential.voided.is_(False)
+        )
+    ).scalar_one()
+
+
+def groups_with_codes(session: Session, meeting_id: int) -> set[int]:
+    return set(
+        session.execute(select(IssueBatch.group_id).where(IssueBatch.meeting_id == meeting_id)).scalars()
+    )

@@ -1,0 +1,76 @@
+"""Engines and transactions.
+
+SQLite: WAL, synchronous=FULL (durable before acknowledged), busy_timeout and secure_delete,
+and BEGIN IMMEDIATE for every write transaction, so concurrent voters queue for the write
+lock instead of failing with "database is locked". Python 3.11's sqlite3 driver defers
+BEGIN on its own, so we take over transaction control (SQLAlchemy's documented recipe).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def is_sqlite(url_or_engine) -> bool:
+    url = url_or_engine.url if isinstance(url_or_engine, Engine) else str(url_or_engine)
+    return str(url).startswith("sqlite")
+
+
+def _make_sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA secure_delete=ON")  # deleted ballots leave no bytes behind
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """One reader engine and one writer engine (the same engine on PostgreSQL)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if is_sqlite(url):
+            self.read_engine = _make_sqlite_engine(url, immediate=False)
+            self.write_engine = _make_sqlite_engine(url, immediate=True)
+        else:
+            self.read_engine = create_engine(url, pool_pre_ping=True)
+            self.write_engine = self.read_engine
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @property
+    def sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction; it commits (durably) when the block ends without error."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            self.write_engine.dispose()

@@ -1,0 +1,211 @@
+"""逐人表态: each nominee gets 同意 / 不同意 / 弃权 (会议推荐 of a slate, 常委会票决).
+
+Result per nominee: the three counts, 同意率 against the denominator the item's rule names,
+and whether 同意 meets the rule's threshold (exact Fractions, strict for 超过).
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Mapping, Sequence
+
+from ..rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
+from .base import BallotData, CastError, Counts, Kind, KindConfigError
+
+CHOICES = {"yes": "同意", "no": "不同意", "abstain": "弃权"}
+MAX_NOMINEES = 200
+MAX_NAME = 50
+MAX_POST = 100
+
+
+def _parse_nominees(raw) -> list[dict]:
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise KindConfigError("请至少填写一名人选")
+    if len(raw) > MAX_NOMINEES:
+        raise KindConfigError(f"人选不能超过 {MAX_NOMINEES} 名")
+    nominees, seen = [], set()
+    for entry in raw:
+        if isinstance(entry, str):
+            name, post = entry, ""
+        elif isinstance(entry, Mapping):
+            name, post = entry.get("name", ""), entry.get("post", "")
+        else:
+            raise KindConfigError("人选格式无效：每名人选写姓名，或写成 {name = …, post = …}")
+        name, post = str(name).strip(), str(post or "").strip()
+        if not name:
+            raise KindConfigError("人选姓名不能为空")
+        if len(name) > MAX_NAME or len(post) > MAX_POST:
+            raise KindConfigError(f"人选“{name[:MAX_NAME]}”的姓名或职务过长")
+        if name in seen:
+            raise KindConfigError(f"人选“{name}”重复出现")
+        seen.add(name)
+        nominees.append({"name": name, "post": post})
+    return nominees
+
+
+def _parse_rule(raw) -> dict:
+    raw = raw if raw is not None else "appointment"
+    if isinstance(raw, str):
+        raw = {"preset": raw}
+    if not isinstance(raw, Mapping):
+        raise KindConfigError("表决规则格式无效")
+    key = str(raw.get("preset", "custom"))
+    try:
+        if key in PRESETS:
+            preset = PRESETS[key]
+            return {
+                "preset": key,
+                "label": preset.label,
+                "quorum": preset.quorum.to_dict() if preset.quorum else None,
+                "passing": preset.passing.to_dict(),
+                "basis": preset.basis,
+            }
+        if key != "custom":
+            raise KindConfigError(f"未知的规则“{key}”，可用：{'、'.join(PRESETS)}、custom")
+        passing = Threshold(
+            str(raw.get("pass_op", ">")),
+            parse_fraction(raw.get("pass_fraction", "1/2")),
+            str(raw.get("denominator", "expected")),
+        )
+        quorum = None
+        if raw.get("quorum_fraction"):
+            quorum = Threshold(
+                str(raw.get("quorum_op", ">=")), parse_fraction(raw["quorum_fraction"]), "expected"
+            )
+        basis = str(raw.get("basis", "")).strip()
+        if not basis:
+            raise KindConfigError("自定义规则须写明依据（basis），它会和结果一起打印")
+        return {
+            "preset": "custom",
+            "label": "自定义",
+            "quorum": quorum.to_dict() if quorum else None,
+            "passing": passing.to_dict(),
+            "basis": basis[:500],
+        }
+    except RuleError as exc:
+        raise KindConfigError(str(exc)) from None
+
+
+def _base(denominator: str, counts: Counts, cast: int, valid: int) -> int | None:
+    return {
+        "expected": counts.expected,
+        "present": counts.present,
+        "cast": cast,
+        "valid": valid,
+    }[denominator]
+
+
+class ApprovalKind(Kind):
+    key = "approval"
+    label = "逐人表态（同意/不同意/弃权）"
+
+    def parse_config(self, raw: Mapping) -> dict:
+        return {"nominees": _parse_nominees(raw.get("nominees")), "rule": _parse_rule(raw.get("rule"))}
+
+    def form_field_names(self, config: dict) -> list[str]:
+        return [f"n{i}" for i in range(len(config["nominees"]))]
+
+    def parse_cast(self, config: dict, form: Mapping[str, list[str]]) -> dict:
+        names = self.form_field_names(config)
+        allowed = set(names)
+        for field in form:
+            if field.startswith("n") and field not in allowed:
+                raise CastError("表单内容与本议题不符，请返回重新填写")
+        votes = []
+        for field in names:
+            values = form.get(field, [])
+            if len(values) > 1:
+                raise CastError("每名人选只能选择一项")
+            value = values[0] if values else "abstain"  # unmarked counts as 弃权
+            if value not in CHOICES:
+                raise CastError("表单内容无效，请返回重新填写")
+            votes.append(value)
+        return {"votes": votes}
+
+    def review(self, config: dict, choices: dict) -> list[tuple[str, str]]:
+        return [
+            (_display(n), CHOICES[v]) for n, v in zip(config["nominees"], choices["votes"], strict=True)
+        ]
+
+    def open_problems(self, config: dict, counts: Counts) -> list[str]:
+        quorum = config["rule"]["quorum"]
+        if not quorum:
+            return []
+        threshold = Threshold.from_dict(quorum)
+        if counts.present is None:
+            return ["本议题有到会人数要求，请先录入各表决组的实到人数"]
+        if not threshold.met(counts.present, counts.expected):
+            need = threshold.minimum(counts.expected)
+            return [
+                f"到会人数不足：{threshold.words('实到人数')}，应到 {counts.expected} 人，"
+                f"至少需 {need} 人，现实到 {counts.present} 人，不能开始表决"
+            ]
+        return []
+
+    def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
+        cast = len(ballots)
+        valid_ballots = [b for b in ballots if b.valid]
+        valid = len(valid_ballots)
+        passing = Threshold.from_dict(config["rule"]["passing"])
+        base = _base(passing.denominator, counts, cast, valid)
+        minimum = passing.minimum(base)
+        rows = []
+        for index, nominee in enumerate(config["nominees"]):
+            tally = {"yes": 0, "no": 0, "abstain": 0}
+            for ballot in valid_ballots:
+                tally[ballot.choices["votes"][index]] += 1
+            rate = Fraction(tally["yes"], base) if base else None
+            rows.append(
+                {
+                    "name": nominee["name"],
+                    "post": nominee["post"],
+                    "yes": tally["yes"],
+                    "no": tally["no"],
+                    "abstain": tally["abstain"],
+                    "rate": str(rate) if rate is not None else None,
+                    "rate_display": percent(rate),
+                    "passed": passing.met(tally["yes"], base),
+                }
+            )
+        quorum = None
+        if config["rule"]["quorum"]:
+            q = Threshold.from_dict(config["rule"]["quorum"])
+            quorum = {
+                "words": q.words("实到人数"),
+                "minimum": q.minimum(counts.expected),
+                "met": q.met(counts.present, counts.expected) if counts.present is not None else None,
+            }
+        base_label = DENOMINATORS[passing.denominator]
+        base_text = f"{base_label} {base} 人" if passing.denominator in ("expected", "present") else f"{base_label} {base} 张"
+        if base is None:
+            base_text = f"{base_label}未录入"
+        rule_line = f"依据：{passing.words('同意票')}（{base_text}"
+        rule_line += f"，至少需 {minimum} 票）" if minimum is not None else "）"
+        warnings = []
+        if counts.present is not None and cast > counts.present:
+            warnings.append(f"收回票数 {cast} 多于实到人数 {counts.present}，结果不能确认")
+        return {
+            "kind": self.key,
+            "counts": {
+                "expected": counts.expected,
+                "present": counts.present,
+                "issued": counts.issued,
+                "cast": cast,
+                "valid": valid,
+                "invalid": cast - valid,
+            },
+            "denominator": passing.denominator,
+            "denominator_label": base_label,
+            "denominator_value": base,
+            "minimum": minimum,
+            "rule_label": config["rule"]["label"],
+            "rule_line": rule_line,
+            "basis": config["rule"]["basis"],
+            "quorum": quorum,
+            "rows": rows,
+            "warnings": warnings,
+            "rounding": "百分比按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；是否通过按精确分数判断",
+        }
+
+
+def _display(nominee: dict) -> str:
+    return f"{nominee['name']}（{nominee['post']}）" if nominee["post"] else nominee["name"]

@@ -1,0 +1,63 @@
+"""Load a meeting from a TOML meeting file (format documented in examples/README.md).
+
+The whole file is checked inside the caller's transaction: one error and nothing is created.
+"""
+from __future__ import annotations
+
+import tomllib
+
+from sqlalchemy.orm import Session
+
+from . import audit
+from .meetings import OperationError, add_group, add_item, create_meeting
+from .models import Meeting
+
+MAX_FILE_BYTES = 512 * 1024
+
+
+def parse(text: str) -> dict:
+    if len(text.encode()) > MAX_FILE_BYTES:
+        raise OperationError("会议文件过大（上限 512 KB）")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise OperationError(f"会议文件不是有效的 TOML：{exc}") from None
+    if not isinstance(data.get("meeting"), dict):
+        raise OperationError("会议文件缺少 [meeting] 部分（会议名称、日期、地点）")
+    if not isinstance(data.get("groups"), list) or not data["groups"]:
+        raise OperationError("会议文件缺少 [[groups]]（至少一个表决组及其应到人数）")
+    if not isinstance(data.get("items", []), list):
+        raise OperationError("[[items]] 格式无效")
+    return data
+
+
+def load(session: Session, actor: audit.Actor, text: str) -> Meeting:
+    data = parse(text)
+    m = data["meeting"]
+    meeting = create_meeting(session, actor, m.get("title"), m.get("date", ""), m.get("location", ""))
+    by_name = {}
+    for n, g in enumerate(data["groups"], start=1):
+        if not isinstance(g, dict):
+            raise OperationError(f"第 {n} 个表决组格式无效")
+        try:
+            group = add_group(session, actor, meeting, g.get("name"), g.get("expected"))
+        except OperationError as exc:
+            raise OperationError(f"第 {n} 个表决组：{exc}") from None
+        by_name[group.name] = group.id
+    for n, it in enumerate(data.get("items", []), start=1):
+        if not isinstance(it, dict):
+            raise OperationError(f"第 {n} 个议题格式无效")
+        names = it.get("groups") or list(by_name)
+        if not isinstance(names, list):
+            names = [names]
+        unknown = [str(x) for x in names if x not in by_name]
+        try:
+            if unknown:
+                raise OperationError(f"表决组“{'、'.join(unknown)}”未在 [[groups]] 中定义")
+            config = {k: v for k, v in it.items() if k not in ("title", "kind", "groups")}
+            add_item(session, actor, meeting, it.get("title"), it.get("kind", "approval"), config,
+                     [by_name[x] for x in names])
+        except OperationError as exc:
+            raise OperationError(f"第 {n} 个议题：{exc}") from None
+    session.refresh(meeting)
+    return meeting

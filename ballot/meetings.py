@@ -1,0 +1,253 @@
+"""Meeting operations: groups, items, attendance, open and close.
+
+Functions take a Session inside the caller's write transaction and never commit; every clerk
+and chair action appends to the audit log in the same transaction.
+"""
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .casting import lock_item
+from .clock import utcnow
+from .credentials import groups_with_codes, issued_count
+from .kinds import BallotData, Counts, KindConfigError, get_kind
+from .models import Ballot, Item, ItemGroup, Meeting, VoterGroup
+from .sealing import rewrite_shuffled
+
+MAX_EXPECTED = 100_000
+STATUS_LABELS = {"draft": "未开始", "open": "表决中", "closed": "已结束", "withdrawn": "已撤回"}
+
+
+class OperationError(ValueError):
+    """A refused operation; the message is Chinese and says what to do instead."""
+
+
+def _clean(text, what: str, limit: int, required: bool = True) -> str:
+    value = str(text or "").strip()
+    if required and not value:
+        raise OperationError(f"{what}不能为空")
+    if len(value) > limit:
+        raise OperationError(f"{what}不能超过 {limit} 个字符")
+    return value
+
+
+def _count(value, what: str, low: int = 0, high: int = MAX_EXPECTED) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise OperationError(f"{what}须为整数") from None
+    if not low <= number <= high:
+        raise OperationError(f"{what}须在 {low} 到 {high} 之间")
+    return number
+
+
+# -- meetings and groups ---------------------------------------------------------------------
+
+def create_meeting(session: Session, actor: audit.Actor, title, date="", location="") -> Meeting:
+    meeting = Meeting(
+        title=_clean(title, "会议名称", 200), date=_clean(date, "会议日期", 32, required=False),
+        location=_clean(location, "会议地点", 200, required=False), created_at=utcnow(),
+    )
+    session.add(meeting)
+    session.flush()
+    audit.record(session, actor, "meeting.create", meeting.id, title=meeting.title)
+    return meeting
+
+
+def group_frozen(session: Session, group: VoterGroup) -> bool:
+    if group.id in groups_with_codes(session, group.meeting_id):
+        return True
+    return session.execute(
+        select(func.count()).select_from(ItemGroup).join(Item, Item.id == ItemGroup.item_id)
+        .where(ItemGroup.group_id == group.id, Item.status.in_(("open", "closed")))
+    ).scalar_one() > 0
+
+
+def add_group(session: Session, actor: audit.Actor, meeting: Meeting, name, expected) -> VoterGroup:
+    name = _clean(name, "表决组名称", 100)
+    if any(g.name == name for g in meeting.groups):
+        raise OperationError(f"表决组“{name}”已存在")
+    group = VoterGroup(
+        meeting_id=meeting.id, name=name, expected=_count(expected, "应到人数", 1),
+        position=len(meeting.groups),
+    )
+    session.add(group)
+    session.flush()
+    session.refresh(meeting)
+    audit.record(session, actor, "group.add", meeting.id, group=name, expected=group.expected)
+    return group
+
+
+def update_group(session: Session, actor: audit.Actor, group: VoterGroup, name, expected) -> None:
+    if group_frozen(session, group):
+        raise OperationError("该表决组已签发票码或已有议题开始表决，名称和应到人数已冻结，不能修改")
+    before = (group.name, group.expected)
+    group.name = _clean(name, "表决组名称", 100)
+    group.expected = _count(expected, "应到人数", 1)
+    audit.record(session, actor, "group.update", group.meeting_id, before=list(before),
+                 after=[group.name, group.expected])
+
+
+def set_present(session: Session, actor: audit.Actor, group: VoterGroup, present) -> None:
+    """实到人数, entered by the chair; not while an item of this group is being voted on."""
+    value = None if str(present).strip() == "" else _count(present, "实到人数", 0, group.expected)
+    busy = session.execute(
+        select(Item.title).join(ItemGroup, ItemGroup.item_id == Item.id)
+        .where(ItemGroup.group_id == group.id, Item.status == "open")
+    ).first()
+    if busy:
+        raise OperationError(f"议题“{busy[0]}”正在表决，结束后才能修改实到人数")
+    before = group.present
+    group.present = value
+    audit.record(session, actor, "attendance.set", group.meeting_id, group=group.name,
+                 before=before, after=value)
+
+
+# -- items -------------------------------------------------------------------------------------
+
+def item_config(item: Item) -> dict:
+    return json.loads(item.config_json)
+
+
+def item_group_ids(item: Item) -> list[int]:
+    return [ig.group_id for ig in item.voting_groups]
+
+
+def item_frozen(session: Session, item: Item) -> bool:
+    if item.status != "draft":
+        return True
+    return bool(set(item_group_ids(item)) & groups_with_codes(session, item.meeting_id))
+
+
+def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids) -> tuple[str, str, str, list[int]]:
+    title = _clean(title, "议题名称", 200)
+    try:
+        kind = get_kind(str(kind_key))
+        config = kind.parse_config(raw_config)
+    except KindConfigError as exc:
+        raise OperationError(str(exc)) from None
+    valid_ids = {g.id for g in meeting.groups}
+    ids = sorted({int(g) for g in group_ids})
+    if not ids:
+        raise OperationError("请至少选择一个参加表决的表决组")
+    if not set(ids) <= valid_ids:
+        raise OperationError("所选表决组不属于本会议")
+    return title, kind.key, json.dumps(config, ensure_ascii=False, sort_keys=True), ids
+
+
+def add_item(session: Session, actor: audit.Actor, meeting: Meeting, title, kind_key, raw_config: Mapping,
+             group_ids, replaces: Item | None = None) -> Item:
+    title, kind_key, config_json, ids = _validated(meeting, title, kind_key, raw_config, group_ids)
+    position = session.execute(
+        select(func.coalesce(func.max(Item.position), 0)).where(Item.meeting_id == meeting.id)
+    ).scalar_one() + 1
+    item = Item(
+        meeting_id=meeting.id, position=position, title=title, kind=kind_key, config_json=config_json,
+        status="draft", replaces_id=replaces.id if replaces else None,
+    )
+    item.voting_groups = [ItemGroup(group_id=g) for g in ids]
+    session.add(item)
+    session.flush()
+    audit.record(session, actor, "item.add", meeting.id, item=item.id, title=title, kind=kind_key,
+                 config=json.loads(config_json), groups=ids, replaces=item.replaces_id)
+    return item
+
+
+def update_item(session: Session, actor: audit.Actor, item: Item, title, kind_key, raw_config: Mapping, group_ids) -> None:
+    if item_frozen(session, item):
+        raise OperationError(
+            "本议题已冻结（已签发票码或已开始表决），不能修改。如需更正，请撤回本议题并新建更正议题。"
+        )
+    title, kind_key, config_json, ids = _validated(item.meeting, title, kind_key, raw_config, group_ids)
+    item.title, item.kind, item.config_json = title, kind_key, config_json
+    item.voting_groups = [ItemGroup(group_id=g) for g in ids]
+    session.flush()
+    audit.record(session, actor, "item.update", item.meeting_id, item=item.id, title=title,
+                 config=json.loads(config_json), groups=ids)
+
+
+def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make_correction: bool) -> Item | None:
+    reason = _clean(reason, "撤回原因", 500)
+    if item.status == "open":
+        raise OperationError("议题正在表决，请先结束表决再撤回")
+    if item.status == "withdrawn":
+        raise OperationError("该议题已撤回")
+    item.status = "withdrawn"
+    item.withdrawn_reason = reason
+    audit.record(session, actor, "item.withdraw", item.meeting_id, item=item.id, title=item.title, reason=reason)
+    if not make_correction:
+        return None
+    return add_item(session, actor, item.meeting, item.title, item.kind, item_config(item),
+                    item_group_ids(item), replaces=item)
+
+
+# -- counts, open, close -------------------------------------------------------------------------
+
+def live_counts(session: Session, item: Item) -> Counts:
+    ids = item_group_ids(item)
+    groups = [g for g in item.meeting.groups if g.id in ids]
+    present = None if any(g.present is None for g in groups) else sum(g.present for g in groups)
+    return Counts(expected=sum(g.expected for g in groups), present=present, issued=issued_count(session, ids))
+
+
+def item_counts(session: Session, item: Item) -> Counts:
+    if item.closed_counts_json:
+        return Counts(**json.loads(item.closed_counts_json))
+    return live_counts(session, item)
+
+
+def open_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
+    item = lock_item(session, item_id, exclusive=True)
+    if item is None:
+        raise OperationError("议题不存在")
+    if item.status != "draft":
+        raise OperationError(f"议题状态为“{STATUS_LABELS[item.status]}”，不能开始表决")
+    counts = live_counts(session, item)
+    problems = get_kind(item.kind).open_problems(item_config(item), counts)
+    if problems:
+        raise OperationError("；".join(problems))
+    item.status = "open"
+    item.opened_at = utcnow()
+    audit.record(session, actor, "item.open", item.meeting_id, item=item.id, title=item.title,
+                 expected=counts.expected, present=counts.present, issued=counts.issued)
+    return item
+
+
+def close_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
+    """Close and seal in one transaction; the caller compacts storage after commit."""
+    item = lock_item(session, item_id, exclusive=True)
+    if item is None:
+        raise OperationError("议题不存在")
+    if item.status != "open":
+        raise OperationError("议题不在表决中，不能结束")
+    counts = live_counts(session, item)
+    cast = rewrite_shuffled(session, item.id)
+    item.status = "closed"
+    item.closed_at = utcnow()
+    item.closed_counts_json = json.dumps(
+        {"expected": counts.expected, "present": counts.present, "issued": counts.issued}
+    )
+    audit.record(session, actor, "item.close", item.meeting_id, item=item.id, title=item.title, cast=cast,
+                 expected=counts.expected, present=counts.present, issued=counts.issued)
+    return item
+
+
+def ballots_of(session: Session, item_id: int) -> list[BallotData]:
+    rows = session.execute(
+        select(Ballot.group_id, Ballot.valid, Ballot.choices_json).where(Ballot.item_id == item_id)
+    ).all()
+    return [BallotData(g, v, json.loads(c)) for g, v, c in rows]
+
+
+def cast_count(session: Session, item_id: int) -> int:
+    return session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id == item_id)).scalar_one()
+
+
+def item_result(session: Session, item: Item) -> dict:
+    """The exact result, a pure function of (configuration, ballots, counts)."""
+    return get_kind(item.kind).tally(item_config(item), ballots_of(session, item.id), item_counts(session, item))

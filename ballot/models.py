@@ -1,0 +1,168 @@
+"""Storage model (SQLAlchemy 2.x).
+
+Anonymity lives in the shape of two tables: `spends` records *that* a credential was used
+for an item, `ballots` records *what* was cast, and nothing joins them: no shared key, no
+foreign key, no timestamp, random primary keys, and on SQLite WITHOUT ROWID tables so that
+physical order is key order, not cast order. Closing an item rewrites both (see sealing.py).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+ROLES = ("admin", "clerk", "chair", "scrutineer")
+ROLE_LABELS = {"admin": "管理员", "clerk": "会务人员", "chair": "主持人", "scrutineer": "监票人"}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    date: Mapped[str] = mapped_column(String(32), default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    groups: Mapped[list["VoterGroup"]] = relationship(
+        back_populates="meeting", order_by="VoterGroup.position"
+    )
+    items: Mapped[list["Item"]] = relationship(back_populates="meeting", order_by="Item.position")
+
+
+class VoterGroup(Base):
+    __tablename__ = "voter_groups"
+    __table_args__ = (UniqueConstraint("meeting_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100))
+    expected: Mapped[int] = mapped_column(Integer)  # 应到人数
+    present: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 实到人数, entered by the chair
+    meeting: Mapped[Meeting] = relationship(back_populates="groups")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    config_json: Mapped[str] = mapped_column(Text)  # the kind's validated configuration
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft/open/closed/withdrawn
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), nullable=True)
+    # 应到/实到/发出 as they stood at close: the sealed result never moves afterwards.
+    closed_counts_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    meeting: Mapped[Meeting] = relationship(back_populates="items")
+    voting_groups: Mapped[list["ItemGroup"]] = relationship(
+        cascade="all, delete-orphan", order_by="ItemGroup.group_id"
+    )
+
+
+class ItemGroup(Base):
+    """Which voter groups vote on an item."""
+
+    __tablename__ = "item_groups"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"), primary_key=True)
+
+
+class IssueBatch(Base):
+    """A record that N codes were issued (the codes themselves are never stored)."""
+
+    __tablename__ = "issue_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"))
+    count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class Credential(Base):
+    """A one-time code, stored only as a keyed hash (HMAC with the instance secret)."""
+
+    __tablename__ = "credentials"
+    __table_args__ = {"sqlite_with_rowid": False}
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("issue_batches.id"))
+    voided: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Spend(Base):
+    """That a credential was used for an item: no time, no order, no ballot."""
+
+    __tablename__ = "spends"
+    __table_args__ = {"sqlite_with_rowid": False}
+    credential_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+
+
+class Ballot(Base):
+    """What was cast: item, voter group, choices, an inclusion receipt. Nothing else."""
+
+    __tablename__ = "ballots"
+    __table_args__ = (
+        UniqueConstraint("item_id", "receipt"),
+        {"sqlite_with_rowid": False},
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random
+    item_id: Mapped[int] = mapped_column(Integer, index=True)
+    group_id: Mapped[int] = mapped_column(Integer)
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    choices_json: Mapped[str] = mapped_column(Text)
+    receipt: Mapped[str] = mapped_column(String(16))
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained record of every clerk and chair action."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    meeting_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    detail_json: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

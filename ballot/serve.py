@@ -1,0 +1,46 @@
+"""Run the app under gunicorn (gthread workers; no access log: it would record codes and timing)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from gunicorn.app.base import BaseApplication
+
+
+class BallotServer(BaseApplication):
+    def __init__(self, instance_path: Path, options: dict):
+        self.instance_path = instance_path
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            if key in self.cfg.settings:  # newer gunicorn options are skipped on older releases
+                self.cfg.set(key, value)
+
+    def load(self):
+        # Called in each worker after fork, so every worker has its own engine and pool.
+        from .config import load_settings
+        from .web import create_app
+
+        return create_app(load_settings(self.instance_path))
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "proc_name": "ballot",
+        "control_socket_disable": True,  # no shared runtime-control socket under $HOME
+    }
+
+
+def serve(instance_path: Path, host: str, port: int, workers: int, threads: int) -> None:
+    BallotServer(instance_path, gunicorn_options(host, port, workers, threads)).run()

@@ -1,0 +1,130 @@
+"""Flask application factory. Web code is thin: it calls the domain modules and renders."""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..config import Settings, load_settings
+from ..db import Database
+from ..ratelimit import FailureLimiter
+
+csrf = CSRFProtect()
+log = logging.getLogger("ballot")
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def _asset_dir(name: str) -> str:
+    """ballot/<name> in an installed wheel, <checkout>/<name> in a source tree."""
+    inside = _PACKAGE / name
+    return str(inside if inside.is_dir() else _PACKAGE.parent / name)
+
+
+ERROR_TEXT = {
+    400: ("请求无效", "提交的内容不完整或格式不正确。请返回上一页重新填写。"),
+    403: ("无权访问", "您没有执行此操作的权限。"),
+    404: ("页面不存在", "请检查网址，或返回首页。"),
+    405: ("操作方式不正确", "请从页面上的按钮进入，不要直接输入网址。"),
+    413: ("提交的内容过大", "请减少填写的内容后重试，本次没有保存任何内容。"),
+    429: ("尝试过于频繁", "请稍等几分钟再试。"),
+    500: ("服务器出现问题", "本次操作没有完成，也没有保存任何内容。请稍后重试，或联系会务人员。"),
+}
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(
+        "ballot",
+        template_folder=_asset_dir("templates"),
+        static_folder=_asset_dir("static"),
+        instance_path=str(settings.instance_path),
+    )
+    app.config.update(
+        SECRET_KEY=settings.derived_key("flask-session").hex(),
+        SESSION_COOKIE_NAME="ballot_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        # Lax, not Strict: a QR scan is a cross-site navigation whose redirect must keep the cookie.
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("BALLOT_SECURE_COOKIES") == "1",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.voter_session_minutes),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_FORM_PARTS=400,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        TESTING=settings.testing,
+    )
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+                                x_host=settings.trusted_proxies)
+    app.extensions["ballot.settings"] = settings
+    app.extensions["ballot.db"] = database or Database(settings.database_url)
+    storage = os.environ.get("BALLOT_RATELIMIT_STORAGE", "memory://")
+    app.extensions["ballot.code_limiter"] = FailureLimiter(
+        "code", settings.code_failures_per_client, settings.code_failures_global,
+        settings.code_failure_window_seconds, storage,
+    )
+    app.extensions["ballot.login_limiter"] = FailureLimiter(
+        "login", settings.login_failures_per_client, None, settings.login_failure_window_seconds, storage,
+    )
+    csrf.init_app(app)
+
+    from . import admin, vote
+
+    app.register_blueprint(vote.bp)
+    app.register_blueprint(admin.bp)
+    _install_error_pages(app)
+    _install_headers(app)
+    _quiet_exception_log(app)
+    return app
+
+
+def _install_error_pages(app: Flask) -> None:
+    def page(code: int, message: str | None = None):
+        title, text = ERROR_TEXT.get(code, ERROR_TEXT[500])
+        return render_template("error.html", title=title, message=message or text), code
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return page(exc.code or 500)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return page(400, "页面已过期或会话已失效（可能停留太久）。本次没有保存任何内容，请返回重新操作。")
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception):
+        log.error("unhandled error in %s: %s", request.endpoint, type(exc).__name__)
+        return page(500)
+
+
+def _install_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        if request.endpoint and not request.endpoint.startswith("static"):
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+
+def _quiet_exception_log(app: Flask) -> None:
+    """Flask's default exception log prints the URL, and a slip URL carries a code."""
+
+    def log_exception(exc_info):
+        exc = exc_info[1]
+        log.error("unhandled error in %s: %s", request.endpoint, type(exc).__name__)
+
+    app.log_exception = log_exception

@@ -1,0 +1,457 @@
+"""Staff pages: clerk (会务), chair (主持人), scrutineer (监票人), administrator."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from functools import wraps
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from sqlalchemy import func, select
+
+from .. import audit, credentials, meetingfile
+from ..kinds import KINDS
+from ..meetings import (
+    STATUS_LABELS,
+    OperationError,
+    add_group,
+    add_item,
+    cast_count,
+    close_item,
+    create_meeting,
+    item_config,
+    item_counts,
+    item_frozen,
+    item_group_ids,
+    item_result,
+    open_item,
+    set_present,
+    update_group,
+    update_item,
+    withdraw_item,
+)
+from ..models import ROLE_LABELS, ROLES, IssueBatch, Item, Meeting, User, VoterGroup
+from ..rules import COMPARATORS, DENOMINATORS, PRESETS
+from ..sealing import compact
+from ..users import UserError, authenticate, create_user, may
+from .common import client_address, db, limiter, message_page, settings
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+# -- login and permissions ---------------------------------------------------------------------
+
+@bp.before_request
+def load_user():
+    g.user = None
+    uid = session.get("staff")
+    if uid is not None:
+        with db().read() as s:
+            user = s.get(User, uid)
+            if user is not None and user.active:
+                g.user = user
+
+
+def actor() -> audit.Actor:
+    return audit.Actor(g.user.username, g.user.role)
+
+
+def require(permission: str):
+    def deco(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if g.user is None:
+                return redirect(url_for("admin.login"))
+            if not may(g.user.role, permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return deco
+
+
+@bp.app_context_processor
+def template_helpers():
+    return {
+        "may": (lambda p: g.get("user") is not None and may(g.user.role, p)),
+        "STATUS_LABELS": STATUS_LABELS,
+        "ROLE_LABELS": ROLE_LABELS,
+    }
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        client = client_address()
+        logins = limiter("login")
+        if logins.blocked(client):
+            return message_page("请稍后再试", "登录失败次数过多，请几分钟后再试。", 429, back=url_for("admin.login"))
+        with db().read() as s:
+            user = authenticate(s, request.form.get("username", "")[:64], request.form.get("password", "")[:256])
+        if user is None:
+            logins.failed(client)
+            error = "用户名或密码不正确"
+        else:
+            session.clear()
+            session.permanent = True
+            session["staff"] = user.id
+            return redirect(url_for("admin.home"), code=303)
+    return render_template("admin/login.html", error=error), (401 if error else 200)
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("admin.login"), code=303)
+
+
+# -- meetings ----------------------------------------------------------------------------------
+
+@bp.get("/")
+@require("observe")
+def home():
+    with db().read() as s:
+        meetings = s.execute(select(Meeting).order_by(Meeting.id.desc())).scalars().all()
+    return render_template("admin/home.html", meetings=meetings)
+
+
+def _done(meeting_id: int, note: str | None = None):
+    if note:
+        session["flash"] = note
+    return redirect(url_for("admin.meeting", meeting_id=meeting_id), code=303)
+
+
+def _refuse(exc: Exception, back: str):
+    return message_page("操作未完成", str(exc), 400, back=back)
+
+
+@bp.post("/meetings")
+@require("prepare")
+def new_meeting():
+    try:
+        with db().write() as s:
+            m = create_meeting(s, actor(), request.form.get("title"), request.form.get("date", ""),
+                               request.form.get("location", ""))
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.home"))
+    return _done(m.id, "会议已创建，请添加表决组和议题。")
+
+
+@bp.post("/meetings/load")
+@require("prepare")
+def load_meeting():
+    upload = request.files.get("file")
+    text = upload.read().decode("utf-8", errors="strict") if upload and upload.filename else request.form.get("toml", "")
+    try:
+        with db().write() as s:
+            m = meetingfile.load(s, actor(), text)
+    except UnicodeDecodeError:
+        return _refuse(OperationError("会议文件须为 UTF-8 编码的文本"), url_for("admin.home"))
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.home"))
+    return _done(m.id, "会议文件已导入。")
+
+
+def _get(s, model, ident):
+    obj = s.get(model, ident)
+    if obj is None:
+        abort(404)
+    return obj
+
+
+@bp.get("/meetings/<int:meeting_id>")
+@require("observe")
+def meeting(meeting_id: int):
+    with db().read() as s:
+        m = _get(s, Meeting, meeting_id)
+        groups = list(m.groups)
+        items = []
+        for item in m.items:
+            counts = item_counts(s, item)
+            items.append({
+                "item": item, "cast": cast_count(s, item.id), "counts": counts,
+                "frozen": item_frozen(s, item),
+                "groups": [gr.name for gr in groups if gr.id in item_group_ids(item)],
+            })
+        issued = dict(s.execute(
+            select(IssueBatch.group_id, func.sum(IssueBatch.count)).where(IssueBatch.meeting_id == m.id)
+            .group_by(IssueBatch.group_id)
+        ).all())
+    note = session.pop("flash", None)
+    return render_template("admin/meeting.html", meeting=m, groups=groups, items=items, issued=issued, note=note)
+
+
+@bp.post("/meetings/<int:meeting_id>/groups")
+@require("prepare")
+def new_group(meeting_id: int):
+    try:
+        with db().write() as s:
+            add_group(s, actor(), _get(s, Meeting, meeting_id), request.form.get("name"), request.form.get("expected"))
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    return _done(meeting_id)
+
+
+@bp.post("/groups/<int:group_id>")
+@require("prepare")
+def edit_group(group_id: int):
+    try:
+        with db().write() as s:
+            group = _get(s, VoterGroup, group_id)
+            meeting_id = group.meeting_id
+            update_group(s, actor(), group, request.form.get("name"), request.form.get("expected"))
+    except OperationError as exc:
+        return _refuse(exc, request.referrer or url_for("admin.home"))
+    return _done(meeting_id)
+
+
+@bp.post("/groups/<int:group_id>/present")
+@require("conduct")
+def group_present(group_id: int):
+    try:
+        with db().write() as s:
+            group = _get(s, VoterGroup, group_id)
+            meeting_id = group.meeting_id
+            set_present(s, actor(), group, request.form.get("present", ""))
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.home"))
+    return _done(meeting_id, "实到人数已录入。")
+
+
+@bp.post("/groups/<int:group_id>/codes")
+@require("prepare")
+def issue(group_id: int):
+    try:
+        count = int(request.form.get("count", ""))
+    except ValueError:
+        return _refuse(OperationError("签发数量须为整数"), url_for("admin.home"))
+    try:
+        with db().write() as s:
+            group = _get(s, VoterGroup, group_id)
+            meeting = group.meeting
+            codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, actor())
+            meta = {"meeting": meeting.title, "group": group.name, "meeting_id": meeting.id}
+    except (OperationError, credentials.IssueError) as exc:
+        return _refuse(exc, url_for("admin.home"))
+    # The codes exist in clear only in this response: nothing on the server can show them again.
+    base = request.host_url.rstrip("/")
+    rows = [(i, code, f"{base}/v/{code}") for i, code in enumerate(codes, start=1)]
+    csv_text = _codes_csv(meta, rows)
+    if request.form.get("format") == "csv":
+        name = quote(f"{meta['meeting']}-{meta['group']}-票码.csv")
+        return Response(
+            csv_text.encode("utf-8-sig"), mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename=codes.csv; filename*=UTF-8''{name}"},
+        )
+    return render_template("admin/codes.html", meta=meta, rows=rows, csv_text=csv_text,
+                           csv_href="data:text/csv;charset=utf-8," + quote("\ufeff" + csv_text))
+
+
+def _codes_csv(meta: dict, rows) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["序号", "票码", "投票链接", "会议", "表决组"])
+    for i, code, url in rows:
+        writer.writerow([i, code, url, meta["meeting"], meta["group"]])
+    return out.getvalue()
+
+
+# -- items -------------------------------------------------------------------------------------
+
+def _parse_nominees(text: str) -> list[dict]:
+    """One nominee a line: 姓名, optionally followed by ，or | or a tab and the post."""
+    nominees = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        for sep in ("\t", "｜", "|", "，", ","):
+            if sep in line:
+                name, post = line.split(sep, 1)
+                break
+        else:
+            name, post = line, ""
+        nominees.append({"name": name.strip(), "post": post.strip()})
+    return nominees
+
+
+def _item_form_data():
+    f = request.form
+    preset = f.get("preset", "appointment")
+    rule: dict = {"preset": preset}
+    if preset == "custom":
+        rule.update(pass_op=f.get("pass_op", ">"), pass_fraction=f.get("pass_fraction", "1/2"),
+                    denominator=f.get("denominator", "expected"), basis=f.get("basis", ""))
+        if f.get("quorum_fraction", "").strip():
+            rule.update(quorum_op=f.get("quorum_op", ">="), quorum_fraction=f.get("quorum_fraction"))
+    raw = {"nominees": _parse_nominees(f.get("nominees", "")), "rule": rule}
+    try:
+        group_ids = [int(x) for x in f.getlist("groups")]
+    except ValueError:
+        group_ids = []
+    return f.get("title"), f.get("kind", "approval"), raw, group_ids
+
+
+def _form_context(meeting, item=None, values=None):
+    return dict(meeting=meeting, item=item, values=values or {}, presets=PRESETS, kinds=KINDS,
+                denominators=DENOMINATORS, comparators=COMPARATORS)
+
+
+def _values_from_item(item: Item) -> dict:
+    config = item_config(item)
+    rule = config["rule"]
+    values = {
+        "title": item.title, "kind": item.kind, "groups": item_group_ids(item), "preset": rule["preset"],
+        "nominees": "\n".join(f"{n['name']}，{n['post']}" if n["post"] else n["name"] for n in config["nominees"]),
+        "basis": rule["basis"] if rule["preset"] == "custom" else "",
+    }
+    if rule["preset"] == "custom":
+        values.update(pass_op=rule["passing"]["op"], pass_fraction=rule["passing"]["fraction"],
+                      denominator=rule["passing"]["denominator"])
+        if rule["quorum"]:
+            values.update(quorum_op=rule["quorum"]["op"], quorum_fraction=rule["quorum"]["fraction"])
+    return values
+
+
+@bp.route("/meetings/<int:meeting_id>/items/new", methods=["GET", "POST"])
+@require("prepare")
+def new_item(meeting_id: int):
+    with db().read() as s:
+        m = _get(s, Meeting, meeting_id)
+        list(m.groups)
+    if request.method == "GET":
+        return render_template("admin/item_form.html", **_form_context(m, values={"preset": "appointment"}))
+    title, kind, raw, group_ids = _item_form_data()
+    try:
+        with db().write() as s:
+            add_item(s, actor(), _get(s, Meeting, meeting_id), title, kind, raw, group_ids)
+    except OperationError as exc:
+        values = dict(request.form)
+        values["groups"] = group_ids
+        return render_template("admin/item_form.html", error=str(exc), **_form_context(m, values=values)), 400
+    return _done(meeting_id, "议题已添加。")
+
+
+@bp.route("/items/<int:item_id>/edit", methods=["GET", "POST"])
+@require("prepare")
+def edit_item(item_id: int):
+    with db().read() as s:
+        item = _get(s, Item, item_id)
+        m = item.meeting
+        list(m.groups)
+        values = _values_from_item(item)
+    if request.method == "GET":
+        return render_template("admin/item_form.html", **_form_context(m, item, values))
+    title, kind, raw, group_ids = _item_form_data()
+    try:
+        with db().write() as s:
+            update_item(s, actor(), _get(s, Item, item_id), title, kind, raw, group_ids)
+    except OperationError as exc:
+        values = dict(request.form)
+        values["groups"] = group_ids
+        return render_template("admin/item_form.html", error=str(exc), **_form_context(m, item, values)), 400
+    return _done(m.id, "议题已修改。")
+
+
+@bp.route("/items/<int:item_id>/withdraw", methods=["GET", "POST"])
+@require("prepare")
+def withdraw(item_id: int):
+    with db().read() as s:
+        item = _get(s, Item, item_id)
+        meeting_id = item.meeting_id
+    if request.method == "GET":
+        return render_template("admin/withdraw.html", item=item)
+    try:
+        with db().write() as s:
+            new = withdraw_item(s, actor(), _get(s, Item, item_id), request.form.get("reason"),
+                                request.form.get("correction") == "1")
+            new_id = new.id if new else None
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.withdraw", item_id=item_id))
+    if new_id:
+        session["flash"] = "原议题已撤回，已新建更正议题，请修改后使用。"
+        return redirect(url_for("admin.edit_item", item_id=new_id), code=303)
+    return _done(meeting_id, "议题已撤回。")
+
+
+@bp.post("/items/<int:item_id>/open")
+@require("conduct")
+def open_(item_id: int):
+    try:
+        with db().write() as s:
+            item = open_item(s, actor(), item_id)
+            meeting_id = item.meeting_id
+    except OperationError as exc:
+        return _refuse(exc, request.referrer or url_for("admin.home"))
+    return _done(meeting_id, "已开始表决。")
+
+
+@bp.route("/items/<int:item_id>/close", methods=["GET", "POST"])
+@require("conduct")
+def close(item_id: int):
+    with db().read() as s:
+        item = _get(s, Item, item_id)
+        cast = cast_count(s, item.id)
+        counts = item_counts(s, item)
+    if request.method == "GET":
+        return render_template("admin/close.html", item=item, cast=cast, counts=counts)
+    if request.form.get("confirm") != "1":
+        return _refuse(OperationError("请勾选确认后再结束表决"), url_for("admin.close", item_id=item_id))
+    try:
+        with db().write() as s:
+            close_item(s, actor(), item_id)
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.meeting", meeting_id=item.meeting_id))
+    compact(db())
+    return redirect(url_for("admin.result", item_id=item_id), code=303)
+
+
+@bp.get("/items/<int:item_id>/result")
+@require("observe")
+def result(item_id: int):
+    with db().read() as s:
+        item = _get(s, Item, item_id)
+        if item.status == "open":
+            return message_page("表决尚未结束", "表决进行中不显示结果，结束表决后再查看。", 409,
+                                back=url_for("admin.meeting", meeting_id=item.meeting_id))
+        res = item_result(s, item)
+        meeting = item.meeting
+        groups = [gr.name for gr in meeting.groups if gr.id in item_group_ids(item)]
+    return render_template("admin/result.html", item=item, meeting=meeting, result=res, groups=groups)
+
+
+@bp.get("/meetings/<int:meeting_id>/audit")
+@require("observe")
+def audit_log(meeting_id: int):
+    with db().read() as s:
+        m = _get(s, Meeting, meeting_id)
+        ok, summary = audit.verify_chain(audit.entries(s))
+        rows = [
+            {"e": e, "detail": json.loads(e.detail_json)} for e in audit.entries(s, meeting_id)
+        ]
+    return render_template("admin/audit.html", meeting=m, rows=rows, chain_ok=ok, chain_summary=summary)
+
+
+# -- users -------------------------------------------------------------------------------------
+
+@bp.route("/users", methods=["GET", "POST"])
+@require("manage_users")
+def users():
+    error = None
+    if request.method == "POST":
+        try:
+            with db().write() as s:
+                u = create_user(s, request.form.get("username", ""), request.form.get("password", ""),
+                                request.form.get("role", ""), request.form.get("display_name", ""))
+                audit.record(s, actor(), "user.create", None, username=u.username, role=u.role)
+            session["flash"] = "用户已创建。"
+            return redirect(url_for("admin.users"), code=303)
+        except UserError as exc:
+            error = str(exc)
+    with db().read() as s:
+        rows = s.execute(select(User).order_by(User.id)).scalars().all()
+    return render_template("admin/users.html", users=rows, roles=ROLES, error=error,
+                           note=session.pop("flash", None)), (400 if error else 200)

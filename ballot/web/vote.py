@@ -1,0 +1,243 @@
+"""The attendee's pages: enter a code, see open items, cast, review, confirm, receipt.
+
+Everything works as plain forms without JavaScript. The code from a slip URL is exchanged
+for a short-lived session on the first request and the browser is redirected, so the code
+does not linger in history or logs. Receipts shown again come from the voter's own session.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
+from ..codes import new_receipt
+from ..credentials import find_usable
+from ..kinds import CastError, get_kind
+from ..meetings import item_config
+from ..models import Ballot, Credential, Item, ItemGroup, Meeting, VoterGroup
+from .common import client_address, db, form_lists, limiter, message_page, settings
+
+bp = Blueprint("vote", __name__)
+
+CODE_REFUSED = "该票码在本会议无法使用。请核对票码（字母不区分大小写），或向会务人员求助。"
+SESSION_GONE = "投票会话已过期或尚未输入票码。请重新扫描票上的二维码，或在首页输入票码。"
+TOO_MANY = "票码输入错误次数过多，请稍等几分钟再试，或向会务人员求助。"
+
+
+def _voter() -> dict | None:
+    return session.get("v")
+
+
+def _enter(typed: str):
+    """Shared by the slip URL and the typed-code form."""
+    client = client_address()
+    codes = limiter("code")
+    if codes.blocked(client):
+        return message_page("请稍后再试", TOO_MANY, 429, back=url_for("vote.start"), back_label="返回首页")
+    with db().read() as s:
+        cred = find_usable(s, settings().derived_key("credential"), typed)
+        if cred is not None:
+            voter = {"c": cred.id, "m": cred.meeting_id, "g": cred.group_id}
+    if cred is None:
+        codes.failed(client)
+        return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"), back_label="重新输入")
+    session.clear()
+    session.permanent = True
+    session["v"] = voter
+    session["r"] = {}
+    session["p"] = {}
+    return redirect(url_for("vote.items"), code=303)
+
+
+@bp.get("/")
+def start():
+    return render_template("vote/start.html", has_session=_voter() is not None)
+
+
+@bp.post("/enter")
+def enter():
+    return _enter(request.form.get("code", ""))
+
+
+@bp.get("/v/<code>")
+def slip(code: str):
+    return _enter(code)
+
+
+@bp.post("/leave")
+def leave():
+    session.clear()
+    return redirect(url_for("vote.start"), code=303)
+
+
+def _load(s, voter: dict):
+    meeting = s.get(Meeting, voter["m"])
+    group = s.get(VoterGroup, voter["g"])
+    cred = s.get(Credential, voter["c"])
+    return meeting, group, cred
+
+
+@bp.get("/ballot")
+def items():
+    voter = _voter()
+    if not voter:
+        return message_page("请重新进入", SESSION_GONE, 401, back=url_for("vote.start"), back_label="返回首页")
+    receipts = session.get("r", {})
+    with db().read() as s:
+        meeting, group, cred = _load(s, voter)
+        if cred is None or cred.voided:
+            session.clear()
+            return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
+        rows = s.execute(
+            select(Item).join(ItemGroup, ItemGroup.item_id == Item.id)
+            .where(Item.meeting_id == meeting.id, ItemGroup.group_id == group.id,
+                   Item.status.in_(("open", "closed")))
+            .order_by(Item.position)
+        ).scalars().all()
+        entries = []
+        for item in rows:
+            receipt = receipts.get(str(item.id))
+            done = receipt is not None or has_spent(s, cred.id, item.id)
+            if item.status == "closed" and not done:
+                continue
+            entries.append({"item": item, "done": done, "receipt": receipt})
+    return render_template("vote/items.html", meeting=meeting, group=group, entries=entries)
+
+
+def _item_for_voter(s, voter: dict, item_id: int):
+    item = s.get(Item, item_id)
+    if item is None or item.meeting_id != voter["m"]:
+        return None
+    if voter["g"] not in [ig.group_id for ig in item.voting_groups]:
+        return None
+    return item
+
+
+def _guard(item_id: int):
+    """Common checks; returns (voter, error response)."""
+    voter = _voter()
+    if not voter:
+        return None, message_page("请重新进入", SESSION_GONE, 401, back=url_for("vote.start"), back_label="返回首页")
+    if str(item_id) in session.get("r", {}):
+        return None, redirect(url_for("vote.receipt", item_id=item_id), code=303)
+    return voter, None
+
+
+def _not_open(meeting_back=True):
+    return message_page("该议题当前不在表决中", "该议题尚未开始或已经结束表决，不能投票。", 409,
+                        back=url_for("vote.items"), back_label="返回议题列表")
+
+
+def _already():
+    return message_page("本票码已投过本议题", "本票码已经对本议题投过票，每个议题只能投一次。", 409,
+                        back=url_for("vote.items"), back_label="返回议题列表")
+
+
+@bp.get("/ballot/<int:item_id>")
+def ballot_form(item_id: int):
+    voter, error = _guard(item_id)
+    if error:
+        return error
+    with db().read() as s:
+        item = _item_for_voter(s, voter, item_id)
+        if item is None:
+            return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
+        if item.status != "open":
+            return _not_open()
+        if has_spent(s, voter["c"], item.id):
+            return _already()
+        meeting = s.get(Meeting, voter["m"])
+    return render_template(f"vote/kinds/{item.kind}.html", item=item, config=item_config(item), meeting=meeting,
+                           chosen={})
+
+
+@bp.post("/ballot/<int:item_id>/review")
+def review(item_id: int):
+    voter, error = _guard(item_id)
+    if error:
+        return error
+    with db().read() as s:
+        item = _item_for_voter(s, voter, item_id)
+        if item is None:
+            return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
+        if item.status != "open":
+            return _not_open()
+        kind, config = get_kind(item.kind), item_config(item)
+    try:
+        choices = kind.parse_cast(config, form_lists())
+    except CastError as exc:
+        return message_page("选票填写有误", str(exc), 400, back=url_for("vote.ballot_form", item_id=item_id))
+    # The receipt is drawn now and kept in the voter's session, so a double tap that loses the
+    # race can still show the winner's receipt (after checking it was counted).
+    pending = dict(session.get("p", {}))
+    pending[str(item_id)] = new_receipt()
+    session["p"] = pending
+    fields = [(name, value) for name in kind.form_field_names(config) for value in request.form.getlist(name)]
+    return render_template("vote/review.html", item=item, lines=kind.review(config, choices), fields=fields)
+
+
+@bp.post("/ballot/<int:item_id>/cast")
+def cast(item_id: int):
+    voter, error = _guard(item_id)
+    if error:
+        return error
+    receipt = session.get("p", {}).get(str(item_id))
+    if not receipt:
+        return message_page("请先核对选票", "请从选票页面填写并核对后再确认提交。", 400,
+                            back=url_for("vote.ballot_form", item_id=item_id))
+    with db().read() as s:
+        item = _item_for_voter(s, voter, item_id)
+        if item is None:
+            return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
+        kind, config = get_kind(item.kind), item_config(item)
+    try:
+        choices = kind.parse_cast(config, form_lists())
+    except CastError as exc:
+        return message_page("选票填写有误", str(exc), 400, back=url_for("vote.ballot_form", item_id=item_id))
+    try:
+        with db().write() as s:  # commits (durably) before we acknowledge anything
+            cast_ballot(s, voter["c"], item_id, choices, receipt)
+    except NotOpen:
+        return _not_open()
+    except NotEligible:
+        session.clear()
+        return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
+    except AlreadyCast:
+        with db().read() as s:
+            mine = receipt_counted(s, item_id, receipt)
+        if not mine:
+            return _already()
+    _remember(item_id, receipt)
+    return redirect(url_for("vote.receipt", item_id=item_id), code=303)
+
+
+def _remember(item_id: int, receipt: str) -> None:
+    receipts = dict(session.get("r", {}))
+    receipts[str(item_id)] = receipt
+    session["r"] = receipts
+    pending = dict(session.get("p", {}))
+    pending.pop(str(item_id), None)
+    session["p"] = pending
+
+
+@bp.get("/ballot/<int:item_id>/receipt")
+def receipt(item_id: int):
+    voter = _voter()
+    code = session.get("r", {}).get(str(item_id)) if voter else None
+    if not code:
+        return message_page("没有回执", "本设备上没有这个议题的投票回执。" if voter else SESSION_GONE, 404,
+                            back=url_for("vote.items") if voter else url_for("vote.start"))
+    with db().read() as s:
+        item = s.get(Item, item_id)
+    return render_template("vote/receipt.html", item=item, receipt=code)
+
+
+@bp.get("/receipts/<int:item_id>")
+def receipts(item_id: int):
+    """Published receipt list of a closed item: inclusion only, sorted, no content."""
+    with db().read() as s:
+        item = s.get(Item, item_id)
+        if item is None or item.status not in ("closed", "withdrawn") or item.closed_at is None:
+            return message_page("回执清单尚未公布", "表决结束后才公布回执清单。", 404, back=url_for("vote.start"))
+        codes = sorted(s.execute(select(Ballot.receipt).where(Ballot.item_id == item_id)).scalars())
+    return render_template("vote/receipts.html", item=item, receipts=codes)
