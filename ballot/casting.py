@@ -53,8 +53,12 @@ def eligible_item(session: Session, cred: Credential, item: Item) -> bool:
 
 def spend_insert(session: Session, credential_id: str, item_id: int) -> bool:
     dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Spend).values(credential_id=credential_id, item_id=item_id).on_conflict_do_nothing()
-    return session.execute(stmt).rowcount == 1
+    stmt = (
+        dialect.insert(Spend).values(credential_id=credential_id, item_id=item_id)
+        .on_conflict_do_nothing().returning(Spend.item_id)
+    )
+    # RETURNING tells the winner reliably (rowcount of an upsert is not reported by every driver).
+    return session.execute(stmt).first() is not None
 
 
 def cast_ballot(session: Session, credential_id: str, item_id: int, choices: dict, receipt: str) -> Cast:

@@ -53,6 +53,15 @@ def find_usable(session: Session, code_key: bytes, typed: str | None) -> Credent
     return cred
 
 
+def void_code(session: Session, code_key: bytes, meeting_id: int, typed: str, actor: audit.Actor) -> None:
+    """Void one code (lost or spare slip); the record stays, it simply stops working."""
+    cred = find_usable(session, code_key, typed)
+    if cred is None or cred.meeting_id != meeting_id:
+        raise IssueError("没有找到这个可用的票码（可能输错、已作废或不属于本会议）")
+    cred.voided = True
+    audit.record(session, actor, "codes.void", meeting_id, group_id=cred.group_id, count=1)
+
+
 def issued_count(session: Session, group_ids: list[int]) -> int:
     if not group_ids:
         return 0

@@ -1,0 +1,12 @@
+# The two commands a newcomer needs (see README.md).
+.PHONY: demo test bench
+
+demo:        ## set up, create a demo meeting on SQLite, and serve on 127.0.0.1:8000
+	scripts/setup.sh
+	.venv/bin/ballot demo $(if $(HOST),--host $(HOST))
+
+test:        ## set up and run every test (SQLite and PostgreSQL, browser included)
+	scripts/test.sh
+
+bench:
+	.venv/bin/python bench/cast_throughput.py

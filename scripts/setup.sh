@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Create .venv and install ballot. `scripts/setup.sh test` also installs what the tests need:
+# Python test packages, and (when run as root) Debian's chromium, CJK fonts and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-run}"
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or install them with apt-get)" >&2
+    return 0
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING' || true
+if [ "$mode" = "test" ]; then
+  apt_install chromium fonts-noto-cjk postgresql
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v '^WARNING' || true
+else
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e . 2>&1 | grep -v '^WARNING' || true
+fi
+.venv/bin/python -c "import ballot, flask, sqlalchemy" || { echo "installation failed" >&2; exit 1; }

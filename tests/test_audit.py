@@ -1,0 +1,37 @@
+"""The audit log is hash-chained and the database refuses to change it."""
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ballot import audit
+from ballot.models import AuditEntry
+
+
+def test_chain_verifies_and_detects_tampering(world):
+    m = world.standard()
+    world.present(m.groups[0].id, 11)
+    world.open(m.items[0].id)
+    with world.db.read() as s:
+        entries = audit.entries(s)
+        ok, summary = audit.verify_chain(entries)
+        assert ok, summary
+        actions = [e.action for e in entries]
+        assert actions[:2] == ["meeting.create", "group.add"]
+        assert "attendance.set" in actions and actions[-1] == "item.open"
+        s.expunge_all()
+    entries[1].detail_json = entries[1].detail_json.replace("11", "12")
+    ok, summary = audit.verify_chain(entries)
+    assert not ok and "第 2 条" in summary
+    ok, summary = audit.verify_chain([entries[0]] + entries[2:])
+    assert not ok
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"])
+def test_database_refuses_update_and_delete(world, statement):
+    world.standard()
+    with pytest.raises(DBAPIError, match="append-only"):
+        with world.db.write() as s:
+            s.execute(text(statement))
+    with world.db.read() as s:
+        assert s.query(AuditEntry).filter(AuditEntry.actor == "x").count() == 0
+        assert s.query(AuditEntry).count() > 0

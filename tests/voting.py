@@ -1,0 +1,38 @@
+"""Helpers that vote the way a phone does: plain form posts through the Flask test client."""
+from __future__ import annotations
+
+import re
+
+from conftest import csrf_of
+
+RECEIPT_RE = re.compile(r'id="receipt">([0-9A-Z-]+)<')
+
+
+def enter(client, code: str):
+    return client.get(f"/v/{code}")
+
+
+def review(client, item_id: int, choices: dict):
+    page = client.get(f"/ballot/{item_id}")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    return client.post(f"/ballot/{item_id}/review", data={**choices, "csrf_token": csrf_of(page.get_data(as_text=True))})
+
+
+def confirm(client, item_id: int, review_page, choices: dict):
+    token = csrf_of(review_page.get_data(as_text=True))
+    return client.post(f"/ballot/{item_id}/cast", data={**choices, "csrf_token": token})
+
+
+def vote(client, item_id: int, choices: dict) -> str:
+    """Cast and return the receipt code shown."""
+    reviewed = review(client, item_id, choices)
+    assert reviewed.status_code == 200, reviewed.get_data(as_text=True)
+    cast = confirm(client, item_id, reviewed, choices)
+    assert cast.status_code == 303, cast.get_data(as_text=True)
+    return receipt_of(client.get(cast.headers["Location"]))
+
+
+def receipt_of(response) -> str:
+    match = RECEIPT_RE.search(response.get_data(as_text=True))
+    assert match, response.get_data(as_text=True)
+    return match.group(1)
