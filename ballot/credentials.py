@@ -1,13 +1,13 @@
 """Issue and look up one-time codes. Codes exist in clear only in the issuing call's memory."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from . import audit
 from .clock import utcnow
 from .codes import code_hash, new_code, new_id, normalize_code
-from .models import Credential, IssueBatch, VoterGroup
+from .models import Credential, IssueBatch, Item, ItemGroup, VoterGroup
 
 MAX_BATCH = 5000
 
@@ -36,6 +36,13 @@ def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int
             )
         )
     session.flush()
+    # Voters may now hold codes for these items: freeze what decides their count.
+    session.execute(
+        update(Item)
+        .where(Item.status == "draft", Item.id.in_(select(ItemGroup.item_id).where(ItemGroup.group_id == group.id)))
+        .values(frozen=True)
+        .execution_options(synchronize_session=False)
+    )
     audit.record(session, actor, "codes.issue", group.meeting_id, group=group.name, count=count, batch=batch.id)
     return codes
 

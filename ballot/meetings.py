@@ -118,10 +118,8 @@ def item_group_ids(item: Item) -> list[int]:
     return [ig.group_id for ig in item.voting_groups]
 
 
-def item_frozen(session: Session, item: Item) -> bool:
-    if item.status != "draft":
-        return True
-    return bool(set(item_group_ids(item)) & groups_with_codes(session, item.meeting_id))
+def item_frozen(item: Item) -> bool:
+    return item.frozen or item.status != "draft"
 
 
 def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids) -> tuple[str, str, str, list[int]]:
@@ -148,7 +146,7 @@ def add_item(session: Session, actor: audit.Actor, meeting: Meeting, title, kind
     ).scalar_one() + 1
     item = Item(
         meeting_id=meeting.id, position=position, title=title, kind=kind_key, config_json=config_json,
-        status="draft", replaces_id=replaces.id if replaces else None,
+        status="draft", frozen=False, replaces_id=replaces.id if replaces else None,
     )
     item.voting_groups = [ItemGroup(group_id=g) for g in ids]
     session.add(item)
@@ -159,7 +157,7 @@ def add_item(session: Session, actor: audit.Actor, meeting: Meeting, title, kind
 
 
 def update_item(session: Session, actor: audit.Actor, item: Item, title, kind_key, raw_config: Mapping, group_ids) -> None:
-    if item_frozen(session, item):
+    if item_frozen(item):
         raise OperationError(
             "本议题已冻结（已签发票码或已开始表决），不能修改。如需更正，请撤回本议题并新建更正议题。"
         )
@@ -212,6 +210,7 @@ def open_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
     if problems:
         raise OperationError("；".join(problems))
     item.status = "open"
+    item.frozen = True
     item.opened_at = utcnow()
     audit.record(session, actor, "item.open", item.meeting_id, item=item.id, title=item.title,
                  expected=counts.expected, present=counts.present, issued=counts.issued)

@@ -83,6 +83,9 @@ class Item(Base):
     kind: Mapped[str] = mapped_column(String(32))
     config_json: Mapped[str] = mapped_column(Text)  # the kind's validated configuration
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft/open/closed/withdrawn
+    # Set when codes are issued to one of its groups or when it opens: from then on what decides
+    # the count cannot change (a correction is a new item, which starts unfrozen).
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     withdrawn_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

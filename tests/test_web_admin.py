@@ -147,7 +147,13 @@ def test_withdraw_and_correct_is_recorded(client, world):
         assert new.replaces_id == old.id and new.status == "draft"
         actions = [e.action for e in audit.entries(s, m.id)]
     assert actions[-2:] == ["item.withdraw", "item.add"]
+    # The correction is a new draft: editable until it opens, even though codes exist.
+    fixed = post(client, f"/admin/items/{new_id}/edit", {"title": "干部任免票决（更正）", "kind": "approval",
+                                                         "groups": str(m.groups[0].id), "nominees": "张三\n李四",
+                                                         "preset": "appointment"})
+    assert fixed.status_code == 303
     page = client.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    assert "干部任免票决（更正）" in page
     assert "撤回原因：人选姓名有误" in page and f"取代 #{item.id}" in page
 
 

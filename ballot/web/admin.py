@@ -173,7 +173,7 @@ def meeting(meeting_id: int):
             counts = item_counts(s, item)
             items.append({
                 "item": item, "cast": cast_count(s, item.id), "counts": counts,
-                "frozen": item_frozen(s, item),
+                "frozen": item_frozen(item),
                 "groups": [gr.name for gr in groups if gr.id in item_group_ids(item)],
             })
         issued = dict(s.execute(
