@@ -1,0 +1,52 @@
+"""Run the real thing: `ballot serve` (gunicorn, gthread) on a loopback port, output to a file."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(settings, log_path: Path, workers: int = 2, threads: int = 16):
+    (settings.instance_path / "secret.key").write_bytes(settings.master_secret)
+    port = free_port()
+    env = dict(os.environ, BALLOT_DATABASE_URL=settings.database_url)
+    env.pop("BALLOT_SECRET_KEY", None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ballot.cli", "serve", "--instance", str(settings.instance_path),
+             "--port", str(port), "--workers", str(workers), "--threads", str(threads)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(base + "/", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start: {log_path.read_text()}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
