@@ -20,12 +20,13 @@ class Phone:
     def review(self, item_id: int, choices: dict) -> httpx.Response:
         form = self.http.get(f"/ballot/{item_id}")
         token = CSRF_RE.search(form.text).group(1)
-        reviewed = self.http.post(f"/ballot/{item_id}/review", data={**choices, "csrf_token": token})
+        posted = self.http.post(f"/ballot/{item_id}/review", data={**choices, "csrf_token": token})
+        reviewed = self.http.get(posted.headers["location"])
         self.token = CSRF_RE.search(reviewed.text).group(1)
         return reviewed
 
-    def cast(self, item_id: int, choices: dict) -> httpx.Response:
-        return self.http.post(f"/ballot/{item_id}/cast", data={**choices, "csrf_token": self.token})
+    def cast(self, item_id: int, choices: dict | None = None) -> httpx.Response:
+        return self.http.post(f"/ballot/{item_id}/cast", data={"csrf_token": self.token})
 
     def receipt(self, response: httpx.Response) -> str:
         page = self.http.get(response.headers["location"])

@@ -15,12 +15,16 @@ def enter(client, code: str):
 def review(client, item_id: int, choices: dict):
     page = client.get(f"/ballot/{item_id}")
     assert page.status_code == 200, page.get_data(as_text=True)
-    return client.post(f"/ballot/{item_id}/review", data={**choices, "csrf_token": csrf_of(page.get_data(as_text=True))})
+    posted = client.post(f"/ballot/{item_id}/review", data={**choices, "csrf_token": csrf_of(page.get_data(as_text=True))})
+    if posted.status_code != 303:
+        return posted
+    return client.get(posted.headers["Location"])
 
 
-def confirm(client, item_id: int, review_page, choices: dict):
+def confirm(client, item_id: int, review_page, choices: dict | None = None):
+    """Press 确认提交 on the review page (the choices wait in the session, not in the form)."""
     token = csrf_of(review_page.get_data(as_text=True))
-    return client.post(f"/ballot/{item_id}/cast", data={**choices, "csrf_token": token})
+    return client.post(f"/ballot/{item_id}/cast", data={"csrf_token": token})
 
 
 def vote(client, item_id: int, choices: dict) -> str:

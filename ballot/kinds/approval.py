@@ -121,6 +121,13 @@ class ApprovalKind(Kind):
             votes.append(value)
         return {"votes": votes}
 
+    def check_choices(self, config: dict, choices) -> dict:
+        votes = choices.get("votes") if isinstance(choices, dict) else None
+        if (not isinstance(votes, list) or len(votes) != len(config["nominees"])
+                or any(v not in CHOICES for v in votes)):
+            raise CastError("选票内容无效，请返回重新填写")
+        return {"votes": list(votes)}
+
     def review(self, config: dict, choices: dict) -> list[tuple[str, str]]:
         return [
             (_display(n), CHOICES[v]) for n, v in zip(config["nominees"], choices["votes"], strict=True)

@@ -48,6 +48,10 @@ class Kind(ABC):
         """Turn submitted form fields into choices; raise CastError."""
 
     @abstractmethod
+    def check_choices(self, config: dict, choices) -> dict:
+        """Validate choices already in stored form (e.g. carried in a session); raise CastError."""
+
+    @abstractmethod
     def review(self, config: dict, choices: dict) -> list[tuple[str, str]]:
         """(what, chosen) lines for the voter's review page."""
 

@@ -162,18 +162,36 @@ def review(item_id: int):
             return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
         if item.status != "open":
             return _not_open()
+        if has_spent(s, voter["c"], item.id):
+            return _already()
         kind, config = get_kind(item.kind), item_config(item)
     try:
         choices = kind.parse_cast(config, form_lists())
     except CastError as exc:
         return message_page("选票填写有误", str(exc), 400, back=url_for("vote.ballot_form", item_id=item_id))
-    # The receipt is drawn now and kept in the voter's session, so a double tap that loses the
-    # race can still show the winner's receipt (after checking it was counted).
+    # The checked choices and a receipt drawn now wait in the voter's own session (never on the
+    # server) until confirmed. Redirecting here keeps the back button away from a POST page, and
+    # lets a double tap that loses the race still show the winner's receipt.
     pending = dict(session.get("p", {}))
-    pending[str(item_id)] = new_receipt()
+    pending[str(item_id)] = {"receipt": new_receipt(), "choices": choices}
     session["p"] = pending
-    fields = [(name, value) for name in kind.form_field_names(config) for value in request.form.getlist(name)]
-    return render_template("vote/review.html", item=item, lines=kind.review(config, choices), fields=fields)
+    return redirect(url_for("vote.review_page", item_id=item_id), code=303)
+
+
+@bp.get("/ballot/<int:item_id>/review")
+def review_page(item_id: int):
+    voter, error = _guard(item_id)
+    if error:
+        return error
+    pending = session.get("p", {}).get(str(item_id))
+    if not pending:
+        return redirect(url_for("vote.ballot_form", item_id=item_id), code=303)
+    with db().read() as s:
+        item = _item_for_voter(s, voter, item_id)
+        if item is None:
+            return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
+        kind, config = get_kind(item.kind), item_config(item)
+    return render_template("vote/review.html", item=item, lines=kind.review(config, pending["choices"]))
 
 
 @bp.post("/ballot/<int:item_id>/cast")
@@ -181,19 +199,22 @@ def cast(item_id: int):
     voter, error = _guard(item_id)
     if error:
         return error
-    receipt = session.get("p", {}).get(str(item_id))
-    if not receipt:
+    pending = session.get("p", {}).get(str(item_id))
+    if not pending:
         return message_page("请先核对选票", "请从选票页面填写并核对后再确认提交。", 400,
                             back=url_for("vote.ballot_form", item_id=item_id))
+    receipt = pending["receipt"]
     with db().read() as s:
         item = _item_for_voter(s, voter, item_id)
         if item is None:
             return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
         kind, config = get_kind(item.kind), item_config(item)
     try:
-        choices = kind.parse_cast(config, form_lists())
-    except CastError as exc:
-        return message_page("选票填写有误", str(exc), 400, back=url_for("vote.ballot_form", item_id=item_id))
+        # The session is signed, but check again: the server never trusts what a page sends.
+        choices = kind.check_choices(config, pending["choices"])
+    except CastError:
+        return message_page("选票填写有误", "选票内容无效，请返回重新填写。", 400,
+                            back=url_for("vote.ballot_form", item_id=item_id))
     try:
         with db().write() as s:  # commits (durably) before we acknowledge anything
             cast_ballot(s, voter["c"], item_id, choices, receipt)

@@ -1,0 +1,134 @@
+"""Real headless Chromium (Debian's, driven by Playwright): the attendee's flow at a phone
+viewport with JavaScript off, a refusal, and the result page at a 1920×1080 projector
+viewport. Screenshots go to test-artifacts/ for a person to look at."""
+import shutil
+
+import pytest
+from server import running_server
+
+from conftest import ARTIFACTS, PASSWORD
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PHONE = {"width": 390, "height": 844}
+WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; M2006C3LC Build/SP1A.210812.016; wv) AppleWebKit/537.36 "
+             "(KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5061 "
+             "MMWEBSDK/20230405 MicroMessenger/8.0.35.2360(0x2800233D) WeChat/arm64 Weixin NetType/WIFI "
+             "Language/zh_CN ABI/arm64")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def sqlite_only(backend):
+    if backend != "sqlite":
+        pytest.skip("browser flows run once, on the default database")
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_phone_flow_from_slip_url_to_receipt_without_javascript(browser, world, settings, tmp_path, sqlite_only):
+    m = world.standard(nominees=("冼国强", "亓秀英", "欧阳振华"))
+    gid, item = m.groups[0].id, m.items[0]
+    codes = world.codes(gid, 3)
+    world.present(gid, 11)
+    world.open(item.id)
+    with running_server(settings, tmp_path / "server.log") as base:
+        context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                      java_script_enabled=False, user_agent=WECHAT_UA, locale="zh-CN")
+        page = context.new_page()
+        page.goto(f"{base}/v/{codes[0].lower()}")
+        assert page.url == f"{base}/ballot"  # the code is gone from the address bar
+        assert codes[0] not in page.url.upper()
+        shot(page, "phone-1-items")
+        page.get_by_text("开始投票").click()
+        assert page.locator("input[type=radio]:checked").count() == 0
+        for box in page.locator("label.choice").all():
+            b = box.bounding_box()
+            assert b["height"] >= 48  # big touch targets
+        page.get_by_text("同意", exact=True).first.click()
+        page.locator("fieldset.nominee").nth(1).get_by_text("不同意", exact=True).click()
+        shot(page, "phone-2-ballot")
+        page.get_by_role("button", name="下一步：核对选票").click()
+        review = page.locator("table.review").inner_text()
+        assert "冼国强" in review and "同意" in review and "不同意" in review and "欧阳振华" in review and "弃权" in review
+        assert page.get_by_text("确认提交后不可更改").is_visible()
+        shot(page, "phone-3-review")
+        page.get_by_role("button", name="确认提交").click()
+        receipt = page.locator("#receipt").inner_text()
+        assert len(receipt) == 9 and page.get_by_text("投票成功").is_visible()
+        shot(page, "phone-4-receipt")
+        # Back and reload show the receipt again, never the form.
+        page.go_back()
+        assert page.locator("#receipt").inner_text() == receipt
+        page.go_back()
+        assert page.locator("#receipt").inner_text() == receipt
+        page.reload()
+        assert page.locator("#receipt").inner_text() == receipt
+        page.goto(f"{base}/ballot/{item.id}")
+        assert page.locator("#receipt").inner_text() == receipt
+        page.goto(f"{base}/ballot")
+        assert "已投票" in page.locator("main").inner_text()
+        # No horizontal scrolling at 320 px either.
+        page.set_viewport_size({"width": 320, "height": 640})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        context.close()
+
+        # A refusal: a mistyped code on the start page.
+        context = browser.new_context(viewport=PHONE, is_mobile=True, java_script_enabled=False, locale="zh-CN")
+        page = context.new_page()
+        page.goto(f"{base}/")
+        page.fill("#code", "7k3m-q9tx-2hbd")
+        page.get_by_role("button", name="进入投票").click()
+        assert "该票码在本会议无法使用" in page.locator("main").inner_text()
+        shot(page, "phone-5-refused")
+        context.close()
+
+
+def test_result_page_at_projector_size(browser, world, settings, tmp_path, sqlite_only):
+    m = world.standard(nominees=("冼国强", "亓秀英", "欧阳振华"))
+    gid, item = m.groups[0].id, m.items[0]
+    world.present(gid, 11)
+    world.staff("chair")
+    codes = world.codes(gid, 11)
+    world.open(item.id)
+    with running_server(settings, tmp_path / "server.log") as base:
+        from httpvoter import Phone
+
+        for i, code in enumerate(codes[:9]):
+            phone = Phone(base)
+            phone.enter(code)
+            phone.vote(item.id, {"n0": "yes", "n1": "yes" if i < 5 else "no", "n2": "yes" if i < 6 else "abstain"})
+            phone.close()
+        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        page = context.new_page()
+        page.goto(f"{base}/admin/login")
+        page.fill("#username", "chair1")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.goto(f"{base}/admin/meetings/{m.id}")
+        shot(page, "desk-1-meeting")
+        page.get_by_text("结束表决", exact=True).click()
+        page.check("input[name=confirm]")
+        page.get_by_role("button", name="结束表决并计票").click()
+        table = page.locator("#result").inner_text()
+        assert "冼国强" in table and "81.82%" in table and "未通过" in table
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1920
+        shot(page, "desk-2-result")
+        context.close()
