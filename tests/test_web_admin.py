@@ -243,3 +243,20 @@ def test_examples_load(world):
     for path in sorted(Path(ROOT / "examples").glob("*.toml")):
         m = world.meeting(path.read_text(encoding="utf-8"))
         assert m.items and m.groups
+
+
+def test_clerk_voids_a_code(app, world):
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    m = world.standard()
+    codes = world.codes(m.groups[0].id, 2)
+    url = f"/admin/meetings/{m.id}"
+    assert post(clerk, f"/admin/meetings/{m.id}/void", {"code": codes[0].lower()}, page_url=url).status_code == 303
+    again = post(clerk, f"/admin/meetings/{m.id}/void", {"code": codes[0]}, page_url=url)
+    assert again.status_code == 400 and "没有找到这个可用的票码" in again.get_data(as_text=True)
+    assert enter(app.test_client(), codes[0]).status_code == 400
+    assert enter(app.test_client(), codes[1]).status_code == 303
+    with world.db.read() as s:
+        assert s.execute(select(func.count()).select_from(Credential)).scalar_one() == 2  # recorded, not deleted
+        assert [e.action for e in audit.entries(s, m.id)][-1] == "codes.void"

@@ -3,6 +3,11 @@ import json
 import time
 from datetime import timedelta
 
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
 from sqlalchemy import func, select
 from voting import confirm, enter, receipt_of, review, vote
 
@@ -231,3 +236,29 @@ def test_global_ceiling_never_locks_out_honest_voters(settings, database, world)
     # ... but a whole hall of voters typing their codes right is never locked out.
     for i, code in enumerate(codes):
         assert enter(client_at(f"192.0.2.{i}"), code).status_code == 303
+
+
+
+@pytest.fixture
+def open_item_code(world):
+    """One open item and one code (set up once; hypothesis then runs every example on it)."""
+    m, item, codes = ready(world, codes=1)
+    return codes[0], item.id
+
+
+FIELD = st.one_of(st.sampled_from(["n0", "n1", "n2", "n3", "code", "csrf_token"]), st.text(max_size=12))
+VALUE = st.one_of(st.sampled_from(["yes", "no", "abstain", ""]), st.text(max_size=40))
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(form=st.dictionaries(FIELD, VALUE, max_size=6))
+def test_arbitrary_forms_never_cause_a_server_error(app, open_item_code, form):
+    code, item = open_item_code
+    client = app.test_client()
+    client.get(f"/v/{code}")
+    page = client.get(f"/ballot/{item}")
+    token = csrf_of(page.get_data(as_text=True)) if page.status_code == 200 else "x"
+    for url in (f"/ballot/{item}/review", f"/ballot/{item}/cast", "/enter"):
+        r = client.post(url, data={"csrf_token": token, **form})
+        assert r.status_code < 500, (url, form)
+        assert "Traceback" not in r.get_data(as_text=True)

@@ -250,6 +250,19 @@ def issue(group_id: int):
                            csv_href="data:text/csv;charset=utf-8," + quote("\ufeff" + csv_text))
 
 
+@bp.post("/meetings/<int:meeting_id>/void")
+@require("prepare")
+def void(meeting_id: int):
+    try:
+        with db().write() as s:
+            _get(s, Meeting, meeting_id)
+            credentials.void_code(s, settings().derived_key("credential"), meeting_id,
+                                  request.form.get("code", "")[:64], actor())
+    except credentials.IssueError as exc:
+        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    return _done(meeting_id, "票码已作废，不能再用于投票（作废记录保留）。")
+
+
 def _codes_csv(meta: dict, rows) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
