@@ -5,6 +5,7 @@ or editing an entry breaks the chain; the database also refuses UPDATE and DELET
 Voters' casts are never logged here (they are not clerk or chair actions, and a time would
 link them).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,9 @@ class Actor:
 SYSTEM = Actor("system", "admin")
 
 
-def _entry_hash(prev_hash: str, seq: int, at: str, actor: str, role: str, action: str,
-                meeting_id, detail_json: str) -> str:
+def _entry_hash(
+    prev_hash: str, seq: int, at: str, actor: str, role: str, action: str, meeting_id, detail_json: str
+) -> str:
     body = json.dumps(
         [seq, at, actor, role, action, meeting_id, detail_json], ensure_ascii=False, separators=(",", ":")
     )
@@ -48,8 +50,14 @@ def record(session: Session, actor: Actor, action: str, meeting_id: int | None =
     at = utcnow()
     detail_json = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
     entry = AuditEntry(
-        seq=seq, at=at, actor=actor.username, role=actor.role, action=action,
-        meeting_id=meeting_id, detail_json=detail_json, prev_hash=prev,
+        seq=seq,
+        at=at,
+        actor=actor.username,
+        role=actor.role,
+        action=action,
+        meeting_id=meeting_id,
+        detail_json=detail_json,
+        prev_hash=prev,
         hash=_entry_hash(prev, seq, at.isoformat(), actor.username, actor.role, action, meeting_id, detail_json),
     )
     session.add(entry)

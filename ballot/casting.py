@@ -4,6 +4,7 @@ The spend is a conditional insert into `spends` whose row count decides the winn
 number of concurrent submits of one code for one item yield exactly one ballot. The ballot
 row carries no trace of the credential. The caller acknowledges only after commit.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,16 +47,21 @@ def lock_item(session: Session, item_id: int, exclusive: bool = False) -> Item |
 def eligible_item(session: Session, cred: Credential, item: Item) -> bool:
     if item.meeting_id != cred.meeting_id:
         return False
-    return session.execute(
-        select(ItemGroup).where(ItemGroup.item_id == item.id, ItemGroup.group_id == cred.group_id)
-    ).scalar_one_or_none() is not None
+    return (
+        session.execute(
+            select(ItemGroup).where(ItemGroup.item_id == item.id, ItemGroup.group_id == cred.group_id)
+        ).scalar_one_or_none()
+        is not None
+    )
 
 
 def spend_insert(session: Session, credential_id: str, item_id: int) -> bool:
     dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     stmt = (
-        dialect.insert(Spend).values(credential_id=credential_id, item_id=item_id)
-        .on_conflict_do_nothing().returning(Spend.item_id)
+        dialect.insert(Spend)
+        .values(credential_id=credential_id, item_id=item_id)
+        .on_conflict_do_nothing()
+        .returning(Spend.item_id)
     )
     # RETURNING tells the winner reliably (rowcount of an upsert is not reported by every driver).
     return session.execute(stmt).first() is not None
@@ -72,8 +78,12 @@ def cast_ballot(session: Session, credential_id: str, item_id: int, choices: dic
         raise AlreadyCast()
     session.add(
         Ballot(
-            id=new_id(), item_id=item_id, group_id=cred.group_id, valid=True,
-            choices_json=json.dumps(choices, sort_keys=True, ensure_ascii=False), receipt=receipt,
+            id=new_id(),
+            item_id=item_id,
+            group_id=cred.group_id,
+            valid=True,
+            choices_json=json.dumps(choices, sort_keys=True, ensure_ascii=False),
+            receipt=receipt,
         )
     )
     session.flush()
@@ -82,9 +92,10 @@ def cast_ballot(session: Session, credential_id: str, item_id: int, choices: dic
 
 def receipt_counted(session: Session, item_id: int, receipt: str) -> bool:
     """Is a ballot with this receipt among the item's ballots? (inclusion, never content)"""
-    return session.execute(
-        select(Ballot.id).where(Ballot.item_id == item_id, Ballot.receipt == receipt)
-    ).first() is not None
+    return (
+        session.execute(select(Ballot.id).where(Ballot.item_id == item_id, Ballot.receipt == receipt)).first()
+        is not None
+    )
 
 
 def has_spent(session: Session, credential_id: str, item_id: int) -> bool:

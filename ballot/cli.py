@@ -1,4 +1,5 @@
 """The `ballot` command."""
+
 from __future__ import annotations
 
 import csv
@@ -23,7 +24,10 @@ if not EXAMPLES.is_dir():
 DEMO_FILE = "county-cadre-recommendation.toml"
 
 instance_option = click.option(
-    "--instance", "instance", type=click.Path(path_type=Path), default=None,
+    "--instance",
+    "instance",
+    type=click.Path(path_type=Path),
+    default=None,
     help="实例文件夹（数据库、密钥）；默认取环境变量 BALLOT_INSTANCE，否则 ./instance",
 )
 
@@ -162,8 +166,9 @@ def serve(instance, host, port, workers, threads):
 
 
 @main.command(help="演示：新建实例、导入示例会议、签发 30 个票码、开始第一个议题，然后运行服务。")
-@click.option("--instance", "instance", type=click.Path(path_type=Path), default=Path("demo-instance"),
-              show_default=True)
+@click.option(
+    "--instance", "instance", type=click.Path(path_type=Path), default=Path("demo-instance"), show_default=True
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="会场局域网用 0.0.0.0")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="只准备数据，不启动服务（测试用）")

@@ -1,4 +1,5 @@
 """UTC now, naive (stored as such in both databases)."""
+
 from datetime import datetime, timezone
 
 

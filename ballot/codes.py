@@ -3,6 +3,7 @@
 A code is 12 symbols = 60 bits of randomness (grouped XXXX-XXXX-XXXX); a receipt is 8 symbols
 (40 bits), random and never derived from the code. Codes are stored only as an HMAC.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Settings: read once from the environment and the instance folder, then frozen."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,9 +51,7 @@ def read_or_create_secret(instance_path: Path, create: bool) -> bytes:
     if path.exists():
         return path.read_bytes().strip()
     if not create:
-        raise SystemExit(
-            f"实例密钥不存在：{path}。请先运行 `ballot init`，或设置环境变量 BALLOT_SECRET_KEY。"
-        )
+        raise SystemExit(f"实例密钥不存在：{path}。请先运行 `ballot init`，或设置环境变量 BALLOT_SECRET_KEY。")
     instance_path.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

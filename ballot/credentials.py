@@ -1,4 +1,5 @@
 """Issue and look up one-time codes. Codes exist in clear only in the issuing call's memory."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
@@ -20,8 +21,11 @@ def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int
     if not 1 <= count <= MAX_BATCH:
         raise IssueError(f"每次签发数量须在 1 到 {MAX_BATCH} 之间")
     batch = IssueBatch(
-        meeting_id=group.meeting_id, group_id=group.id, count=count,
-        created_at=utcnow(), created_by=actor.username,
+        meeting_id=group.meeting_id,
+        group_id=group.id,
+        count=count,
+        created_at=utcnow(),
+        created_by=actor.username,
     )
     session.add(batch)
     session.flush()
@@ -31,8 +35,12 @@ def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int
         codes.append(code)
         session.add(
             Credential(
-                id=new_id(), code_hash=code_hash(code_key, normalize_code(code)),
-                meeting_id=group.meeting_id, group_id=group.id, batch_id=batch.id, voided=False,
+                id=new_id(),
+                code_hash=code_hash(code_key, normalize_code(code)),
+                meeting_id=group.meeting_id,
+                group_id=group.id,
+                batch_id=batch.id,
+                voided=False,
             )
         )
     session.flush()
@@ -73,13 +81,11 @@ def issued_count(session: Session, group_ids: list[int]) -> int:
     if not group_ids:
         return 0
     return session.execute(
-        select(func.count()).select_from(Credential).where(
-            Credential.group_id.in_(group_ids), Credential.voided.is_(False)
-        )
+        select(func.count())
+        .select_from(Credential)
+        .where(Credential.group_id.in_(group_ids), Credential.voided.is_(False))
     ).scalar_one()
 
 
 def groups_with_codes(session: Session, meeting_id: int) -> set[int]:
-    return set(
-        session.execute(select(IssueBatch.group_id).where(IssueBatch.meeting_id == meeting_id)).scalars()
-    )
+    return set(session.execute(select(IssueBatch.group_id).where(IssueBatch.meeting_id == meeting_id)).scalars())

@@ -5,6 +5,7 @@ and BEGIN IMMEDIATE for every write transaction, so concurrent voters queue for 
 lock instead of failing with "database is locked". Python 3.11's sqlite3 driver defers
 BEGIN on its own, so we take over transaction control (SQLAlchemy's documented recipe).
 """
+
 from __future__ import annotations
 
 import threading

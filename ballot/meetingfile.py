@@ -2,6 +2,7 @@
 
 The whole file is checked inside the caller's transaction: one error and nothing is created.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -55,8 +56,15 @@ def load(session: Session, actor: audit.Actor, text: str) -> Meeting:
             if unknown:
                 raise OperationError(f"表决组“{'、'.join(unknown)}”未在 [[groups]] 中定义")
             config = {k: v for k, v in it.items() if k not in ("title", "kind", "groups")}
-            add_item(session, actor, meeting, it.get("title"), it.get("kind", "approval"), config,
-                     [by_name[x] for x in names])
+            add_item(
+                session,
+                actor,
+                meeting,
+                it.get("title"),
+                it.get("kind", "approval"),
+                config,
+                [by_name[x] for x in names],
+            )
         except OperationError as exc:
             raise OperationError(f"第 {n} 个议题：{exc}") from None
     session.refresh(meeting)

@@ -3,6 +3,7 @@
 Functions take a Session inside the caller's write transaction and never commit; every clerk
 and chair action appends to the audit log in the same transaction.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,10 +49,13 @@ def _count(value, what: str, low: int = 0, high: int = MAX_EXPECTED) -> int:
 
 # -- meetings and groups ---------------------------------------------------------------------
 
+
 def create_meeting(session: Session, actor: audit.Actor, title, date="", location="") -> Meeting:
     meeting = Meeting(
-        title=_clean(title, "会议名称", 200), date=_clean(date, "会议日期", 32, required=False),
-        location=_clean(location, "会议地点", 200, required=False), created_at=utcnow(),
+        title=_clean(title, "会议名称", 200),
+        date=_clean(date, "会议日期", 32, required=False),
+        location=_clean(location, "会议地点", 200, required=False),
+        created_at=utcnow(),
     )
     session.add(meeting)
     session.flush()
@@ -62,10 +66,15 @@ def create_meeting(session: Session, actor: audit.Actor, title, date="", locatio
 def group_frozen(session: Session, group: VoterGroup) -> bool:
     if group.id in groups_with_codes(session, group.meeting_id):
         return True
-    return session.execute(
-        select(func.count()).select_from(ItemGroup).join(Item, Item.id == ItemGroup.item_id)
-        .where(ItemGroup.group_id == group.id, Item.status.in_(("open", "closed")))
-    ).scalar_one() > 0
+    return (
+        session.execute(
+            select(func.count())
+            .select_from(ItemGroup)
+            .join(Item, Item.id == ItemGroup.item_id)
+            .where(ItemGroup.group_id == group.id, Item.status.in_(("open", "closed")))
+        ).scalar_one()
+        > 0
+    )
 
 
 def add_group(session: Session, actor: audit.Actor, meeting: Meeting, name, expected) -> VoterGroup:
@@ -73,7 +82,9 @@ def add_group(session: Session, actor: audit.Actor, meeting: Meeting, name, expe
     if any(g.name == name for g in meeting.groups):
         raise OperationError(f"表决组“{name}”已存在")
     group = VoterGroup(
-        meeting_id=meeting.id, name=name, expected=_count(expected, "应到人数", 1),
+        meeting_id=meeting.id,
+        name=name,
+        expected=_count(expected, "应到人数", 1),
         position=len(meeting.groups),
     )
     session.add(group)
@@ -89,26 +100,28 @@ def update_group(session: Session, actor: audit.Actor, group: VoterGroup, name, 
     before = (group.name, group.expected)
     group.name = _clean(name, "表决组名称", 100)
     group.expected = _count(expected, "应到人数", 1)
-    audit.record(session, actor, "group.update", group.meeting_id, before=list(before),
-                 after=[group.name, group.expected])
+    audit.record(
+        session, actor, "group.update", group.meeting_id, before=list(before), after=[group.name, group.expected]
+    )
 
 
 def set_present(session: Session, actor: audit.Actor, group: VoterGroup, present) -> None:
     """实到人数, entered by the chair; not while an item of this group is being voted on."""
     value = None if str(present).strip() == "" else _count(present, "实到人数", 0, group.expected)
     busy = session.execute(
-        select(Item.title).join(ItemGroup, ItemGroup.item_id == Item.id)
+        select(Item.title)
+        .join(ItemGroup, ItemGroup.item_id == Item.id)
         .where(ItemGroup.group_id == group.id, Item.status == "open")
     ).first()
     if busy:
         raise OperationError(f"议题“{busy[0]}”正在表决，结束后才能修改实到人数")
     before = group.present
     group.present = value
-    audit.record(session, actor, "attendance.set", group.meeting_id, group=group.name,
-                 before=before, after=value)
+    audit.record(session, actor, "attendance.set", group.meeting_id, group=group.name, before=before, after=value)
 
 
 # -- items -------------------------------------------------------------------------------------
+
 
 def item_config(item: Item) -> dict:
     return json.loads(item.config_json)
@@ -138,35 +151,70 @@ def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids
     return title, kind.key, json.dumps(config, ensure_ascii=False, sort_keys=True), ids
 
 
-def add_item(session: Session, actor: audit.Actor, meeting: Meeting, title, kind_key, raw_config: Mapping,
-             group_ids, replaces: Item | None = None) -> Item:
+def add_item(
+    session: Session,
+    actor: audit.Actor,
+    meeting: Meeting,
+    title,
+    kind_key,
+    raw_config: Mapping,
+    group_ids,
+    replaces: Item | None = None,
+) -> Item:
     title, kind_key, config_json, ids = _validated(meeting, title, kind_key, raw_config, group_ids)
-    position = session.execute(
-        select(func.coalesce(func.max(Item.position), 0)).where(Item.meeting_id == meeting.id)
-    ).scalar_one() + 1
+    position = (
+        session.execute(
+            select(func.coalesce(func.max(Item.position), 0)).where(Item.meeting_id == meeting.id)
+        ).scalar_one()
+        + 1
+    )
     item = Item(
-        meeting_id=meeting.id, position=position, title=title, kind=kind_key, config_json=config_json,
-        status="draft", frozen=False, replaces_id=replaces.id if replaces else None,
+        meeting_id=meeting.id,
+        position=position,
+        title=title,
+        kind=kind_key,
+        config_json=config_json,
+        status="draft",
+        frozen=False,
+        replaces_id=replaces.id if replaces else None,
     )
     item.voting_groups = [ItemGroup(group_id=g) for g in ids]
     session.add(item)
     session.flush()
-    audit.record(session, actor, "item.add", meeting.id, item=item.id, title=title, kind=kind_key,
-                 config=json.loads(config_json), groups=ids, replaces=item.replaces_id)
+    audit.record(
+        session,
+        actor,
+        "item.add",
+        meeting.id,
+        item=item.id,
+        title=title,
+        kind=kind_key,
+        config=json.loads(config_json),
+        groups=ids,
+        replaces=item.replaces_id,
+    )
     return item
 
 
-def update_item(session: Session, actor: audit.Actor, item: Item, title, kind_key, raw_config: Mapping, group_ids) -> None:
+def update_item(
+    session: Session, actor: audit.Actor, item: Item, title, kind_key, raw_config: Mapping, group_ids
+) -> None:
     if item_frozen(item):
-        raise OperationError(
-            "本议题已冻结（已签发票码或已开始表决），不能修改。如需更正，请撤回本议题并新建更正议题。"
-        )
+        raise OperationError("本议题已冻结（已签发票码或已开始表决），不能修改。如需更正，请撤回本议题并新建更正议题。")
     title, kind_key, config_json, ids = _validated(item.meeting, title, kind_key, raw_config, group_ids)
     item.title, item.kind, item.config_json = title, kind_key, config_json
     item.voting_groups = [ItemGroup(group_id=g) for g in ids]
     session.flush()
-    audit.record(session, actor, "item.update", item.meeting_id, item=item.id, title=title,
-                 config=json.loads(config_json), groups=ids)
+    audit.record(
+        session,
+        actor,
+        "item.update",
+        item.meeting_id,
+        item=item.id,
+        title=title,
+        config=json.loads(config_json),
+        groups=ids,
+    )
 
 
 def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make_correction: bool) -> Item | None:
@@ -180,11 +228,13 @@ def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make
     audit.record(session, actor, "item.withdraw", item.meeting_id, item=item.id, title=item.title, reason=reason)
     if not make_correction:
         return None
-    return add_item(session, actor, item.meeting, item.title, item.kind, item_config(item),
-                    item_group_ids(item), replaces=item)
+    return add_item(
+        session, actor, item.meeting, item.title, item.kind, item_config(item), item_group_ids(item), replaces=item
+    )
 
 
 # -- counts, open, close -------------------------------------------------------------------------
+
 
 def live_counts(session: Session, item: Item) -> Counts:
     ids = item_group_ids(item)
@@ -212,8 +262,17 @@ def open_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
     item.status = "open"
     item.frozen = True
     item.opened_at = utcnow()
-    audit.record(session, actor, "item.open", item.meeting_id, item=item.id, title=item.title,
-                 expected=counts.expected, present=counts.present, issued=counts.issued)
+    audit.record(
+        session,
+        actor,
+        "item.open",
+        item.meeting_id,
+        item=item.id,
+        title=item.title,
+        expected=counts.expected,
+        present=counts.present,
+        issued=counts.issued,
+    )
     return item
 
 
@@ -231,8 +290,18 @@ def close_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
     item.closed_counts_json = json.dumps(
         {"expected": counts.expected, "present": counts.present, "issued": counts.issued}
     )
-    audit.record(session, actor, "item.close", item.meeting_id, item=item.id, title=item.title, cast=cast,
-                 expected=counts.expected, present=counts.present, issued=counts.issued)
+    audit.record(
+        session,
+        actor,
+        "item.close",
+        item.meeting_id,
+        item=item.id,
+        title=item.title,
+        cast=cast,
+        expected=counts.expected,
+        present=counts.present,
+        issued=counts.issued,
+    )
     return item
 
 

@@ -1,4 +1,5 @@
 """Schema changes, only ever through `ballot db upgrade` (never at app start-up)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ for an item, `ballots` records *what* was cast, and nothing joins them: no share
 foreign key, no timestamp, random primary keys, and on SQLite WITHOUT ROWID tables so that
 physical order is key order, not cast order. Closing an item rewrites both (see sealing.py).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -56,9 +57,7 @@ class Meeting(Base):
     date: Mapped[str] = mapped_column(String(32), default="")
     location: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime)
-    groups: Mapped[list["VoterGroup"]] = relationship(
-        back_populates="meeting", order_by="VoterGroup.position"
-    )
+    groups: Mapped[list["VoterGroup"]] = relationship(back_populates="meeting", order_by="VoterGroup.position")
     items: Mapped[list["Item"]] = relationship(back_populates="meeting", order_by="Item.position")
 
 
@@ -93,9 +92,7 @@ class Item(Base):
     # 应到/实到/发出 as they stood at close: the sealed result never moves afterwards.
     closed_counts_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     meeting: Mapped[Meeting] = relationship(back_populates="items")
-    voting_groups: Mapped[list["ItemGroup"]] = relationship(
-        cascade="all, delete-orphan", order_by="ItemGroup.group_id"
-    )
+    voting_groups: Mapped[list["ItemGroup"]] = relationship(cascade="all, delete-orphan", order_by="ItemGroup.group_id")
 
 
 class ItemGroup(Base):

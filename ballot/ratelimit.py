@@ -9,6 +9,7 @@ Counters use the `limits` library's moving window; the default storage is per pr
 (each gunicorn worker counts on its own, so the effective limits are N × workers). Set
 BALLOT_RATELIMIT_STORAGE to a `limits` storage URI (e.g. redis://…) to share them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

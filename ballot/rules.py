@@ -4,6 +4,7 @@
 "超过半数" is `votes > ½ × denominator` and "三分之二以上到会" is `present ≥ ⅔ × expected`.
 All arithmetic is on integers and Fractions; nothing is rounded except for display.
 """
+
 from __future__ import annotations
 
 import math

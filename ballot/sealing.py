@@ -7,6 +7,7 @@ is compacted: PostgreSQL rewrites both tables (VACUUM FULL, so `ctid` follows th
 order and dead tuples are gone); SQLite (secure_delete on every connection) checkpoints and
 truncates the WAL, vacuums, and truncates the WAL again.
 """
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """Run the app under gunicorn (gthread workers; no access log: it would record codes and timing)."""
+
 from __future__ import annotations
 
 from pathlib import Path

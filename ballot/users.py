@@ -1,4 +1,5 @@
 """Staff accounts: administrator, clerk (会务), chair (主持人), scrutineer (监票人)."""
+
 from __future__ import annotations
 
 import secrets
@@ -41,8 +42,12 @@ def create_user(session: Session, username: str, password: str, role: str, displ
     if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
         raise UserError(f"用户名“{username}”已存在")
     user = User(
-        username=username, display_name=display_name.strip()[:64], role=role, active=True,
-        password_hash=generate_password_hash(password, method="scrypt"), created_at=utcnow(),
+        username=username,
+        display_name=display_name.strip()[:64],
+        role=role,
+        active=True,
+        password_hash=generate_password_hash(password, method="scrypt"),
+        created_at=utcnow(),
     )
     session.add(user)
     session.flush()

@@ -7,6 +7,7 @@ confirmations (spend + ballot, durable commit). The floor is the same number of 
 for the start page (no database) through the same server with the same concurrency.
 Loopback only; bounded in count; the load generator shares the machine's cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,10 @@ def main():
     settings = Settings(instance_path=tmp, database_url=url, master_secret=b"bench-secret-0123456789")
     db = Database(url)
     with db.write() as s:
-        m = meetingfile.load(s, ACTOR, f"""
+        m = meetingfile.load(
+            s,
+            ACTOR,
+            f"""
 [meeting]
 title = "基准测试"
 [[groups]]
@@ -72,7 +76,8 @@ expected = {args.voters}
 title = "逐人表态"
 rule = {{ preset = "custom", pass_op = ">", pass_fraction = "1/2", denominator = "cast", basis = "基准" }}
 nominees = ["甲", "乙", "丙", "丁", "戊"]
-""")
+""",
+        )
         group, item_id = m.groups[0], m.items[0].id
         codes = credentials.issue_codes(s, settings.derived_key("credential"), group, args.voters, ACTOR)
     with db.write() as s:

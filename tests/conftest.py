@@ -1,5 +1,6 @@
 """Fixtures: a fresh database per test (SQLite file or PostgreSQL database), app, clients,
 and factories for meetings, codes and casts."""
+
 from __future__ import annotations
 
 import os
@@ -90,8 +91,9 @@ def db_url(backend, tmp_path, sqlite_template, pg_template):
 def settings(db_url, tmp_path) -> Settings:
     instance = tmp_path / "instance"
     instance.mkdir(exist_ok=True)
-    return Settings(instance_path=instance, database_url=db_url, master_secret=b"test-secret-" + b"x" * 20,
-                    testing=True)
+    return Settings(
+        instance_path=instance, database_url=db_url, master_secret=b"test-secret-" + b"x" * 20, testing=True
+    )
 
 
 @pytest.fixture
@@ -185,5 +187,4 @@ def csrf_of(html: str) -> str:
 
 def login(client, username: str, password: str = PASSWORD):
     page = client.get("/admin/login").get_data(as_text=True)
-    return client.post("/admin/login", data={"username": username, "password": password,
-                                              "csrf_token": csrf_of(page)})
+    return client.post("/admin/login", data={"username": username, "password": password, "csrf_token": csrf_of(page)})

@@ -1,4 +1,5 @@
 """A phone talking HTTP to a real server: its own cookie jar, plain form posts."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,9 @@ RECEIPT_RE = re.compile(r'id="receipt">([0-9A-Z-]+)<')
 class Phone:
     def __init__(self, base: str):
         # Drop idle connections before the server's 5 s keep-alive does, as browsers do.
-        self.http = httpx.Client(base_url=base, follow_redirects=False, timeout=60,
-                                 limits=httpx.Limits(keepalive_expiry=2))
+        self.http = httpx.Client(
+            base_url=base, follow_redirects=False, timeout=60, limits=httpx.Limits(keepalive_expiry=2)
+        )
         self.token = None
 
     def enter(self, code: str) -> int:

@@ -1,4 +1,5 @@
 """Run the real thing: `ballot serve` (gunicorn, gthread) on a loopback port, output to a file."""
+
 from __future__ import annotations
 
 import os
@@ -26,9 +27,23 @@ def running_server(settings, log_path: Path, workers: int = 2, threads: int = 16
     env.pop("BALLOT_SECRET_KEY", None)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ballot.cli", "serve", "--instance", str(settings.instance_path),
-             "--port", str(port), "--workers", str(workers), "--threads", str(threads)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "ballot.cli",
+                "serve",
+                "--instance",
+                str(settings.instance_path),
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         base = f"http://127.0.0.1:{port}"
         try:

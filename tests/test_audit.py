@@ -1,4 +1,5 @@
 """The audit log is hash-chained and the database refuses to change it."""
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError

@@ -1,21 +1,23 @@
 """Real headless Chromium (Debian's, driven by Playwright): the attendee's flow at a phone
 viewport with JavaScript off, a refusal, and the result page at a 1920×1080 projector
 viewport. Screenshots go to test-artifacts/ for a person to look at."""
+
 import shutil
 
 import pytest
-from server import running_server
-
 from conftest import ARTIFACTS, PASSWORD
+from server import running_server
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
-WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; M2006C3LC Build/SP1A.210812.016; wv) AppleWebKit/537.36 "
-             "(KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5061 "
-             "MMWEBSDK/20230405 MicroMessenger/8.0.35.2360(0x2800233D) WeChat/arm64 Weixin NetType/WIFI "
-             "Language/zh_CN ABI/arm64")
+WECHAT_UA = (
+    "Mozilla/5.0 (Linux; Android 12; M2006C3LC Build/SP1A.210812.016; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5061 "
+    "MMWEBSDK/20230405 MicroMessenger/8.0.35.2360(0x2800233D) WeChat/arm64 Weixin NetType/WIFI "
+    "Language/zh_CN ABI/arm64"
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +27,15 @@ def browser():
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()
@@ -50,8 +59,15 @@ def test_phone_flow_from_slip_url_to_receipt_without_javascript(browser, world, 
     world.present(gid, 11)
     world.open(item.id)
     with running_server(settings, tmp_path / "server.log") as base:
-        context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                      java_script_enabled=False, user_agent=WECHAT_UA, locale="zh-CN")
+        context = browser.new_context(
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            java_script_enabled=False,
+            user_agent=WECHAT_UA,
+            locale="zh-CN",
+        )
         page = context.new_page()
         page.goto(f"{base}/v/{codes[0].lower()}")
         assert page.url == f"{base}/ballot"  # the code is gone from the address bar
@@ -67,7 +83,9 @@ def test_phone_flow_from_slip_url_to_receipt_without_javascript(browser, world, 
         shot(page, "phone-2-ballot")
         page.get_by_role("button", name="下一步：核对选票").click()
         review = page.locator("table.review").inner_text()
-        assert "冼国强" in review and "同意" in review and "不同意" in review and "欧阳振华" in review and "弃权" in review
+        assert (
+            "冼国强" in review and "同意" in review and "不同意" in review and "欧阳振华" in review and "弃权" in review
+        )
         assert page.get_by_text("确认提交后不可更改").is_visible()
         shot(page, "phone-3-review")
         page.get_by_role("button", name="确认提交").click()

@@ -1,19 +1,31 @@
 """The `ballot` command: every verb has --help; init, load, issue and demo work end to end."""
+
 import csv
 import os
 import stat
 
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 from sqlalchemy import func, select
 
 from ballot.cli import main
 from ballot.db import Database
 from ballot.models import Credential, Item, Meeting
-from conftest import ROOT
 
-VERBS = [[], ["init"], ["db"], ["db", "upgrade"], ["create-admin"], ["meeting"], ["meeting", "load"], ["codes"],
-         ["codes", "issue"], ["serve"], ["demo"]]
+VERBS = [
+    [],
+    ["init"],
+    ["db"],
+    ["db", "upgrade"],
+    ["create-admin"],
+    ["meeting"],
+    ["meeting", "load"],
+    ["codes"],
+    ["codes", "issue"],
+    ["serve"],
+    ["demo"],
+]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v) or "ballot")
@@ -39,8 +51,16 @@ def test_init_load_issue(instance, tmp_path):
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
     r = run.invoke(main, ["create-admin", "--instance", str(instance)])
     assert r.exit_code == 0 and "密码" in r.output
-    r = run.invoke(main, ["meeting", "load", "--instance", str(instance),
-                          str(ROOT / "examples" / "standing-committee-appointments.toml")])
+    r = run.invoke(
+        main,
+        [
+            "meeting",
+            "load",
+            "--instance",
+            str(instance),
+            str(ROOT / "examples" / "standing-committee-appointments.toml"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = tmp_path / "codes.csv"
     r = run.invoke(main, ["codes", "issue", "--instance", str(instance), "1", "--count", "11", "--csv", str(out)])

@@ -1,4 +1,5 @@
 """逐人表态 as plain data: configuration, cast validation, exact tally."""
+
 import random
 
 import pytest
@@ -29,8 +30,7 @@ def test_of_eleven_six_pass_and_five_do_not():
 
 
 def test_of_ten_five_do_not_pass():
-    result = KIND.tally(config(), ballots(*([("yes", "yes")] * 5 + [("no", "abstain")] * 5)),
-                        Counts(10, 10, 10))
+    result = KIND.tally(config(), ballots(*([("yes", "yes")] * 5 + [("no", "abstain")] * 5)), Counts(10, 10, 10))
     assert [r["passed"] for r in result["rows"]] == [False, False]
 
 
@@ -61,8 +61,9 @@ def test_present_denominator_unknown_until_entered():
 
 def test_tally_is_a_pure_function_of_the_ballots():
     cfg = config()
-    bs = ballots(*[(random.choice(["yes", "no", "abstain"]), random.choice(["yes", "no", "abstain"]))
-                   for _ in range(40)])
+    bs = ballots(
+        *[(random.choice(["yes", "no", "abstain"]), random.choice(["yes", "no", "abstain"])) for _ in range(40)]
+    )
     first = KIND.tally(cfg, bs, Counts(50, 45, 50))
     shuffled = bs[:]
     random.shuffle(shuffled)

@@ -1,4 +1,5 @@
 """Alembic migrations produce exactly the models' schema, and run down and up again."""
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext

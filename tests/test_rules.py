@@ -1,4 +1,5 @@
 """Worked examples from RULES.md §0 and §1: exact fractions, strict 超过, inclusive 以上."""
+
 from fractions import Fraction
 
 import pytest
@@ -45,8 +46,11 @@ def test_unknown_base_and_empty_base():
     assert MAJORITY_OF_EXPECTED.met(0, 0) is False
 
 
-@given(st.integers(1, 5000), st.sampled_from([">", ">="]),
-       st.sampled_from([Fraction(1, 2), Fraction(2, 3), Fraction(4, 5), Fraction(1, 3)]))
+@given(
+    st.integers(1, 5000),
+    st.sampled_from([">", ">="]),
+    st.sampled_from([Fraction(1, 2), Fraction(2, 3), Fraction(4, 5), Fraction(1, 3)]),
+)
 def test_minimum_is_the_exact_boundary(base, op, fraction):
     t = Threshold(op, fraction, "expected")
     m = t.minimum(base)

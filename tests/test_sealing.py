@@ -5,6 +5,7 @@ makes these checks meaningful; after close it is gone: on PostgreSQL every ballo
 the item carries one `xmin` and `ctid` follows a shuffled order; on SQLite the WAL is empty,
 no stale copy of any ballot is left in the file, and the file order is not the cast order.
 """
+
 import re
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """Through real gunicorn on loopback, on both databases: the atomic spend under a burst of
 concurrent submits, and a whole voting run whose server log holds no code and no choice."""
+
 import threading
 
 import pytest

@@ -1,15 +1,16 @@
 """Clerk, chair, scrutineer and administrator pages: roles, CSRF, freezing, withdrawal, audit."""
+
 import csv
 import io
 import re
 from pathlib import Path
 
+from conftest import ROOT, csrf_of, login
 from sqlalchemy import func, select
 from voting import enter, vote
 
 from ballot import audit
 from ballot.models import AuditEntry, Credential, Item, Meeting
-from conftest import ROOT, csrf_of, login
 
 
 def post(client, url, data, page_url=None):
@@ -48,28 +49,59 @@ def test_session_cookie_flags_and_csrf(client, world):
 def test_clerk_creates_meeting_groups_items_by_form(client, world):
     world.staff("clerk")
     login(client, "clerk1")
-    r = post(client, "/admin/meetings", {"title": "县委常委会第18次会议", "date": "2026-11-26", "location": "第一会议室"},
-             page_url="/admin/")
+    r = post(
+        client,
+        "/admin/meetings",
+        {"title": "县委常委会第18次会议", "date": "2026-11-26", "location": "第一会议室"},
+        page_url="/admin/",
+    )
     assert r.status_code == 303
     meeting_url = r.headers["Location"]
     mid = int(meeting_url.rstrip("/").split("/")[-1])
-    assert post(client, f"/admin/meetings/{mid}/groups", {"name": "县委常委", "expected": "11"},
-                page_url=meeting_url).status_code == 303
+    assert (
+        post(
+            client, f"/admin/meetings/{mid}/groups", {"name": "县委常委", "expected": "11"}, page_url=meeting_url
+        ).status_code
+        == 303
+    )
     bad = post(client, f"/admin/meetings/{mid}/groups", {"name": "列席", "expected": "很多"}, page_url=meeting_url)
     assert bad.status_code == 400 and "应到人数须为整数" in bad.get_data(as_text=True)
     with world.db.read() as s:
         gid = s.get(Meeting, mid).groups[0].id
     new_item = f"/admin/meetings/{mid}/items/new"
-    r = post(client, new_item, {"title": "干部任免票决", "kind": "approval", "groups": str(gid),
-                                "nominees": "冼国强，拟任城关镇党委书记\n亓秀英|拟任城关镇镇长\n张伟",
-                                "preset": "appointment"})
+    r = post(
+        client,
+        new_item,
+        {
+            "title": "干部任免票决",
+            "kind": "approval",
+            "groups": str(gid),
+            "nominees": "冼国强，拟任城关镇党委书记\n亓秀英|拟任城关镇镇长\n张伟",
+            "preset": "appointment",
+        },
+    )
     assert r.status_code == 303
-    refused = post(client, new_item, {"title": "空议题", "kind": "approval", "groups": str(gid), "nominees": "",
-                                      "preset": "appointment"})
+    refused = post(
+        client,
+        new_item,
+        {"title": "空议题", "kind": "approval", "groups": str(gid), "nominees": "", "preset": "appointment"},
+    )
     assert refused.status_code == 400 and "请至少填写一名人选" in refused.get_data(as_text=True)
-    custom = post(client, new_item, {"title": "自定义", "kind": "approval", "groups": str(gid), "nominees": "甲",
-                                     "preset": "custom", "pass_op": ">=", "pass_fraction": "2/3",
-                                     "denominator": "cast", "basis": "本单位议事规则第五条"})
+    custom = post(
+        client,
+        new_item,
+        {
+            "title": "自定义",
+            "kind": "approval",
+            "groups": str(gid),
+            "nominees": "甲",
+            "preset": "custom",
+            "pass_op": ">=",
+            "pass_fraction": "2/3",
+            "denominator": "cast",
+            "basis": "本单位议事规则第五条",
+        },
+    )
     assert custom.status_code == 303
     with world.db.read() as s:
         items = s.get(Meeting, mid).items
@@ -84,16 +116,25 @@ def test_meeting_file_upload_and_all_or_nothing(client, world):
     login(client, "clerk1")
     home = client.get("/admin/").get_data(as_text=True)
     text = (ROOT / "examples" / "standing-committee-appointments.toml").read_bytes()
-    r = client.post("/admin/meetings/load", data={"csrf_token": csrf_of(home), "file": (io.BytesIO(text), "m.toml")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        "/admin/meetings/load",
+        data={"csrf_token": csrf_of(home), "file": (io.BytesIO(text), "m.toml")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 303
     broken = text.replace(b'rule = "appointment"', b'rule = "nonsense"', 1)
-    r = client.post("/admin/meetings/load", data={"csrf_token": csrf_of(home), "file": (io.BytesIO(broken), "m.toml")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        "/admin/meetings/load",
+        data={"csrf_token": csrf_of(home), "file": (io.BytesIO(broken), "m.toml")},
+        content_type="multipart/form-data",
+    )
     body = r.get_data(as_text=True)
     assert r.status_code == 400 and "第 1 个议题" in body and "未知的规则" in body
-    r = client.post("/admin/meetings/load", data={"csrf_token": csrf_of(home), "file": (io.BytesIO(b"[meeting\n"), "x")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        "/admin/meetings/load",
+        data={"csrf_token": csrf_of(home), "file": (io.BytesIO(b"[meeting\n"), "x")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 400 and "不是有效的 TOML" in r.get_data(as_text=True)
     with world.db.read() as s:
         assert s.execute(select(func.count()).select_from(Meeting)).scalar_one() == 1
@@ -123,8 +164,11 @@ def test_issue_codes_once_and_freeze(client, world, settings):
     assert len(hashes) == 8 and not any(c.replace("-", "") in "".join(hashes) for c in shown)
     assert shown[0] not in client.get(url).get_data(as_text=True)
     # Frozen: the item and the group can no longer change.
-    edit = post(client, f"/admin/items/{item.id}/edit", {"title": "改名", "kind": "approval", "groups": str(gid),
-                                                         "nominees": "甲", "preset": "appointment"})
+    edit = post(
+        client,
+        f"/admin/items/{item.id}/edit",
+        {"title": "改名", "kind": "approval", "groups": str(gid), "nominees": "甲", "preset": "appointment"},
+    )
     assert edit.status_code == 400 and "已冻结" in edit.get_data(as_text=True)
     group = post(client, f"/admin/groups/{gid}", {"name": "常委", "expected": "12"}, page_url=url)
     assert group.status_code == 400 and "已冻结" in group.get_data(as_text=True)
@@ -148,9 +192,17 @@ def test_withdraw_and_correct_is_recorded(client, world):
         actions = [e.action for e in audit.entries(s, m.id)]
     assert actions[-2:] == ["item.withdraw", "item.add"]
     # The correction is a new draft: editable until it opens, even though codes exist.
-    fixed = post(client, f"/admin/items/{new_id}/edit", {"title": "干部任免票决（更正）", "kind": "approval",
-                                                         "groups": str(m.groups[0].id), "nominees": "张三\n李四",
-                                                         "preset": "appointment"})
+    fixed = post(
+        client,
+        f"/admin/items/{new_id}/edit",
+        {
+            "title": "干部任免票决（更正）",
+            "kind": "approval",
+            "groups": str(m.groups[0].id),
+            "nominees": "张三\n李四",
+            "preset": "appointment",
+        },
+    )
     assert fixed.status_code == 303
     page = client.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
     assert "干部任免票决（更正）" in page
@@ -188,7 +240,9 @@ def test_chair_enters_present_opens_and_closes_with_confirmation(app, world):
     result = chair.get(done.headers["Location"]).get_data(as_text=True)
     assert "通过" in result and "未通过" in result and "54.55%" in result and "45.45%" in result
     assert "依据：同意票超过应到人数的半数（应到人数 11 人，至少需 6 票）" in result
-    assert re.search(r"<td class=\"num\">11</td><td class=\"num\">9</td>\s*<td class=\"num\">11</td><td class=\"num\">9</td>", result)
+    assert re.search(
+        r"<td class=\"num\">11</td><td class=\"num\">9</td>\s*<td class=\"num\">11</td><td class=\"num\">9</td>", result
+    )
     with world.db.read() as s:
         actions = [e.action for e in audit.entries(s, m.id)]
         assert actions.count("attendance.set") == 2 and actions[-2:] == ["item.open", "item.close"]
@@ -209,8 +263,13 @@ def test_scrutineer_is_read_only(app, world):
     audit_page = client.get(f"/admin/meetings/{m.id}/audit").get_data(as_text=True)
     assert "哈希链完整" in audit_page and "item.close" in audit_page
     token = csrf_of(page)
-    for url in (f"/admin/groups/{m.groups[0].id}/codes", f"/admin/groups/{m.groups[0].id}/present",
-                f"/admin/items/{m.items[0].id}/open", f"/admin/meetings/{m.id}/groups", "/admin/users"):
+    for url in (
+        f"/admin/groups/{m.groups[0].id}/codes",
+        f"/admin/groups/{m.groups[0].id}/present",
+        f"/admin/items/{m.items[0].id}/open",
+        f"/admin/meetings/{m.id}/groups",
+        "/admin/users",
+    ):
         assert client.post(url, data={"csrf_token": token, "count": "3", "present": "1"}).status_code == 403
     with world.db.read() as s:
         assert s.execute(select(func.count()).select_from(Credential)).scalar_one() == 0

@@ -1,28 +1,31 @@
 """The attendee's flow and every refusal, through the Flask test client, on both databases."""
+
 import json
+import re
 import time
 from datetime import timedelta
 
 import pytest
+from conftest import ACTOR, csrf_of
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-
 from sqlalchemy import func, select
 from voting import confirm, enter, receipt_of, review, vote
 
 from ballot import credentials
 from ballot.models import Ballot, Spend
 from ballot.web import create_app
-from conftest import ACTOR, csrf_of
 
 CODE_REFUSED = "该票码在本会议无法使用"
 
 
 def counts(world):
     with world.db.read() as s:
-        return (s.execute(select(func.count()).select_from(Ballot)).scalar_one(),
-                s.execute(select(func.count()).select_from(Spend)).scalar_one())
+        return (
+            s.execute(select(func.count()).select_from(Ballot)).scalar_one(),
+            s.execute(select(func.count()).select_from(Spend)).scalar_one(),
+        )
 
 
 def ready(world, codes=3):
@@ -50,6 +53,11 @@ def test_slip_url_to_receipt(client, world):
     assert "张三" in page and "同意" in page and "李四" in page and "不同意" in page
     assert page.count("弃权") >= 1  # unmarked 王五 shown as 弃权 before confirming
     assert counts(world) == (0, 0)  # review stores nothing
+    again = client.get(f"/ballot/{item.id}").get_data(as_text=True)  # "返回修改" keeps the marks
+    assert re.search(r'id="n0-yes" name="n0" value="yes"\s+checked', again)
+    assert re.search(r'id="n1-no" name="n1" value="no"\s+checked', again)
+    assert re.search(r'id="n2-abstain" name="n2" value="abstain"\s+checked', again)  # as reviewed
+    assert again.count("checked") == 3
     cast = confirm(client, item.id, reviewed, {"n0": "yes", "n1": "no"})
     assert cast.status_code == 303, cast.get_data(as_text=True)
     receipt = receipt_of(client.get(cast.headers["Location"]))
@@ -68,7 +76,9 @@ def test_slip_url_to_receipt(client, world):
 def test_typed_code_on_start_page(client, world):
     m, item, codes = ready(world)
     start = client.get("/").get_data(as_text=True)
-    entered = client.post("/enter", data={"code": " " + codes[1].replace("-", " ").lower(), "csrf_token": csrf_of(start)})
+    entered = client.post(
+        "/enter", data={"code": " " + codes[1].replace("-", " ").lower(), "csrf_token": csrf_of(start)}
+    )
     assert entered.status_code == 303
     assert vote(client, item.id, {"n0": "no"})
 
@@ -114,7 +124,7 @@ def test_unknown_voided_and_malformed_codes_get_one_message(client, world, setti
         assert r.status_code == 400
         bodies.append(r.get_data(as_text=True))
     assert all(CODE_REFUSED in b for b in bodies)
-    assert len({b.replace(b[b.find("csrf"):], "") for b in bodies}) == 1  # byte-identical pages
+    assert len({b.replace(b[b.find("csrf") :], "") for b in bodies}) == 1  # byte-identical pages
     # A valid code of another meeting opens only that meeting: this meeting's item is not there.
     other_code = world.codes(other.groups[0].id, 1)[0]
     assert enter(client, other_code).status_code == 303
@@ -143,11 +153,12 @@ def test_malformed_form_is_refused_and_stores_nothing(client, world):
     enter(client, codes[0])
     for data in ({"n0": "maybe"}, {"n0": ["yes", "no"]}, {"n9": "yes"}):
         r = review(client, item.id, data)
-        assert r.status_code == 400 and "请返回重新填写" in r.get_data(as_text=True) or "只能选择一项" in r.get_data(as_text=True)
+        text = r.get_data(as_text=True)
+        assert r.status_code == 400 and ("请返回重新填写" in text or "只能选择一项" in text)
     token = csrf_of(client.get(f"/ballot/{item.id}").get_data(as_text=True))
     unreviewed = client.post(f"/ballot/{item.id}/cast", data={"n0": "yes", "csrf_token": token})
     assert unreviewed.status_code == 400 and "请先核对选票" in unreviewed.get_data(as_text=True)
-    reviewed = review(client, item.id, {"n0": "yes"})
+    assert review(client, item.id, {"n0": "yes"}).status_code == 200
     no_csrf = client.post(f"/ballot/{item.id}/cast", data={"n0": "yes"})
     assert no_csrf.status_code == 400 and "页面已过期" in no_csrf.get_data(as_text=True)
     assert counts(world) == (0, 0)
@@ -236,7 +247,6 @@ def test_global_ceiling_never_locks_out_honest_voters(settings, database, world)
     # ... but a whole hall of voters typing their codes right is never locked out.
     for i, code in enumerate(codes):
         assert enter(client_at(f"192.0.2.{i}"), code).status_code == 303
-
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Helpers that vote the way a phone does: plain form posts through the Flask test client."""
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,9 @@ def enter(client, code: str):
 def review(client, item_id: int, choices: dict):
     page = client.get(f"/ballot/{item_id}")
     assert page.status_code == 200, page.get_data(as_text=True)
-    posted = client.post(f"/ballot/{item_id}/review", data={**choices, "csrf_token": csrf_of(page.get_data(as_text=True))})
+    posted = client.post(
+        f"/ballot/{item_id}/review", data={**choices, "csrf_token": csrf_of(page.get_data(as_text=True))}
+    )
     if posted.status_code != 303:
         return posted
     return client.get(posted.headers["Location"])

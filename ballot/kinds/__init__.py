@@ -1,4 +1,5 @@
 """Registry of ballot kinds."""
+
 from __future__ import annotations
 
 from .approval import ApprovalKind

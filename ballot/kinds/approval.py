@@ -3,6 +3,7 @@
 Result per nominee: the three counts, 同意率 against the denominator the item's rule names,
 and whether 同意 meets the rule's threshold (exact Fractions, strict for 超过).
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -68,9 +69,7 @@ def _parse_rule(raw) -> dict:
         )
         quorum = None
         if raw.get("quorum_fraction"):
-            quorum = Threshold(
-                str(raw.get("quorum_op", ">=")), parse_fraction(raw["quorum_fraction"]), "expected"
-            )
+            quorum = Threshold(str(raw.get("quorum_op", ">=")), parse_fraction(raw["quorum_fraction"]), "expected")
         basis = str(raw.get("basis", "")).strip()
         if not basis:
             raise KindConfigError("自定义规则须写明依据（basis），它会和结果一起打印")
@@ -123,15 +122,12 @@ class ApprovalKind(Kind):
 
     def check_choices(self, config: dict, choices) -> dict:
         votes = choices.get("votes") if isinstance(choices, dict) else None
-        if (not isinstance(votes, list) or len(votes) != len(config["nominees"])
-                or any(v not in CHOICES for v in votes)):
+        if not isinstance(votes, list) or len(votes) != len(config["nominees"]) or any(v not in CHOICES for v in votes):
             raise CastError("选票内容无效，请返回重新填写")
         return {"votes": list(votes)}
 
     def review(self, config: dict, choices: dict) -> list[tuple[str, str]]:
-        return [
-            (_display(n), CHOICES[v]) for n, v in zip(config["nominees"], choices["votes"], strict=True)
-        ]
+        return [(_display(n), CHOICES[v]) for n, v in zip(config["nominees"], choices["votes"], strict=True)]
 
     def open_problems(self, config: dict, counts: Counts) -> list[str]:
         quorum = config["rule"]["quorum"]
@@ -182,7 +178,9 @@ class ApprovalKind(Kind):
                 "met": q.met(counts.present, counts.expected) if counts.present is not None else None,
             }
         base_label = DENOMINATORS[passing.denominator]
-        base_text = f"{base_label} {base} 人" if passing.denominator in ("expected", "present") else f"{base_label} {base} 张"
+        base_text = (
+            f"{base_label} {base} 人" if passing.denominator in ("expected", "present") else f"{base_label} {base} 张"
+        )
         if base is None:
             base_text = f"{base_label}未录入"
         rule_line = f"依据：{passing.words('同意票')}（{base_text}"

@@ -4,6 +4,7 @@ A kind validates its configuration, turns a submitted form into choices (the sam
 on every cast, whatever the page's constraints said), describes choices for the review page,
 and tallies a list of ballots into a JSON-able result that pages, screens and reports share.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from the config object built in ballot.migrate."""
+
 from alembic import context
 from sqlalchemy import create_engine, pool
 

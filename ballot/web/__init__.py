@@ -1,4 +1,5 @@
 """Flask application factory. Web code is thin: it calls the domain modules and renders."""
+
 from __future__ import annotations
 
 import logging
@@ -61,17 +62,28 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         TESTING=settings.testing,
     )
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
-                                x_host=settings.trusted_proxies)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=settings.trusted_proxies,
+            x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies,
+        )
     app.extensions["ballot.settings"] = settings
     app.extensions["ballot.db"] = database or Database(settings.database_url)
     storage = os.environ.get("BALLOT_RATELIMIT_STORAGE", "memory://")
     app.extensions["ballot.code_limiter"] = FailureLimiter(
-        "code", settings.code_failures_per_client, settings.code_failures_global,
-        settings.code_failure_window_seconds, storage,
+        "code",
+        settings.code_failures_per_client,
+        settings.code_failures_global,
+        settings.code_failure_window_seconds,
+        storage,
     )
     app.extensions["ballot.login_limiter"] = FailureLimiter(
-        "login", settings.login_failures_per_client, None, settings.login_failure_window_seconds, storage,
+        "login",
+        settings.login_failures_per_client,
+        None,
+        settings.login_failure_window_seconds,
+        storage,
     )
     csrf.init_app(app)
 

@@ -1,4 +1,5 @@
 """Staff pages: clerk (会务), chair (主持人), scrutineer (监票人), administrator."""
+
 from __future__ import annotations
 
 import csv
@@ -41,6 +42,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 # -- login and permissions ---------------------------------------------------------------------
+
 
 @bp.before_request
 def load_user():
@@ -110,6 +112,7 @@ def logout():
 
 # -- meetings ----------------------------------------------------------------------------------
 
+
 @bp.get("/")
 @require("observe")
 def home():
@@ -133,8 +136,9 @@ def _refuse(exc: Exception, back: str):
 def new_meeting():
     try:
         with db().write() as s:
-            m = create_meeting(s, actor(), request.form.get("title"), request.form.get("date", ""),
-                               request.form.get("location", ""))
+            m = create_meeting(
+                s, actor(), request.form.get("title"), request.form.get("date", ""), request.form.get("location", "")
+            )
     except OperationError as exc:
         return _refuse(exc, url_for("admin.home"))
     return _done(m.id, "会议已创建，请添加表决组和议题。")
@@ -144,7 +148,9 @@ def new_meeting():
 @require("prepare")
 def load_meeting():
     upload = request.files.get("file")
-    text = upload.read().decode("utf-8", errors="strict") if upload and upload.filename else request.form.get("toml", "")
+    text = (
+        upload.read().decode("utf-8", errors="strict") if upload and upload.filename else request.form.get("toml", "")
+    )
     try:
         with db().write() as s:
             m = meetingfile.load(s, actor(), text)
@@ -171,15 +177,22 @@ def meeting(meeting_id: int):
         items = []
         for item in m.items:
             counts = item_counts(s, item)
-            items.append({
-                "item": item, "cast": cast_count(s, item.id), "counts": counts,
-                "frozen": item_frozen(item),
-                "groups": [gr.name for gr in groups if gr.id in item_group_ids(item)],
-            })
-        issued = dict(s.execute(
-            select(IssueBatch.group_id, func.sum(IssueBatch.count)).where(IssueBatch.meeting_id == m.id)
-            .group_by(IssueBatch.group_id)
-        ).all())
+            items.append(
+                {
+                    "item": item,
+                    "cast": cast_count(s, item.id),
+                    "counts": counts,
+                    "frozen": item_frozen(item),
+                    "groups": [gr.name for gr in groups if gr.id in item_group_ids(item)],
+                }
+            )
+        issued = dict(
+            s.execute(
+                select(IssueBatch.group_id, func.sum(IssueBatch.count))
+                .where(IssueBatch.meeting_id == m.id)
+                .group_by(IssueBatch.group_id)
+            ).all()
+        )
     note = session.pop("flash", None)
     return render_template("admin/meeting.html", meeting=m, groups=groups, items=items, issued=issued, note=note)
 
@@ -243,11 +256,17 @@ def issue(group_id: int):
     if request.form.get("format") == "csv":
         name = quote(f"{meta['meeting']}-{meta['group']}-票码.csv")
         return Response(
-            csv_text.encode("utf-8-sig"), mimetype="text/csv",
+            csv_text.encode("utf-8-sig"),
+            mimetype="text/csv",
             headers={"Content-Disposition": f"attachment; filename=codes.csv; filename*=UTF-8''{name}"},
         )
-    return render_template("admin/codes.html", meta=meta, rows=rows, csv_text=csv_text,
-                           csv_href="data:text/csv;charset=utf-8," + quote("\ufeff" + csv_text))
+    return render_template(
+        "admin/codes.html",
+        meta=meta,
+        rows=rows,
+        csv_text=csv_text,
+        csv_href="data:text/csv;charset=utf-8," + quote("\ufeff" + csv_text),
+    )
 
 
 @bp.post("/meetings/<int:meeting_id>/void")
@@ -256,8 +275,9 @@ def void(meeting_id: int):
     try:
         with db().write() as s:
             _get(s, Meeting, meeting_id)
-            credentials.void_code(s, settings().derived_key("credential"), meeting_id,
-                                  request.form.get("code", "")[:64], actor())
+            credentials.void_code(
+                s, settings().derived_key("credential"), meeting_id, request.form.get("code", "")[:64], actor()
+            )
     except credentials.IssueError as exc:
         return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
     return _done(meeting_id, "票码已作废，不能再用于投票（作废记录保留）。")
@@ -273,6 +293,7 @@ def _codes_csv(meta: dict, rows) -> str:
 
 
 # -- items -------------------------------------------------------------------------------------
+
 
 def _parse_nominees(text: str) -> list[dict]:
     """One nominee a line: 姓名, optionally followed by ，or | or a tab and the post."""
@@ -296,8 +317,12 @@ def _item_form_data():
     preset = f.get("preset", "appointment")
     rule: dict = {"preset": preset}
     if preset == "custom":
-        rule.update(pass_op=f.get("pass_op", ">"), pass_fraction=f.get("pass_fraction", "1/2"),
-                    denominator=f.get("denominator", "expected"), basis=f.get("basis", ""))
+        rule.update(
+            pass_op=f.get("pass_op", ">"),
+            pass_fraction=f.get("pass_fraction", "1/2"),
+            denominator=f.get("denominator", "expected"),
+            basis=f.get("basis", ""),
+        )
         if f.get("quorum_fraction", "").strip():
             rule.update(quorum_op=f.get("quorum_op", ">="), quorum_fraction=f.get("quorum_fraction"))
     raw = {"nominees": _parse_nominees(f.get("nominees", "")), "rule": rule}
@@ -309,21 +334,34 @@ def _item_form_data():
 
 
 def _form_context(meeting, item=None, values=None):
-    return dict(meeting=meeting, item=item, values=values or {}, presets=PRESETS, kinds=KINDS,
-                denominators=DENOMINATORS, comparators=COMPARATORS)
+    return dict(
+        meeting=meeting,
+        item=item,
+        values=values or {},
+        presets=PRESETS,
+        kinds=KINDS,
+        denominators=DENOMINATORS,
+        comparators=COMPARATORS,
+    )
 
 
 def _values_from_item(item: Item) -> dict:
     config = item_config(item)
     rule = config["rule"]
     values = {
-        "title": item.title, "kind": item.kind, "groups": item_group_ids(item), "preset": rule["preset"],
+        "title": item.title,
+        "kind": item.kind,
+        "groups": item_group_ids(item),
+        "preset": rule["preset"],
         "nominees": "\n".join(f"{n['name']}，{n['post']}" if n["post"] else n["name"] for n in config["nominees"]),
         "basis": rule["basis"] if rule["preset"] == "custom" else "",
     }
     if rule["preset"] == "custom":
-        values.update(pass_op=rule["passing"]["op"], pass_fraction=rule["passing"]["fraction"],
-                      denominator=rule["passing"]["denominator"])
+        values.update(
+            pass_op=rule["passing"]["op"],
+            pass_fraction=rule["passing"]["fraction"],
+            denominator=rule["passing"]["denominator"],
+        )
         if rule["quorum"]:
             values.update(quorum_op=rule["quorum"]["op"], quorum_fraction=rule["quorum"]["fraction"])
     return values
@@ -379,8 +417,9 @@ def withdraw(item_id: int):
         return render_template("admin/withdraw.html", item=item)
     try:
         with db().write() as s:
-            new = withdraw_item(s, actor(), _get(s, Item, item_id), request.form.get("reason"),
-                                request.form.get("correction") == "1")
+            new = withdraw_item(
+                s, actor(), _get(s, Item, item_id), request.form.get("reason"), request.form.get("correction") == "1"
+            )
             new_id = new.id if new else None
     except OperationError as exc:
         return _refuse(exc, url_for("admin.withdraw", item_id=item_id))
@@ -428,8 +467,12 @@ def result(item_id: int):
     with db().read() as s:
         item = _get(s, Item, item_id)
         if item.status == "open":
-            return message_page("表决尚未结束", "表决进行中不显示结果，结束表决后再查看。", 409,
-                                back=url_for("admin.meeting", meeting_id=item.meeting_id))
+            return message_page(
+                "表决尚未结束",
+                "表决进行中不显示结果，结束表决后再查看。",
+                409,
+                back=url_for("admin.meeting", meeting_id=item.meeting_id),
+            )
         res = item_result(s, item)
         meeting = item.meeting
         groups = [gr.name for gr in meeting.groups if gr.id in item_group_ids(item)]
@@ -442,13 +485,12 @@ def audit_log(meeting_id: int):
     with db().read() as s:
         m = _get(s, Meeting, meeting_id)
         ok, summary = audit.verify_chain(audit.entries(s))
-        rows = [
-            {"e": e, "detail": json.loads(e.detail_json)} for e in audit.entries(s, meeting_id)
-        ]
+        rows = [{"e": e, "detail": json.loads(e.detail_json)} for e in audit.entries(s, meeting_id)]
     return render_template("admin/audit.html", meeting=m, rows=rows, chain_ok=ok, chain_summary=summary)
 
 
 # -- users -------------------------------------------------------------------------------------
+
 
 @bp.route("/users", methods=["GET", "POST"])
 @require("manage_users")
@@ -457,8 +499,13 @@ def users():
     if request.method == "POST":
         try:
             with db().write() as s:
-                u = create_user(s, request.form.get("username", ""), request.form.get("password", ""),
-                                request.form.get("role", ""), request.form.get("display_name", ""))
+                u = create_user(
+                    s,
+                    request.form.get("username", ""),
+                    request.form.get("password", ""),
+                    request.form.get("role", ""),
+                    request.form.get("display_name", ""),
+                )
                 audit.record(s, actor(), "user.create", None, username=u.username, role=u.role)
             session["flash"] = "用户已创建。"
             return redirect(url_for("admin.users"), code=303)
@@ -466,5 +513,6 @@ def users():
             error = str(exc)
     with db().read() as s:
         rows = s.execute(select(User).order_by(User.id)).scalars().all()
-    return render_template("admin/users.html", users=rows, roles=ROLES, error=error,
-                           note=session.pop("flash", None)), (400 if error else 200)
+    return render_template("admin/users.html", users=rows, roles=ROLES, error=error, note=session.pop("flash", None)), (
+        400 if error else 200
+    )

@@ -1,4 +1,5 @@
 """Small helpers shared by the blueprints."""
+
 from __future__ import annotations
 
 from flask import current_app, render_template, request

@@ -4,6 +4,7 @@ Everything works as plain forms without JavaScript. The code from a slip URL is 
 for a short-lived session on the first request and the browser is redirected, so the code
 does not linger in history or logs. Receipts shown again come from the voter's own session.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -88,12 +89,18 @@ def items():
         if cred is None or cred.voided:
             session.clear()
             return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
-        rows = s.execute(
-            select(Item).join(ItemGroup, ItemGroup.item_id == Item.id)
-            .where(Item.meeting_id == meeting.id, ItemGroup.group_id == group.id,
-                   Item.status.in_(("open", "closed")))
-            .order_by(Item.position)
-        ).scalars().all()
+        rows = (
+            s.execute(
+                select(Item)
+                .join(ItemGroup, ItemGroup.item_id == Item.id)
+                .where(
+                    Item.meeting_id == meeting.id, ItemGroup.group_id == group.id, Item.status.in_(("open", "closed"))
+                )
+                .order_by(Item.position)
+            )
+            .scalars()
+            .all()
+        )
         entries = []
         for item in rows:
             receipt = receipts.get(str(item.id))
@@ -123,14 +130,38 @@ def _guard(item_id: int):
     return voter, None
 
 
-def _not_open(meeting_back=True):
-    return message_page("该议题当前不在表决中", "该议题尚未开始或已经结束表决，不能投票。", 409,
-                        back=url_for("vote.items"), back_label="返回议题列表")
+def _not_open():
+    return message_page(
+        "该议题当前不在表决中",
+        "该议题尚未开始或已经结束表决，不能投票。",
+        409,
+        back=url_for("vote.items"),
+        back_label="返回议题列表",
+    )
 
 
 def _already():
-    return message_page("本票码已投过本议题", "本票码已经对本议题投过票，每个议题只能投一次。", 409,
-                        back=url_for("vote.items"), back_label="返回议题列表")
+    return message_page(
+        "本票码已投过本议题",
+        "本票码已经对本议题投过票，每个议题只能投一次。",
+        409,
+        back=url_for("vote.items"),
+        back_label="返回议题列表",
+    )
+
+
+def _votable(voter: dict, item_id: int, must_be_open: bool = True):
+    """(item, None) for an item of this voter's code, or (None, the refusal page)."""
+    with db().read() as s:
+        item = _item_for_voter(s, voter, item_id)
+        if item is None:
+            return None, message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
+        if must_be_open and item.status != "open":
+            return None, _not_open()
+        if must_be_open and has_spent(s, voter["c"], item.id):
+            return None, _already()
+        item.meeting  # loaded for the templates
+    return item, None
 
 
 @bp.get("/ballot/<int:item_id>")
@@ -138,17 +169,18 @@ def ballot_form(item_id: int):
     voter, error = _guard(item_id)
     if error:
         return error
-    with db().read() as s:
-        item = _item_for_voter(s, voter, item_id)
-        if item is None:
-            return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
-        if item.status != "open":
-            return _not_open()
-        if has_spent(s, voter["c"], item.id):
-            return _already()
-        meeting = s.get(Meeting, voter["m"])
-    return render_template(f"vote/kinds/{item.kind}.html", item=item, config=item_config(item), meeting=meeting,
-                           chosen={})
+    item, error = _votable(voter, item_id)
+    if error:
+        return error
+    # Coming back from the review page ("返回修改") shows the choices made so far.
+    pending = session.get("p", {}).get(str(item_id))
+    return render_template(
+        f"vote/kinds/{item.kind}.html",
+        item=item,
+        config=item_config(item),
+        meeting=item.meeting,
+        chosen=pending["choices"] if pending else None,
+    )
 
 
 @bp.post("/ballot/<int:item_id>/review")
@@ -156,15 +188,10 @@ def review(item_id: int):
     voter, error = _guard(item_id)
     if error:
         return error
-    with db().read() as s:
-        item = _item_for_voter(s, voter, item_id)
-        if item is None:
-            return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
-        if item.status != "open":
-            return _not_open()
-        if has_spent(s, voter["c"], item.id):
-            return _already()
-        kind, config = get_kind(item.kind), item_config(item)
+    item, error = _votable(voter, item_id)
+    if error:
+        return error
+    kind, config = get_kind(item.kind), item_config(item)
     try:
         choices = kind.parse_cast(config, form_lists())
     except CastError as exc:
@@ -186,11 +213,10 @@ def review_page(item_id: int):
     pending = session.get("p", {}).get(str(item_id))
     if not pending:
         return redirect(url_for("vote.ballot_form", item_id=item_id), code=303)
-    with db().read() as s:
-        item = _item_for_voter(s, voter, item_id)
-        if item is None:
-            return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
-        kind, config = get_kind(item.kind), item_config(item)
+    item, error = _votable(voter, item_id, must_be_open=False)
+    if error:
+        return error
+    kind, config = get_kind(item.kind), item_config(item)
     return render_template("vote/review.html", item=item, lines=kind.review(config, pending["choices"]))
 
 
@@ -201,20 +227,24 @@ def cast(item_id: int):
         return error
     pending = session.get("p", {}).get(str(item_id))
     if not pending:
-        return message_page("请先核对选票", "请从选票页面填写并核对后再确认提交。", 400,
-                            back=url_for("vote.ballot_form", item_id=item_id))
+        return message_page(
+            "请先核对选票",
+            "请从选票页面填写并核对后再确认提交。",
+            400,
+            back=url_for("vote.ballot_form", item_id=item_id),
+        )
     receipt = pending["receipt"]
-    with db().read() as s:
-        item = _item_for_voter(s, voter, item_id)
-        if item is None:
-            return message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
-        kind, config = get_kind(item.kind), item_config(item)
+    item, error = _votable(voter, item_id, must_be_open=False)  # cast_ballot re-checks in its transaction
+    if error:
+        return error
+    kind, config = get_kind(item.kind), item_config(item)
     try:
         # The session is signed, but check again: the server never trusts what a page sends.
         choices = kind.check_choices(config, pending["choices"])
     except CastError:
-        return message_page("选票填写有误", "选票内容无效，请返回重新填写。", 400,
-                            back=url_for("vote.ballot_form", item_id=item_id))
+        return message_page(
+            "选票填写有误", "选票内容无效，请返回重新填写。", 400, back=url_for("vote.ballot_form", item_id=item_id)
+        )
     try:
         with db().write() as s:  # commits (durably) before we acknowledge anything
             cast_ballot(s, voter["c"], item_id, choices, receipt)
@@ -246,8 +276,12 @@ def receipt(item_id: int):
     voter = _voter()
     code = session.get("r", {}).get(str(item_id)) if voter else None
     if not code:
-        return message_page("没有回执", "本设备上没有这个议题的投票回执。" if voter else SESSION_GONE, 404,
-                            back=url_for("vote.items") if voter else url_for("vote.start"))
+        return message_page(
+            "没有回执",
+            "本设备上没有这个议题的投票回执。" if voter else SESSION_GONE,
+            404,
+            back=url_for("vote.items") if voter else url_for("vote.start"),
+        )
     with db().read() as s:
         item = s.get(Item, item_id)
     return render_template("vote/receipt.html", item=item, receipt=code)
