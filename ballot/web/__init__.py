@@ -7,7 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -100,7 +100,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def _install_error_pages(app: Flask) -> None:
     def page(code: int, message: str | None = None):
         title, text = ERROR_TEXT.get(code, ERROR_TEXT[500])
-        return render_template("error.html", title=title, message=message or text), code
+        page_html = render_template(
+            "message.html", title=title, message=message or text, back=url_for("vote.start"), back_label="返回首页"
+        )
+        return page_html, code
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -164,12 +164,18 @@ def _votable(voter: dict, item_id: int, must_be_open: bool = True):
     return item, None
 
 
-@bp.get("/ballot/<int:item_id>")
-def ballot_form(item_id: int):
+def _voter_and_item(item_id: int, must_be_open: bool = True):
+    """(voter, item, None), or (None, None, the page to show instead)."""
     voter, error = _guard(item_id)
     if error:
-        return error
-    item, error = _votable(voter, item_id)
+        return None, None, error
+    item, error = _votable(voter, item_id, must_be_open)
+    return voter, item, error
+
+
+@bp.get("/ballot/<int:item_id>")
+def ballot_form(item_id: int):
+    voter, item, error = _voter_and_item(item_id)
     if error:
         return error
     # Coming back from the review page ("返回修改") shows the choices made so far.
@@ -185,10 +191,7 @@ def ballot_form(item_id: int):
 
 @bp.post("/ballot/<int:item_id>/review")
 def review(item_id: int):
-    voter, error = _guard(item_id)
-    if error:
-        return error
-    item, error = _votable(voter, item_id)
+    voter, item, error = _voter_and_item(item_id)
     if error:
         return error
     kind, config = get_kind(item.kind), item_config(item)
