@@ -23,11 +23,15 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING' || true
+pip_install() {  # quiet unless it fails
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" >.venv/pip.log 2>&1 \
+    || { cat .venv/pip.log >&2; echo "pip install $* failed" >&2; exit 1; }
+}
+pip_install --upgrade pip
 if [ "$mode" = "test" ]; then
   apt_install chromium fonts-noto-cjk postgresql
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v '^WARNING' || true
+  pip_install -e ".[test]"
 else
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e . 2>&1 | grep -v '^WARNING' || true
+  pip_install -e .
 fi
 .venv/bin/python -c "import ballot, flask, sqlalchemy" || { echo "installation failed" >&2; exit 1; }
