@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from .db import Database
 from .meetings import OperationError, open_item
 from .migrate import upgrade
 from .models import Meeting, VoterGroup
+from .slips import SlipError, SlipSheet, render_slips
 from .users import UserError, create_user, new_password
 
 CLI_ACTOR = audit.Actor("cli", "admin")
@@ -124,24 +126,66 @@ def _issue(settings, database, meeting_id: int, group_name: str | None, count: i
         return m, group, issued
 
 
-@codes.command("issue", help="为一个表决组签发一次性票码，写入 CSV（票码只此一次，服务器不保存原文）。")
+@codes.command("issue", help="为一个表决组签发一次性票码：打印用的票（PDF）和/或 CSV。票码只此一次，服务器不保存原文。")
 @instance_option
 @click.argument("meeting_id", type=int)
 @click.option("--group", "group_name", default=None, help="表决组名称；默认第一个表决组")
 @click.option("--count", type=int, required=True)
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True, help="投票链接的网址前缀")
-def codes_issue(instance, meeting_id, group_name, count, csv_path, base_url):
+@click.option(
+    "--pdf",
+    "pdf_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="票的 PDF（A4，每页 10 张，带裁切线）",
+)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--public-url", default=None, help="二维码中的网址；默认取 BALLOT_PUBLIC_URL，否则 http://127.0.0.1:8000")
+@click.option("--wifi", default="", help="印在票上的无线网络名称")
+def codes_issue(instance, meeting_id, group_name, count, pdf_path, csv_path, public_url, wifi):
+    if not pdf_path and not csv_path:
+        raise click.ClickException("请用 --pdf 或 --csv 指定票码的去处（票码只此一次）")
+    base_url = public_url or os.environ.get("BALLOT_PUBLIC_URL") or "http://127.0.0.1:8000"
     settings = _settings(instance)
     database = Database(settings.database_url)
     try:
         m, group, issued = _issue(settings, database, meeting_id, group_name, count)
+        if pdf_path:
+            sheet = SlipSheet(m.title, group.name, m.date, base_url, wifi)
+            try:
+                with open(pdf_path, "wb") as out:
+                    pages = render_slips(
+                        sheet, issued, out, lambda done, total: click.echo(f"\r{done}/{total} 页", nl=False)
+                    )
+            except SlipError as exc:
+                with database.write() as s:
+                    credentials.void_batch(s, meeting_id, credentials.latest_batch_id(s, group.id), CLI_ACTOR)
+                raise click.ClickException(f"{exc}（本批票码已作废）") from None
+            click.echo(f"\n已写入 {pdf_path}：{pages} 页")
     except credentials.IssueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         database.dispose()
-    _write_codes_csv(csv_path, m.title, group.name, issued, base_url)
-    click.echo(f"已为“{group.name}”签发 {len(issued)} 个票码，写入 {csv_path}")
+    if csv_path:
+        _write_codes_csv(csv_path, m.title, group.name, issued, base_url)
+    click.echo(f"已为“{group.name}”签发 {len(issued)} 个票码")
+
+
+@codes.command("void-unused", help="关门：作废一个表决组全部未使用的票（多余的票不能再投票）。")
+@instance_option
+@click.argument("meeting_id", type=int)
+@click.option("--group", "group_name", required=True)
+def codes_void_unused(instance, meeting_id, group_name):
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.write() as s:
+            m = s.get(Meeting, meeting_id)
+            groups = [g for g in (m.groups if m else []) if g.name == group_name]
+            if not groups:
+                raise click.ClickException(f"会议 #{meeting_id} 中没有表决组“{group_name}”")
+            n = credentials.void_unused(s, groups[0], CLI_ACTOR)
+    finally:
+        database.dispose()
+    click.echo(f"已作废 {n} 张未使用的票")
 
 
 def _write_codes_csv(path: Path, title: str, group: str, issued: list[str], base_url: str) -> None:
@@ -158,11 +202,12 @@ def _write_codes_csv(path: Path, title: str, group: str, issued: list[str], base
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-def serve(instance, host, port, workers, threads):
+@click.option("--public-url", default=None, help="手机访问的网址（印在票的二维码里），如 http://vote.example.org")
+def serve(instance, host, port, workers, threads, public_url):
     from .serve import serve as run
 
     settings = _settings(instance)
-    run(settings.instance_path, host, port, workers, threads)
+    run(settings.instance_path, host, port, workers, threads, public_url)
 
 
 @main.command(help="演示：新建实例、导入示例会议、签发 30 个票码、开始第一个议题，然后运行服务。")
@@ -205,7 +250,7 @@ def demo(instance, host, port, no_serve):
     if not no_serve:
         from .serve import serve as run
 
-        run(instance, host, port, workers=2, threads=8)
+        run(instance, host, port, workers=2, threads=8, public_url=None)
 
 
 if __name__ == "__main__":

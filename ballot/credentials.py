@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from . import audit
 from .clock import utcnow
 from .codes import code_hash, new_code, new_id, normalize_code
-from .models import Credential, IssueBatch, Item, ItemGroup, VoterGroup
+from .models import Credential, IssueBatch, Item, ItemGroup, Spend, VoterGroup
 
 MAX_BATCH = 5000
 
@@ -75,6 +75,49 @@ def void_code(session: Session, code_key: bytes, meeting_id: int, typed: str, ac
         raise IssueError("没有找到这个可用的票码（可能输错、已作废或不属于本会议）")
     cred.voided = True
     audit.record(session, actor, "codes.void", meeting_id, group_id=cred.group_id, count=1)
+
+
+def latest_batch_id(session: Session, group_id: int) -> int:
+    return session.execute(
+        select(IssueBatch.id).where(IssueBatch.group_id == group_id).order_by(IssueBatch.id.desc()).limit(1)
+    ).scalar_one()
+
+
+def void_batch(session: Session, meeting_id: int, batch_id: int, actor: audit.Actor) -> int:
+    batch = session.get(IssueBatch, batch_id)
+    if batch is None or batch.meeting_id != meeting_id:
+        raise IssueError("没有这一批票码")
+    result = session.execute(
+        update(Credential)
+        .where(Credential.batch_id == batch_id, Credential.voided.is_(False))
+        .values(voided=True)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(session, actor, "codes.void_batch", meeting_id, batch=batch_id, count=result.rowcount)
+    return result.rowcount
+
+
+def void_unused(session: Session, group: VoterGroup, actor: audit.Actor) -> int:
+    """When the door closes: every slip of the group that has not voted on anything stops working."""
+    used = select(Spend.credential_id)
+    result = session.execute(
+        update(Credential)
+        .where(Credential.group_id == group.id, Credential.voided.is_(False), Credential.id.not_in(used))
+        .values(voided=True)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(session, actor, "codes.void_unused", group.meeting_id, group=group.name, count=result.rowcount)
+    return result.rowcount
+
+
+def reconciliation(session: Session, group_id: int) -> dict:
+    """issued = used + unused + voided (used: voted on at least one item, even if voided later)."""
+    used_ids = select(Spend.credential_id).distinct()
+    base = select(func.count()).select_from(Credential).where(Credential.group_id == group_id)
+    issued = session.execute(base).scalar_one()
+    used = session.execute(base.where(Credential.id.in_(used_ids))).scalar_one()
+    voided = session.execute(base.where(Credential.voided.is_(True), Credential.id.not_in(used_ids))).scalar_one()
+    return {"issued": issued, "used": used, "voided": voided, "unused": issued - used - voided}
 
 
 def issued_count(session: Session, group_ids: list[int]) -> int:

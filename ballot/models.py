@@ -166,3 +166,15 @@ class AuditEntry(Base):
     detail_json: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class SlipJob(Base):
+    """Progress of a slip-sheet PDF being made, visible to every worker (no codes in it)."""
+
+    __tablename__ = "slip_jobs"
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"))
+    pages_total: Mapped[int] = mapped_column(Integer, default=0)
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running/done/failed
+    created_at: Mapped[datetime] = mapped_column(DateTime)

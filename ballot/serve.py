@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -43,5 +44,12 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
     }
 
 
-def serve(instance_path: Path, host: str, port: int, workers: int, threads: int) -> None:
+def serve(instance_path: Path, host: str, port: int, workers: int, threads: int, public_url: str | None) -> None:
+    from .publicurl import detected_url
+
+    # Workers read these when they build the app: the address printed on slips and shown to the clerk.
+    if public_url:
+        os.environ["BALLOT_PUBLIC_URL"] = public_url
+    os.environ["BALLOT_DETECTED_URL"] = detected_url(host, port)
+    os.environ["BALLOT_LISTEN_HOST"] = host
     BallotServer(instance_path, gunicorn_options(host, port, workers, threads)).run()

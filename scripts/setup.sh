@@ -29,9 +29,10 @@ pip_install() {  # quiet unless it fails
 }
 pip_install --upgrade pip
 if [ "$mode" = "test" ]; then
-  apt_install chromium fonts-noto-cjk postgresql
+  apt_install fonts-wqy-zenhei fonts-dejavu-core chromium fonts-noto-cjk postgresql zbar-tools poppler-utils
   pip_install -e ".[test]"
 else
+  apt_install fonts-wqy-zenhei fonts-dejavu-core  # slip sheets (TrueType CJK + monospace)
   pip_install -e .
 fi
 .venv/bin/python -c "import ballot, flask, sqlalchemy" || { echo "installation failed" >&2; exit 1; }

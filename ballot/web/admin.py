@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import secrets
 from functools import wraps
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
-from sqlalchemy import func, select
+from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, session, url_for
+from sqlalchemy import select
 
 from .. import audit, credentials, meetingfile
+from ..clock import utcnow
 from ..kinds import KINDS
 from ..meetings import (
     STATUS_LABELS,
@@ -32,9 +35,11 @@ from ..meetings import (
     update_item,
     withdraw_item,
 )
-from ..models import ROLE_LABELS, ROLES, IssueBatch, Item, Meeting, User, VoterGroup
+from ..models import ROLE_LABELS, ROLES, IssueBatch, Item, Meeting, SlipJob, User, VoterGroup
+from ..publicurl import voting_base_url
 from ..rules import COMPARATORS, DENOMINATORS, PRESETS
 from ..sealing import compact
+from ..slips import PER_PAGE, SlipError, SlipSheet, qr_svg, render_slips
 from ..users import UserError, authenticate, create_user, may
 from .common import client_address, db, limiter, message_page, settings
 
@@ -186,15 +191,25 @@ def meeting(meeting_id: int):
                     "groups": [gr.name for gr in groups if gr.id in item_group_ids(item)],
                 }
             )
-        issued = dict(
-            s.execute(
-                select(IssueBatch.group_id, func.sum(IssueBatch.count))
-                .where(IssueBatch.meeting_id == m.id)
-                .group_by(IssueBatch.group_id)
-            ).all()
+        reconcile = {gr.id: credentials.reconciliation(s, gr.id) for gr in groups}
+        batches = list(
+            s.execute(select(IssueBatch).where(IssueBatch.meeting_id == m.id).order_by(IssueBatch.id)).scalars()
         )
     note = session.pop("flash", None)
-    return render_template("admin/meeting.html", meeting=m, groups=groups, items=items, issued=issued, note=note)
+    base_url, url_warnings = voting_base_url(request.host_url)
+    return render_template(
+        "admin/meeting.html",
+        meeting=m,
+        groups=groups,
+        items=items,
+        reconcile=reconcile,
+        batches=batches,
+        note=note,
+        base_url=base_url,
+        url_warnings=url_warnings,
+        scan_test_svg=qr_svg(f"{base_url}/SCAN-TEST".upper()),
+        group_names={gr.id: gr.name for gr in groups},
+    )
 
 
 @bp.post("/meetings/<int:meeting_id>/groups")
@@ -281,6 +296,114 @@ def void(meeting_id: int):
     except credentials.IssueError as exc:
         return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
     return _done(meeting_id, "票码已作废，不能再用于投票（作废记录保留）。")
+
+
+@bp.post("/groups/<int:group_id>/slips")
+@require("prepare")
+def slips_pdf(group_id: int):
+    """Issue N codes and return them as a slip-sheet PDF, made in this request's memory.
+
+    Progress goes to a slip_jobs row (pages only, no codes) that the page polls from any worker.
+    """
+    try:
+        count = int(request.form.get("count", ""))
+    except ValueError:
+        return _refuse(OperationError("签发数量须为整数"), url_for("admin.home"))
+    wifi = request.form.get("wifi", "").strip()[:40]
+    token = request.form.get("token", "")
+    if not re.fullmatch(r"[0-9a-f]{32}", token):
+        token = secrets.token_hex(16)
+    base_url, _warnings = voting_base_url(request.host_url)
+    try:
+        with db().write() as s:
+            group = _get(s, VoterGroup, group_id)
+            meeting = group.meeting
+            if s.get(SlipJob, token) is not None:
+                token = secrets.token_hex(16)
+            codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, actor())
+            s.add(
+                SlipJob(
+                    token=token,
+                    group_id=group.id,
+                    pages_total=(count + PER_PAGE - 1) // PER_PAGE,
+                    pages_done=0,
+                    status="running",
+                    created_at=utcnow(),
+                )
+            )
+            sheet = SlipSheet(meeting.title, group.name, meeting.date, base_url, wifi)
+            meeting_id = meeting.id
+    except (OperationError, credentials.IssueError) as exc:
+        return _refuse(exc, url_for("admin.home"))
+
+    def progress(done: int, total: int) -> None:
+        if done % 10 == 0 or done == total:
+            with db().write() as s:
+                job = s.get(SlipJob, token)
+                job.pages_done = done
+
+    buffer = io.BytesIO()
+    try:
+        render_slips(sheet, codes, buffer, progress)
+    except SlipError as exc:
+        _finish_job(token, "failed")
+        with db().write() as s:  # the codes were never shown: they must not vote
+            credentials.void_batch(s, meeting_id, credentials.latest_batch_id(s, group_id), actor())
+        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    _finish_job(token, "done")
+    del codes
+    name = quote(f"{sheet.title}-{sheet.group}-票.pdf")
+    return Response(
+        _chunks(buffer.getvalue()),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename=slips.pdf; filename*=UTF-8''{name}"},
+    )
+
+
+def _chunks(data: bytes, size: int = 256 * 1024):
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def _finish_job(token: str, status: str) -> None:
+    with db().write() as s:
+        s.get(SlipJob, token).status = status
+
+
+@bp.get("/slip-jobs/<token>")
+@require("prepare")
+def slip_job(token: str):
+    with db().read() as s:
+        job = s.get(SlipJob, token)
+        if job is None:
+            return jsonify({"status": "unknown"}), 404
+        return jsonify({"status": job.status, "pages_done": job.pages_done, "pages_total": job.pages_total})
+
+
+@bp.post("/meetings/<int:meeting_id>/void-batch")
+@require("prepare")
+def void_batch(meeting_id: int):
+    try:
+        with db().write() as s:
+            n = credentials.void_batch(s, meeting_id, int(request.form.get("batch", "0") or 0), actor())
+    except (ValueError, credentials.IssueError) as exc:
+        return _refuse(
+            exc if isinstance(exc, credentials.IssueError) else OperationError("批次无效"),
+            url_for("admin.meeting", meeting_id=meeting_id),
+        )
+    return _done(meeting_id, f"已作废该批次 {n} 个票码（记录保留）。")
+
+
+@bp.post("/groups/<int:group_id>/void-unused")
+@require("prepare")
+def void_unused(group_id: int):
+    if request.form.get("confirm") != "1":
+        return _refuse(OperationError("请勾选确认后再作废"), request.referrer or url_for("admin.home"))
+    with db().write() as s:
+        group = _get(s, VoterGroup, group_id)
+        meeting_id = group.meeting_id
+        n = credentials.void_unused(s, group, actor())
+    return _done(meeting_id, f"已作废“{group.name}”全部未使用的票 {n} 张：多余的票不能再投票。")
 
 
 def _codes_csv(meta: dict, rows) -> str:

@@ -27,7 +27,10 @@ def client_address() -> str:
 
 
 def message_page(title: str, message: str, status: int = 400, back: str | None = None, back_label: str = "返回"):
-    return render_template("message.html", title=title, message=message, back=back, back_label=back_label), status
+    page = render_template(
+        "message.html", title=title, message=message, back=back, back_label=back_label, ok=status < 300
+    )
+    return page, status
 
 
 def form_lists() -> dict[str, list[str]]:

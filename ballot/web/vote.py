@@ -61,8 +61,22 @@ def enter():
 
 
 @bp.get("/v/<code>")
+@bp.get("/V/<code>")  # slips print the URL in upper case (QR alphanumeric mode)
 def slip(code: str):
     return _enter(code)
+
+
+@bp.get("/scan-test")
+@bp.get("/SCAN-TEST")
+def scan_test():
+    """What the 扫码测试 QR on the admin page opens: proof that phones in the room reach us."""
+    return message_page(
+        "连接正常",
+        "这部手机可以访问投票服务。会场的手机扫描票上的二维码即可投票。",
+        200,
+        back=url_for("vote.start"),
+        back_label="打开投票首页",
+    )
 
 
 @bp.post("/leave")

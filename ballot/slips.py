@@ -1,0 +1,212 @@
+"""Printable slip sheets: A4, 2 × 5 slips a page with cut lines, each slip a QR of the voting
+URL, the typeable code, meeting title, group, date, instructions and the Wi-Fi name.
+
+Slips carry no number but their position on the page. The URL is written in upper case so the
+QR uses alphanumeric mode (version 3 instead of 4 for a typical URL: larger modules, better
+scans); the server accepts /V/ and upper-case codes. Text uses a TrueType CJK font (reportlab
+cannot embed CFF fonts such as Noto CJK); every character is checked against it first.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator, Sequence
+
+import qrcode
+import qrcode.util
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+CJK_FONT_CANDIDATES = (
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+)
+MONO_FONT_CANDIDATES = ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",)
+COLUMNS, ROWS = 2, 5
+PER_PAGE = COLUMNS * ROWS
+INSTRUCTIONS = ("扫码，或在手机浏览器输入网址和票码", "微信若有提示，请点“继续访问”")
+PARALLEL_FROM = 200  # below this many slips a process pool costs more than it saves
+
+
+class SlipError(ValueError):
+    """The sheet cannot be printed as asked; the message is Chinese, for the clerk."""
+
+
+@dataclass(frozen=True)
+class SlipSheet:
+    title: str
+    group: str
+    date: str
+    base_url: str  # e.g. http://192.168.1.10:8000
+    wifi: str = ""
+
+    def url_for(self, code: str) -> str:
+        return f"{self.base_url.rstrip('/')}/V/{code}".upper()
+
+    def typed_url(self) -> str:
+        return self.base_url.rstrip("/").removeprefix("http://").removeprefix("https://")
+
+
+_fonts: dict[str, TTFont] = {}
+
+
+def _register(name: str, candidates) -> TTFont:
+    if name in _fonts:
+        return _fonts[name]
+    for entry in candidates:
+        path, index = entry if isinstance(entry, tuple) else (entry, 0)
+        if Path(path).exists():
+            font = TTFont(name, path, subfontIndex=index) if path.endswith(".ttc") else TTFont(name, path)
+            pdfmetrics.registerFont(font)
+            _fonts[name] = font
+            return font
+    raise SlipError("找不到打印票所需的字体（请安装 fonts-wqy-zenhei 与 fonts-dejavu-core）")
+
+
+def _check_glyphs(font: TTFont, text: str) -> None:
+    missing = sorted({ch for ch in text if not ch.isspace() and ord(ch) not in font.face.charToGlyph})
+    if missing:
+        raise SlipError(f"字体缺少以下字符，无法打印：{''.join(missing)}。请修改会议名称或表决组名称后重试")
+
+
+def qr_matrix(data: str) -> list[list[bool]]:
+    """ECC level M; the mask is chosen by the standard's penalty rules (the slow part)."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    mode = qrcode.util.MODE_ALPHA_NUM if all(c in qrcode.util.ALPHA_NUM.decode() for c in data) else None
+    qr.add_data(qrcode.util.QRData(data.encode(), mode=mode) if mode else data)
+    qr.make(fit=True)
+    return qr.modules
+
+
+def qr_matrices(urls: Sequence[str]) -> Iterator[list[list[bool]]]:
+    """Matrices in order; on several cores a pool of fresh processes computes them while the
+    caller draws. (Spawned, not forked: the caller may be a threaded web worker.)"""
+    workers = min(os.cpu_count() or 1, 4)
+    if len(urls) < PARALLEL_FROM or workers < 2:
+        yield from map(qr_matrix, urls)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(qr_matrix, urls, chunksize=50)
+
+
+def qr_svg(data: str, module_px: int = 6) -> str:
+    """An inline SVG of a QR code with its 4-module quiet zone (for pages; no image files)."""
+    matrix = qr_matrix(data)
+    n = len(matrix) + 8
+    cells = "".join(f"M{c + 4},{r + 4}h1v1h-1z" for r, row in enumerate(matrix) for c, dark in enumerate(row) if dark)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" width="{n * module_px}" '
+        f'height="{n * module_px}" role="img" aria-label="二维码"><rect width="{n}" height="{n}" fill="#fff"/>'
+        f'<path d="{cells}" fill="#000"/></svg>'
+    )
+
+
+def _draw_qr(c: Canvas, matrix, x: float, y: float, size: float) -> None:
+    """One path of horizontal runs: fast to draw, small in the file."""
+    n = len(matrix)
+    cell = size / n
+    path = c.beginPath()
+    for r, row in enumerate(matrix):
+        col = 0
+        while col < n:
+            if row[col]:
+                start = col
+                while col < n and row[col]:
+                    col += 1
+                path.rect(x + start * cell, y + size - (r + 1) * cell, (col - start) * cell, cell)
+            else:
+                col += 1
+    c.drawPath(path, stroke=0, fill=1)
+
+
+def _fit(text: str, font: str, size: float, width: float, lines: int) -> list[str]:
+    out, current = [], ""
+    for ch in text:
+        if pdfmetrics.stringWidth(current + ch, font, size) > width:
+            out.append(current)
+            current = ch
+            if len(out) == lines:
+                break
+        else:
+            current += ch
+    else:
+        out.append(current)
+    return [line for line in out if line][:lines]
+
+
+def render_slips(
+    sheet: SlipSheet,
+    codes: Sequence[str],
+    out: BinaryIO,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Write the PDF to `out`; returns the number of pages. Codes never leave memory otherwise."""
+    cjk = _register("BallotCJK", CJK_FONT_CANDIDATES)
+    _register("BallotMono", MONO_FONT_CANDIDATES)
+    _check_glyphs(cjk, sheet.title + sheet.group + sheet.date + sheet.wifi + "".join(INSTRUCTIONS) + "网址：无线网络")
+    page_w, page_h = A4
+    slip_w, slip_h = page_w / COLUMNS, page_h / ROWS
+    qr_size = 34 * mm
+    quiet = 4 * mm  # ≥ 4 modules of a version-3/4 code at this size
+    canvas = Canvas(out, pagesize=A4, pageCompression=1, invariant=1)
+    canvas.setTitle(f"{sheet.title} {sheet.group} 票")
+    canvas.setAuthor("ballot")
+    title_lines = _fit(sheet.title, "BallotCJK", 10, slip_w - qr_size - quiet * 2 - 6 * mm, 2)
+    pages = (len(codes) + PER_PAGE - 1) // PER_PAGE
+    matrices = qr_matrices([sheet.url_for(code) for code in codes])
+    for page in range(pages):
+        _cut_lines(canvas, page_w, page_h, slip_w, slip_h)
+        for slot, code in enumerate(codes[page * PER_PAGE : (page + 1) * PER_PAGE]):
+            col, row = slot % COLUMNS, slot // COLUMNS
+            x0, y0 = col * slip_w, page_h - (row + 1) * slip_h
+            _slip(canvas, sheet, code, next(matrices), x0, y0, slip_w, slip_h, qr_size, quiet, title_lines)
+        canvas.showPage()
+        if progress:
+            progress(page + 1, pages)
+    canvas.save()
+    return pages
+
+
+def _cut_lines(c: Canvas, page_w, page_h, slip_w, slip_h) -> None:
+    c.saveState()
+    c.setDash(3, 3)
+    c.setLineWidth(0.4)
+    c.setStrokeGray(0.45)
+    for i in range(1, COLUMNS):
+        c.line(i * slip_w, 0, i * slip_w, page_h)
+    for j in range(1, ROWS):
+        c.line(0, j * slip_h, page_w, j * slip_h)
+    c.restoreState()
+
+
+def _slip(c: Canvas, sheet: SlipSheet, code: str, matrix, x0, y0, w, h, qr_size, quiet, title_lines) -> None:
+    qx, qy = x0 + quiet, y0 + (h - qr_size) / 2
+    _draw_qr(c, matrix, qx, qy, qr_size)
+    tx = qx + qr_size + quiet
+    top = y0 + h - 7 * mm
+    c.setFont("BallotCJK", 10)
+    for line in title_lines:
+        c.drawString(tx, top, line)
+        top -= 4.6 * mm
+    c.setFont("BallotCJK", 9)
+    c.drawString(tx, top, f"{sheet.group}  {sheet.date}".strip())
+    top -= 8.5 * mm
+    c.setFont("BallotMono", 15)
+    c.drawString(tx, top, code)
+    top -= 5.5 * mm
+    c.setFont("BallotCJK", 7.5)
+    c.drawString(tx, top, "网址：" + sheet.typed_url())
+    top -= 4 * mm
+    for line in INSTRUCTIONS:
+        c.drawString(tx, top, line)
+        top -= 3.6 * mm
+    if sheet.wifi:
+        c.drawString(tx, top, "无线网络：" + sheet.wifi)

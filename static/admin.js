@@ -1,0 +1,27 @@
+// Slip-sheet progress: the PDF downloads from the form post; meanwhile poll the job's page count.
+(function () {
+  function hex(n) {
+    var a = new Uint8Array(n), s = "";
+    window.crypto.getRandomValues(a);
+    for (var i = 0; i < n; i++) s += ("0" + a[i].toString(16)).slice(-2);
+    return s;
+  }
+  document.querySelectorAll("form.slips-form").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var token = hex(16), out = form.querySelector(".progress"), tries = 0;
+      form.querySelector("input[name=token]").value = token;
+      out.textContent = "正在生成…";
+      var timer = setInterval(function () {
+        fetch("/admin/slip-jobs/" + token, { credentials: "same-origin" })
+          .then(function (r) { return r.json(); })
+          .then(function (job) {
+            if (job.status === "running") out.textContent = "已生成 " + job.pages_done + " / " + job.pages_total + " 页";
+            else if (job.status === "done") { out.textContent = "已完成 " + job.pages_total + " 页，请查看下载"; clearInterval(timer); }
+            else if (job.status === "failed") { out.textContent = "生成失败"; clearInterval(timer); }
+            else if (++tries > 60) clearInterval(timer);
+          })
+          .catch(function () { if (++tries > 60) clearInterval(timer); });
+      }, 1000);
+    });
+  });
+})();
