@@ -1,15 +1,24 @@
-# Organization mode: gunicorn app servers sharing one PostgreSQL (set BALLOT_DATABASE_URL and
-# BALLOT_SECRET_KEY; run `ballot db upgrade` once per release before starting the servers).
+# Organization mode: gunicorn app servers sharing one PostgreSQL.
+#   docker run -e BALLOT_DATABASE_URL=postgresql+psycopg://ballot@db/ballot \
+#              -v ballot-secrets:/data -p 8000:8000 ballot
+# The instance secret comes from the /data volume (secret.key made once by `ballot init`) or from
+# BALLOT_SECRET_KEY; it is never baked into the image. scripts/entrypoint.sh is what CI tests.
 FROM python:3.11-slim-bookworm
-RUN useradd --system --create-home ballot
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-wqy-zenhei fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --create-home ballot \
+ && mkdir /data && chown ballot /data
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY ballot ballot
 COPY templates templates
 COPY static static
 COPY examples examples
+COPY scripts/entrypoint.sh /usr/local/bin/ballot-entrypoint
 RUN pip install --no-cache-dir .
 USER ballot
-ENV BALLOT_INSTANCE=/home/ballot/instance
+ENV BALLOT_INSTANCE=/data
+VOLUME /data
 EXPOSE 8000
-CMD ["ballot", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "4", "--threads", "8"]
+CMD ["ballot-entrypoint"]

@@ -196,6 +196,19 @@ def _write_codes_csv(path: Path, title: str, group: str, issued: list[str], base
             writer.writerow([i, code, f"{base_url.rstrip('/')}/v/{code}", title, group])
 
 
+@main.command(help="在服务运行时在线备份 SQLite 实例（一致的快照，可直接用作数据库文件）。")
+@instance_option
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+def backup(instance, destination):
+    from .backup import BackupError, backup_sqlite
+
+    try:
+        size = backup_sqlite(_settings(instance).database_url, destination)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已备份到 {destination}（{size / 1024:.0f} KB）")
+
+
 @main.command(help="在 gunicorn 下运行服务。")
 @instance_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="会场局域网用 0.0.0.0")

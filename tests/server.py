@@ -19,32 +19,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+ENTRYPOINT = Path(__file__).resolve().parent.parent / "scripts" / "entrypoint.sh"
+
+
 @contextmanager
-def running_server(settings, log_path: Path, workers: int = 2, threads: int = 16):
+def running_server(
+    settings,
+    log_path: Path,
+    workers: int = 2,
+    threads: int = 16,
+    entrypoint: bool = False,
+    extra_env: dict | None = None,
+):
+    """`ballot serve` on a free loopback port; or, with entrypoint=True, the container's entry script."""
     (settings.instance_path / "secret.key").write_bytes(settings.master_secret)
     port = free_port()
-    env = dict(os.environ, BALLOT_DATABASE_URL=settings.database_url)
+    env = dict(os.environ, BALLOT_DATABASE_URL=settings.database_url, **(extra_env or {}))
     env.pop("BALLOT_SECRET_KEY", None)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ballot.cli",
-                "serve",
-                "--instance",
-                str(settings.instance_path),
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--threads",
-                str(threads),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
+    if entrypoint:
+        command = [str(ENTRYPOINT)]
+        env.update(
+            BALLOT_INSTANCE=str(settings.instance_path),
+            BALLOT_HOST="127.0.0.1",
+            BALLOT_PORT=str(port),
+            BALLOT_WORKERS=str(workers),
+            BALLOT_THREADS=str(threads),
+            PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         )
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "ballot.cli",
+            "serve",
+            "--instance",
+            str(settings.instance_path),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+        ]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30

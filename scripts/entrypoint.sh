@@ -1,0 +1,22 @@
+#!/bin/sh
+# Entry of an organization-mode app server (the Dockerfile's CMD; CI runs this same script).
+# Needs BALLOT_DATABASE_URL (PostgreSQL) and the instance secret: BALLOT_SECRET_KEY, or
+# secret.key in the instance volume ($BALLOT_INSTANCE), shared by every app server.
+set -eu
+: "${BALLOT_DATABASE_URL:?set BALLOT_DATABASE_URL, e.g. postgresql+psycopg://ballot@db/ballot}"
+instance="${BALLOT_INSTANCE:-/data}"
+export BALLOT_INSTANCE="$instance"
+if [ -z "${BALLOT_SECRET_KEY:-}" ] && [ ! -f "$instance/secret.key" ]; then
+  echo "no instance secret: set BALLOT_SECRET_KEY or put secret.key (from 'ballot init') in $instance" >&2
+  exit 2
+fi
+# Migrations are idempotent; with several servers starting at once, run them from one (BALLOT_MIGRATE=0 elsewhere).
+if [ "${BALLOT_MIGRATE:-1}" = "1" ]; then
+  ballot db upgrade
+fi
+set -- --host "${BALLOT_HOST:-0.0.0.0}" --port "${BALLOT_PORT:-8000}" \
+  --workers "${BALLOT_WORKERS:-4}" --threads "${BALLOT_THREADS:-8}"
+if [ -n "${BALLOT_PUBLIC_URL:-}" ]; then
+  set -- "$@" --public-url "$BALLOT_PUBLIC_URL"
+fi
+exec ballot serve "$@"
