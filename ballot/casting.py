@@ -36,12 +36,17 @@ class Cast:
     receipt: str
 
 
-def lock_item(session: Session, item_id: int, exclusive: bool = False) -> Item | None:
-    """Read the item, locked against a concurrent close (PostgreSQL; SQLite is already serial)."""
-    stmt = select(Item).where(Item.id == item_id)
+def locked(session: Session, stmt, exclusive: bool = True):
+    """Rows read fresh and locked until commit on PostgreSQL (SQLite's BEGIN IMMEDIATE already
+    serialises writers). populate_existing: an object already in the session is re-read."""
     if session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(read=not exclusive)
-    return session.execute(stmt).scalar_one_or_none()
+    return session.execute(stmt.execution_options(populate_existing=True))
+
+
+def lock_item(session: Session, item_id: int, exclusive: bool = False) -> Item | None:
+    """Read the item, locked against a concurrent open/close/edit."""
+    return locked(session, select(Item).where(Item.id == item_id), exclusive).scalar_one_or_none()
 
 
 def eligible_item(session: Session, cred: Credential, item: Item) -> bool:

@@ -76,6 +76,21 @@ def _create_admin(settings, username: str, password: str | None) -> str:
     return password
 
 
+@db.command("compact", help="完成结束表决后推迟的数据库整理（封存后清除存储痕迹）。")
+@instance_option
+def db_compact(instance):
+    from .sealing import compact_pending
+
+    database = Database(_settings(instance).database_url)
+    try:
+        done = compact_pending(database)
+    finally:
+        database.dispose()
+    if not done:
+        raise click.ClickException("数据库繁忙，整理未完成，请稍后重试")
+    click.echo("数据库整理已完成。")
+
+
 @main.command("create-admin", help="新建管理员账号；不给密码时随机生成并打印。")
 @instance_option
 @click.option("--username", default="admin", show_default=True)

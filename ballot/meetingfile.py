@@ -51,7 +51,7 @@ def load(session: Session, actor: audit.Actor, text: str) -> Meeting:
         names = it.get("groups") or list(by_name)
         if not isinstance(names, list):
             names = [names]
-        unknown = [str(x) for x in names if x not in by_name]
+        unknown = [str(x) for x in names if not isinstance(x, str) or x not in by_name]
         try:
             if unknown:
                 raise OperationError(f"表决组“{'、'.join(unknown)}”未在 [[groups]] 中定义")

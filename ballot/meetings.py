@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import audit
-from .casting import lock_item
+from .casting import lock_item, locked
 from .clock import utcnow
 from .credentials import groups_with_codes, issued_count
 from .kinds import BallotData, Counts, KindConfigError, get_kind
@@ -108,6 +108,7 @@ def update_group(session: Session, actor: audit.Actor, group: VoterGroup, name, 
 def set_present(session: Session, actor: audit.Actor, group: VoterGroup, present) -> None:
     """实到人数, entered by the chair; not while an item of this group is being voted on."""
     value = None if str(present).strip() == "" else _count(present, "实到人数", 0, group.expected)
+    locked(session, select(VoterGroup).where(VoterGroup.id == group.id))  # waits for an opening item
     busy = session.execute(
         select(Item.title)
         .join(ItemGroup, ItemGroup.item_id == Item.id)
@@ -199,6 +200,7 @@ def add_item(
 def update_item(
     session: Session, actor: audit.Actor, item: Item, title, kind_key, raw_config: Mapping, group_ids
 ) -> None:
+    lock_item(session, item.id, exclusive=True)  # re-read: it may have opened or frozen meanwhile
     if item_frozen(item):
         raise OperationError("本议题已冻结（已签发票码或已开始表决），不能修改。如需更正，请撤回本议题并新建更正议题。")
     title, kind_key, config_json, ids = _validated(item.meeting, title, kind_key, raw_config, group_ids)
@@ -219,6 +221,7 @@ def update_item(
 
 def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make_correction: bool) -> Item | None:
     reason = _clean(reason, "撤回原因", 500)
+    lock_item(session, item.id, exclusive=True)
     if item.status == "open":
         raise OperationError("议题正在表决，请先结束表决再撤回")
     if item.status == "withdrawn":
@@ -255,6 +258,8 @@ def open_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
         raise OperationError("议题不存在")
     if item.status != "draft":
         raise OperationError(f"议题状态为“{STATUS_LABELS[item.status]}”，不能开始表决")
+    # 实到 must not change under us while we check the quorum.
+    locked(session, select(VoterGroup).where(VoterGroup.id.in_(item_group_ids(item))), exclusive=False).all()
     counts = live_counts(session, item)
     problems = get_kind(item.kind).open_problems(item_config(item), counts)
     if problems:

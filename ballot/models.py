@@ -91,6 +91,8 @@ class Item(Base):
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), nullable=True)
     # 应到/实到/发出 as they stood at close: the sealed result never moves afterwards.
     closed_counts_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set once the storage has been compacted after sealing (see sealing.compact_pending).
+    compacted: Mapped[bool] = mapped_column(Boolean, default=False)
     meeting: Mapped[Meeting] = relationship(back_populates="items")
     voting_groups: Mapped[list["ItemGroup"]] = relationship(cascade="all, delete-orphan", order_by="ItemGroup.group_id")
 

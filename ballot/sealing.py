@@ -3,22 +3,27 @@
 Inside the closing transaction the item's ballots and spend records are deleted and written
 back in a random order with fresh random keys, so every row carries the same transaction
 (PostgreSQL `xmin`) and no row's position tells when it was cast. After commit the storage
-is compacted: PostgreSQL rewrites both tables (VACUUM FULL, so `ctid` follows the shuffled
+is compacted (compact_pending): PostgreSQL rewrites both tables (VACUUM FULL, so `ctid` follows the shuffled
 order and dead tuples are gone); SQLite (secure_delete on every connection) checkpoints and
 truncates the WAL, vacuums, and truncates the WAL again.
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import sqlite3
 import time
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from .codes import new_id
 from .db import Database
-from .models import Ballot, Spend
+from .models import Ballot, Item, Spend
+
+log = logging.getLogger("ballot")
 
 _rng = random.SystemRandom()
 
@@ -44,28 +49,64 @@ def rewrite_shuffled(session: Session, item_id: int) -> int:
     return len(rows_b)
 
 
-def compact(db: Database) -> None:
-    """Remove physical traces of the old rows (run after the sealing commit)."""
+def compact_pending(db: Database) -> bool:
+    """Compact storage if any closed item still waits for it; True when nothing is left to do.
+
+    Runs after every close, when `ballot serve` starts and from `ballot db compact`. Short lock
+    waits: if other connections are busy it gives up quickly and leaves the items marked, so a
+    later call finishes the job instead of a request hanging.
+    """
+    with db.read() as s:
+        pending = list(
+            s.execute(select(Item.id).where(Item.closed_at.is_not(None), Item.compacted.is_(False))).scalars()
+        )
+    if not pending:
+        return True
+    try:
+        _compact_storage(db)
+    except (OperationalError, DBAPIError, sqlite3.OperationalError, RuntimeError) as exc:
+        log.warning("storage compaction postponed: %s", type(exc).__name__)
+        return False
+    with db.write() as s:
+        s.execute(update(Item).where(Item.id.in_(pending)).values(compacted=True))
     if db.sqlite:
-        raw = db.write_engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            _checkpoint(cur)
-            cur.execute("VACUUM")
-            _checkpoint(cur)
-            cur.close()
-        finally:
-            raw.close()
+        with db._write_lock:
+            raw = db.write_engine.raw_connection()
+            try:
+                _checkpoint(raw.cursor())
+            except RuntimeError:
+                pass  # only the flag update is left in the WAL
+            finally:
+                raw.close()
+    return True
+
+
+def _compact_storage(db: Database) -> None:
+    if db.sqlite:
+        with db._write_lock:
+            raw = db.write_engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute("PRAGMA busy_timeout=200")
+                _checkpoint(cur)
+                cur.execute("VACUUM")
+                _checkpoint(cur)
+                cur.execute("PRAGMA busy_timeout=10000")
+                cur.close()
+            finally:
+                raw.close()
     else:
         with db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SET lock_timeout = '5s'"))
             conn.execute(text("VACUUM FULL ballots"))
             conn.execute(text("VACUUM FULL spends"))
+            conn.execute(text("RESET lock_timeout"))
 
 
-def _checkpoint(cur, attempts: int = 50) -> None:
+def _checkpoint(cur, attempts: int = 20) -> None:
     for _ in range(attempts):
         busy, _log, _done = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if not busy:
             return
         time.sleep(0.1)
-    raise RuntimeError("WAL checkpoint stayed busy; sealing incomplete")
+    raise RuntimeError("WAL checkpoint stayed busy")

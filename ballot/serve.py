@@ -52,4 +52,18 @@ def serve(instance_path: Path, host: str, port: int, workers: int, threads: int,
         os.environ["BALLOT_PUBLIC_URL"] = public_url
     os.environ["BALLOT_DETECTED_URL"] = detected_url(host, port)
     os.environ["BALLOT_LISTEN_HOST"] = host
+    _finish_pending_compaction(instance_path)
     BallotServer(instance_path, gunicorn_options(host, port, workers, threads)).run()
+
+
+def _finish_pending_compaction(instance_path: Path) -> None:
+    """A close whose storage compaction was postponed (or cut short by a restart) is finished here."""
+    from .config import load_settings
+    from .db import Database
+    from .sealing import compact_pending
+
+    database = Database(load_settings(instance_path).database_url)
+    try:
+        compact_pending(database)
+    finally:
+        database.dispose()

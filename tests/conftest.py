@@ -18,7 +18,7 @@ from ballot.db import Database
 from ballot.meetings import close_item, open_item, set_present
 from ballot.migrate import upgrade
 from ballot.models import Meeting
-from ballot.sealing import compact
+from ballot.sealing import compact_pending
 from ballot.users import create_user
 from ballot.web import create_app
 
@@ -47,7 +47,8 @@ def sqlite_template(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def pg_template():
     if not PG_URL:
-        return None
+        yield None
+        return
     name = f"tmpl_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -168,7 +169,7 @@ nominees = [{names}]
     def close(self, item_id: int) -> None:
         with self.db.write() as s:
             close_item(s, ACTOR, item_id)
-        compact(self.db)
+        assert compact_pending(self.db)
 
 
 @pytest.fixture

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, render_template, request, url_for
+from flask import Flask, abort, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from ..config import Settings, load_settings
 from ..db import Database
 from ..ratelimit import FailureLimiter
+from .sessions import EncryptedCookieSessionInterface
 
 csrf = CSRFProtect()
 log = logging.getLogger("ballot")
@@ -39,6 +42,13 @@ ERROR_TEXT = {
 }
 
 
+class IdConverter(IntegerConverter):
+    """Database ids: a number too large for the column is simply not found (404), never a 500."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, max=2**31 - 1)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(
@@ -59,6 +69,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         MAX_FORM_PARTS=400,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        # We send no Referer (Referrer-Policy: no-referrer), so the HTTPS Referer check would refuse
+        # every form; the token itself is still checked.
+        WTF_CSRF_SSL_STRICT=False,
         TESTING=settings.testing,
     )
     if settings.trusted_proxies:
@@ -68,6 +81,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             x_proto=settings.trusted_proxies,
             x_host=settings.trusted_proxies,
         )
+    app.url_map.converters["id"] = IdConverter
+    app.session_interface = EncryptedCookieSessionInterface()
     app.extensions["ballot.settings"] = settings
     app.extensions["ballot.db"] = database or Database(settings.database_url)
     storage = os.environ.get("BALLOT_RATELIMIT_STORAGE", "memory://")
@@ -91,6 +106,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.register_blueprint(vote.bp)
     app.register_blueprint(admin.bp)
+    _refuse_control_characters(app)
     _install_error_pages(app)
     _install_headers(app)
     _quiet_exception_log(app)
@@ -117,6 +133,19 @@ def _install_error_pages(app: Flask) -> None:
     def server_error(exc: Exception):
         log.error("unhandled error in %s: %s", request.endpoint, type(exc).__name__)
         return page(500)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _refuse_control_characters(app: Flask) -> None:
+    """NUL and other control characters never belong in a form; PostgreSQL would refuse them."""
+
+    @app.before_request
+    def check():
+        values = list(request.args.values()) + (list(request.form.values()) if request.method == "POST" else [])
+        if any(_CONTROL.search(v) for v in values):
+            abort(400)
 
 
 def _install_headers(app: Flask) -> None:

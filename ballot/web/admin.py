@@ -38,7 +38,7 @@ from ..meetings import (
 from ..models import ROLE_LABELS, ROLES, IssueBatch, Item, Meeting, SlipJob, User, VoterGroup
 from ..publicurl import voting_base_url
 from ..rules import COMPARATORS, DENOMINATORS, PRESETS
-from ..sealing import compact
+from ..sealing import compact_pending
 from ..slips import PER_PAGE, SlipError, SlipSheet, qr_svg, render_slips
 from ..users import UserError, authenticate, create_user, may
 from .common import client_address, db, limiter, message_page, settings
@@ -173,7 +173,7 @@ def _get(s, model, ident):
     return obj
 
 
-@bp.get("/meetings/<int:meeting_id>")
+@bp.get("/meetings/<id:meeting_id>")
 @require("observe")
 def meeting(meeting_id: int):
     with db().read() as s:
@@ -212,7 +212,7 @@ def meeting(meeting_id: int):
     )
 
 
-@bp.post("/meetings/<int:meeting_id>/groups")
+@bp.post("/meetings/<id:meeting_id>/groups")
 @require("prepare")
 def new_group(meeting_id: int):
     try:
@@ -223,7 +223,7 @@ def new_group(meeting_id: int):
     return _done(meeting_id)
 
 
-@bp.post("/groups/<int:group_id>")
+@bp.post("/groups/<id:group_id>")
 @require("prepare")
 def edit_group(group_id: int):
     try:
@@ -236,7 +236,7 @@ def edit_group(group_id: int):
     return _done(meeting_id)
 
 
-@bp.post("/groups/<int:group_id>/present")
+@bp.post("/groups/<id:group_id>/present")
 @require("conduct")
 def group_present(group_id: int):
     try:
@@ -249,7 +249,7 @@ def group_present(group_id: int):
     return _done(meeting_id, "实到人数已录入。")
 
 
-@bp.post("/groups/<int:group_id>/codes")
+@bp.post("/groups/<id:group_id>/codes")
 @require("prepare")
 def issue(group_id: int):
     try:
@@ -284,7 +284,7 @@ def issue(group_id: int):
     )
 
 
-@bp.post("/meetings/<int:meeting_id>/void")
+@bp.post("/meetings/<id:meeting_id>/void")
 @require("prepare")
 def void(meeting_id: int):
     try:
@@ -298,7 +298,7 @@ def void(meeting_id: int):
     return _done(meeting_id, "票码已作废，不能再用于投票（作废记录保留）。")
 
 
-@bp.post("/groups/<int:group_id>/slips")
+@bp.post("/groups/<id:group_id>/slips")
 @require("prepare")
 def slips_pdf(group_id: int):
     """Issue N codes and return them as a slip-sheet PDF, made in this request's memory.
@@ -380,7 +380,7 @@ def slip_job(token: str):
         return jsonify({"status": job.status, "pages_done": job.pages_done, "pages_total": job.pages_total})
 
 
-@bp.post("/meetings/<int:meeting_id>/void-batch")
+@bp.post("/meetings/<id:meeting_id>/void-batch")
 @require("prepare")
 def void_batch(meeting_id: int):
     try:
@@ -394,7 +394,7 @@ def void_batch(meeting_id: int):
     return _done(meeting_id, f"已作废该批次 {n} 个票码（记录保留）。")
 
 
-@bp.post("/groups/<int:group_id>/void-unused")
+@bp.post("/groups/<id:group_id>/void-unused")
 @require("prepare")
 def void_unused(group_id: int):
     if request.form.get("confirm") != "1":
@@ -490,7 +490,7 @@ def _values_from_item(item: Item) -> dict:
     return values
 
 
-@bp.route("/meetings/<int:meeting_id>/items/new", methods=["GET", "POST"])
+@bp.route("/meetings/<id:meeting_id>/items/new", methods=["GET", "POST"])
 @require("prepare")
 def new_item(meeting_id: int):
     with db().read() as s:
@@ -509,7 +509,7 @@ def new_item(meeting_id: int):
     return _done(meeting_id, "议题已添加。")
 
 
-@bp.route("/items/<int:item_id>/edit", methods=["GET", "POST"])
+@bp.route("/items/<id:item_id>/edit", methods=["GET", "POST"])
 @require("prepare")
 def edit_item(item_id: int):
     with db().read() as s:
@@ -530,7 +530,7 @@ def edit_item(item_id: int):
     return _done(m.id, "议题已修改。")
 
 
-@bp.route("/items/<int:item_id>/withdraw", methods=["GET", "POST"])
+@bp.route("/items/<id:item_id>/withdraw", methods=["GET", "POST"])
 @require("prepare")
 def withdraw(item_id: int):
     with db().read() as s:
@@ -552,7 +552,7 @@ def withdraw(item_id: int):
     return _done(meeting_id, "议题已撤回。")
 
 
-@bp.post("/items/<int:item_id>/open")
+@bp.post("/items/<id:item_id>/open")
 @require("conduct")
 def open_(item_id: int):
     try:
@@ -564,7 +564,7 @@ def open_(item_id: int):
     return _done(meeting_id, "已开始表决。")
 
 
-@bp.route("/items/<int:item_id>/close", methods=["GET", "POST"])
+@bp.route("/items/<id:item_id>/close", methods=["GET", "POST"])
 @require("conduct")
 def close(item_id: int):
     with db().read() as s:
@@ -580,11 +580,12 @@ def close(item_id: int):
             close_item(s, actor(), item_id)
     except OperationError as exc:
         return _refuse(exc, url_for("admin.meeting", meeting_id=item.meeting_id))
-    compact(db())
+    if not compact_pending(db()):
+        session["flash"] = "表决已结束、结果已封存；数据库整理因繁忙推迟，将在下次结束表决或重启服务时自动完成。"
     return redirect(url_for("admin.result", item_id=item_id), code=303)
 
 
-@bp.get("/items/<int:item_id>/result")
+@bp.get("/items/<id:item_id>/result")
 @require("observe")
 def result(item_id: int):
     with db().read() as s:
@@ -602,7 +603,7 @@ def result(item_id: int):
     return render_template("admin/result.html", item=item, meeting=meeting, result=res, groups=groups)
 
 
-@bp.get("/meetings/<int:meeting_id>/audit")
+@bp.get("/meetings/<id:meeting_id>/audit")
 @require("observe")
 def audit_log(meeting_id: int):
     with db().read() as s:

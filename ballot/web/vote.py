@@ -187,7 +187,7 @@ def _voter_and_item(item_id: int, must_be_open: bool = True):
     return voter, item, error
 
 
-@bp.get("/ballot/<int:item_id>")
+@bp.get("/ballot/<id:item_id>")
 def ballot_form(item_id: int):
     voter, item, error = _voter_and_item(item_id)
     if error:
@@ -203,7 +203,7 @@ def ballot_form(item_id: int):
     )
 
 
-@bp.post("/ballot/<int:item_id>/review")
+@bp.post("/ballot/<id:item_id>/review")
 def review(item_id: int):
     voter, item, error = _voter_and_item(item_id)
     if error:
@@ -222,7 +222,7 @@ def review(item_id: int):
     return redirect(url_for("vote.review_page", item_id=item_id), code=303)
 
 
-@bp.get("/ballot/<int:item_id>/review")
+@bp.get("/ballot/<id:item_id>/review")
 def review_page(item_id: int):
     voter, error = _guard(item_id)
     if error:
@@ -237,7 +237,7 @@ def review_page(item_id: int):
     return render_template("vote/review.html", item=item, lines=kind.review(config, pending["choices"]))
 
 
-@bp.post("/ballot/<int:item_id>/cast")
+@bp.post("/ballot/<id:item_id>/cast")
 def cast(item_id: int):
     voter, error = _guard(item_id)
     if error:
@@ -265,16 +265,15 @@ def cast(item_id: int):
     try:
         with db().write() as s:  # commits (durably) before we acknowledge anything
             cast_ballot(s, voter["c"], item_id, choices, receipt)
-    except NotOpen:
-        return _not_open()
     except NotEligible:
         session.clear()
         return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
-    except AlreadyCast:
+    except (NotOpen, AlreadyCast) as refused:
+        # A repeated submit after success (even after the item closed) shows the same receipt.
         with db().read() as s:
             mine = receipt_counted(s, item_id, receipt)
         if not mine:
-            return _already()
+            return _not_open() if isinstance(refused, NotOpen) else _already()
     _remember(item_id, receipt)
     return redirect(url_for("vote.receipt", item_id=item_id), code=303)
 
@@ -288,7 +287,7 @@ def _remember(item_id: int, receipt: str) -> None:
     session["p"] = pending
 
 
-@bp.get("/ballot/<int:item_id>/receipt")
+@bp.get("/ballot/<id:item_id>/receipt")
 def receipt(item_id: int):
     voter = _voter()
     code = session.get("r", {}).get(str(item_id)) if voter else None
@@ -304,7 +303,7 @@ def receipt(item_id: int):
     return render_template("vote/receipt.html", item=item, receipt=code)
 
 
-@bp.get("/receipts/<int:item_id>")
+@bp.get("/receipts/<id:item_id>")
 def receipts(item_id: int):
     """Published receipt list of a closed item: inclusion only, sorted, no content."""
     with db().read() as s:
