@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -49,17 +49,6 @@ def lock_item(session: Session, item_id: int, exclusive: bool = False) -> Item |
     return locked(session, select(Item).where(Item.id == item_id), exclusive).scalar_one_or_none()
 
 
-def eligible_item(session: Session, cred: Credential, item: Item) -> bool:
-    if item.meeting_id != cred.meeting_id:
-        return False
-    return (
-        session.execute(
-            select(ItemGroup).where(ItemGroup.item_id == item.id, ItemGroup.group_id == cred.group_id)
-        ).scalar_one_or_none()
-        is not None
-    )
-
-
 def spend_insert(session: Session, credential_id: str, item_id: int) -> bool:
     dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     stmt = (
@@ -73,25 +62,30 @@ def spend_insert(session: Session, credential_id: str, item_id: int) -> bool:
 
 
 def cast_ballot(session: Session, credential_id: str, item_id: int, choices: dict, receipt: str) -> Cast:
-    item = lock_item(session, item_id)
-    if item is None or item.status != "open":
+    # The hot path of a meeting hall: a handful of small Core statements, no ORM objects.
+    status = locked(session, select(Item.status).where(Item.id == item_id), exclusive=False).scalar_one_or_none()
+    if status != "open":
         raise NotOpen()
-    cred = session.get(Credential, credential_id)
-    if cred is None or cred.voided or not eligible_item(session, cred, item):
+    group_id = session.execute(
+        select(Credential.group_id)
+        .join(Item, Item.meeting_id == Credential.meeting_id)
+        .join(ItemGroup, and_(ItemGroup.item_id == Item.id, ItemGroup.group_id == Credential.group_id))
+        .where(Credential.id == credential_id, Credential.voided.is_(False), Item.id == item_id)
+    ).scalar_one_or_none()
+    if group_id is None:
         raise NotEligible()
     if not spend_insert(session, credential_id, item_id):
         raise AlreadyCast()
-    session.add(
-        Ballot(
+    session.execute(
+        insert(Ballot).values(
             id=new_id(),
             item_id=item_id,
-            group_id=cred.group_id,
+            group_id=group_id,
             valid=True,
             choices_json=json.dumps(choices, sort_keys=True, ensure_ascii=False),
             receipt=receipt,
         )
     )
-    session.flush()
     return Cast(item_id, receipt)
 
 
@@ -104,4 +98,9 @@ def receipt_counted(session: Session, item_id: int, receipt: str) -> bool:
 
 
 def has_spent(session: Session, credential_id: str, item_id: int) -> bool:
-    return session.get(Spend, (credential_id, item_id)) is not None
+    return (
+        session.execute(
+            select(Spend.item_id).where(Spend.credential_id == credential_id, Spend.item_id == item_id)
+        ).first()
+        is not None
+    )

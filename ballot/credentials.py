@@ -55,26 +55,26 @@ def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int
     return codes
 
 
-def find_usable(session: Session, code_key: bytes, typed: str | None) -> Credential | None:
-    """The credential for a typed code, or None for unknown, malformed or voided codes alike."""
+def find_usable(session: Session, code_key: bytes, typed: str | None):
+    """(id, meeting_id, group_id) of the credential for a typed code, or None for unknown,
+    malformed or voided codes alike."""
     canonical = normalize_code(typed)
     if canonical is None:
         return None
-    cred = session.execute(
-        select(Credential).where(Credential.code_hash == code_hash(code_key, canonical))
-    ).scalar_one_or_none()
-    if cred is None or cred.voided:
-        return None
-    return cred
+    return session.execute(
+        select(Credential.id, Credential.meeting_id, Credential.group_id).where(
+            Credential.code_hash == code_hash(code_key, canonical), Credential.voided.is_(False)
+        )
+    ).first()
 
 
 def void_code(session: Session, code_key: bytes, meeting_id: int, typed: str, actor: audit.Actor) -> None:
     """Void one code (lost or spare slip); the record stays, it simply stops working."""
-    cred = find_usable(session, code_key, typed)
-    if cred is None or cred.meeting_id != meeting_id:
+    found = find_usable(session, code_key, typed)
+    if found is None or found.meeting_id != meeting_id:
         raise IssueError("没有找到这个可用的票码（可能输错、已作废或不属于本会议）")
-    cred.voided = True
-    audit.record(session, actor, "codes.void", meeting_id, group_id=cred.group_id, count=1)
+    session.get(Credential, found.id).voided = True
+    audit.record(session, actor, "codes.void", meeting_id, group_id=found.group_id, count=1)
 
 
 def latest_batch_id(session: Session, group_id: int) -> int:

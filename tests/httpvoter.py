@@ -12,9 +12,10 @@ RECEIPT_RE = re.compile(r'id="receipt">([0-9A-Z-]+)<')
 
 class Phone:
     def __init__(self, base: str):
-        # Drop idle connections before the server's 5 s keep-alive does, as browsers do.
+        # Drop idle connections before the server's 5 s keep-alive does, as browsers do. Plain
+        # HTTP on loopback: verify=False skips building a TLS context (~25 ms a client).
         self.http = httpx.Client(
-            base_url=base, follow_redirects=False, timeout=60, limits=httpx.Limits(keepalive_expiry=2)
+            base_url=base, follow_redirects=False, timeout=60, verify=False, limits=httpx.Limits(keepalive_expiry=2)
         )
         self.token = None
 

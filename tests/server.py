@@ -22,6 +22,28 @@ def free_port() -> int:
 ENTRYPOINT = Path(__file__).resolve().parent.parent / "scripts" / "entrypoint.sh"
 
 
+class ServerURL(str):
+    """The base URL, carrying the server's process id (for CPU accounting in benchmarks)."""
+
+    pid: int
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live children, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if entry.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 @contextmanager
 def running_server(
     settings,
@@ -63,7 +85,8 @@ def running_server(
         ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        base = f"http://127.0.0.1:{port}"
+        base = ServerURL(f"http://127.0.0.1:{port}")
+        base.pid = proc.pid
         try:
             deadline = time.monotonic() + 30
             while True:

@@ -1,5 +1,6 @@
 """Regressions found in review: HTTPS forms, racing edits, huge ids, control characters,
 malformed meeting files, postponed compaction, repeat submit after close, readable cookies."""
+
 import base64
 import sqlite3
 import threading
@@ -7,13 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ACTOR, csrf_of, login
 from sqlalchemy import select
 from voting import confirm, enter, receipt_of, review, vote
 
 from ballot.meetings import OperationError, open_item, update_item
 from ballot.models import Item
 from ballot.sealing import compact_pending
-from conftest import ACTOR, csrf_of, login
 
 
 def test_forms_work_over_https(app, world):
@@ -50,8 +51,14 @@ def test_open_waits_for_attendance_change(world, backend):
         world.present(m.groups[0].id, 5)
 
 
-@pytest.mark.parametrize("url", ["/receipts/1000000000000000000000000000000", "/ballot/99999999999999999999",
-                                 "/admin/items/99999999999999999999/result"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/receipts/1000000000000000000000000000000",
+        "/ballot/99999999999999999999",
+        "/admin/items/99999999999999999999/result",
+    ],
+)
 def test_huge_ids_are_not_found(client, url):
     r = client.get(url)
     assert r.status_code in (302, 404)
@@ -71,8 +78,10 @@ def test_control_characters_are_refused(app, world):
 
 def test_meeting_file_with_odd_group_entries(world):
     with pytest.raises(OperationError, match="未在 \\[\\[groups\\]\\] 中定义"):
-        world.meeting('[meeting]\ntitle="x"\n[[groups]]\nname="A"\nexpected=3\n[[items]]\ntitle="t"\n'
-                      'groups=[{name="A"}]\nnominees=["甲"]\n')
+        world.meeting(
+            '[meeting]\ntitle="x"\n[[groups]]\nname="A"\nexpected=3\n[[items]]\ntitle="t"\n'
+            'groups=[{name="A"}]\nnominees=["甲"]\n'
+        )
 
 
 def test_compaction_is_postponed_not_hung(app, world, backend, settings):

@@ -40,7 +40,8 @@ def ready(world, codes=3):
 def test_slip_url_to_receipt(client, world):
     m, item, codes = ready(world)
     first = enter(client, codes[0].lower())  # case-insensitive
-    assert first.status_code == 303 and first.headers["Location"].endswith("/ballot")
+    # One item open for this code: straight to its ballot.
+    assert first.status_code == 303 and first.headers["Location"].endswith(f"/ballot/{item.id}")
     listing = client.get("/ballot").get_data(as_text=True)
     assert "干部任免票决" in listing and "开始投票" in listing
     form = client.get(f"/ballot/{item.id}")
@@ -71,6 +72,25 @@ def test_slip_url_to_receipt(client, world):
     assert "已投票" in client.get("/ballot").get_data(as_text=True)
     back = client.get(f"/ballot/{item.id}")
     assert back.status_code == 303 and back.headers["Location"].endswith("/receipt")
+
+
+def test_slip_url_lists_items_when_several_are_open(client, world):
+    m = world.meeting(
+        '[meeting]\ntitle="两项"\n[[groups]]\nname="甲"\nexpected=5\n'
+        '[[items]]\ntitle="第一项"\nrule="general"\nnominees=["张三"]\n'
+        '[[items]]\ntitle="第二项"\nrule="general"\nnominees=["李四"]\n'
+    )
+    code = world.codes(m.groups[0].id, 1)[0]
+    world.present(m.groups[0].id, 5)
+    world.open(m.items[0].id)
+    world.open(m.items[1].id)
+    r = enter(client, code)
+    assert r.status_code == 303 and r.headers["Location"].endswith("/ballot")
+    listing = client.get("/ballot").get_data(as_text=True)
+    assert "第一项" in listing and "第二项" in listing
+    vote(client, m.items[0].id, {"n0": "yes"})
+    # With one item left to cast, the slip URL goes straight to it.
+    assert enter(client, code).headers["Location"].endswith(f"/ballot/{m.items[1].id}")
 
 
 def test_typed_code_on_start_page(client, world):

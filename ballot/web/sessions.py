@@ -34,5 +34,9 @@ class _FernetSerializer:
 
 class EncryptedCookieSessionInterface(SecureCookieSessionInterface):
     def get_signing_serializer(self, app):
-        settings = app.extensions["ballot.settings"]
-        return _FernetSerializer(settings.derived_key("session-encryption"))
+        serializer = app.extensions.get("ballot.session_serializer")
+        if serializer is None:  # one per app: building it on every request costs more than using it
+            settings = app.extensions["ballot.settings"]
+            serializer = _FernetSerializer(settings.derived_key("session-encryption"))
+            app.extensions["ballot.session_serializer"] = serializer
+        return serializer

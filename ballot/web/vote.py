@@ -8,14 +8,14 @@ does not linger in history or logs. Receipts shown again come from the voter's o
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
 from ..codes import new_receipt
 from ..credentials import find_usable
+from ..itemviews import item_view
 from ..kinds import CastError, get_kind
-from ..meetings import item_config
-from ..models import Ballot, Credential, Item, ItemGroup, Meeting, VoterGroup
+from ..models import Ballot, Credential, Item, ItemGroup, Meeting, Spend, VoterGroup
 from .common import client_address, db, form_lists, limiter, message_page, settings
 
 bp = Blueprint("vote", __name__)
@@ -39,6 +39,7 @@ def _enter(typed: str):
         cred = find_usable(s, settings().derived_key("credential"), typed)
         if cred is not None:
             voter = {"c": cred.id, "m": cred.meeting_id, "g": cred.group_id}
+            open_items = _open_items_to_cast(s, voter)
     if cred is None:
         codes.failed(client)
         return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"), back_label="重新输入")
@@ -47,7 +48,22 @@ def _enter(typed: str):
     session["v"] = voter
     session["r"] = {}
     session["p"] = {}
+    # One thing per screen: with exactly one item open for this code, go straight to its ballot.
+    if len(open_items) == 1:
+        return redirect(url_for("vote.ballot_form", item_id=open_items[0]), code=303)
     return redirect(url_for("vote.items"), code=303)
+
+
+def _open_items_to_cast(s, voter: dict) -> list[int]:
+    return list(
+        s.execute(
+            select(Item.id)
+            .join(ItemGroup, ItemGroup.item_id == Item.id)
+            .outerjoin(Spend, and_(Spend.item_id == Item.id, Spend.credential_id == voter["c"]))
+            .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status == "open")
+            .where(Spend.item_id.is_(None))
+        ).scalars()
+    )
 
 
 @bp.get("/")
@@ -85,13 +101,6 @@ def leave():
     return redirect(url_for("vote.start"), code=303)
 
 
-def _load(s, voter: dict):
-    meeting = s.get(Meeting, voter["m"])
-    group = s.get(VoterGroup, voter["g"])
-    cred = s.get(Credential, voter["c"])
-    return meeting, group, cred
-
-
 @bp.get("/ballot")
 def items():
     voter = _voter()
@@ -99,39 +108,30 @@ def items():
         return message_page("请重新进入", SESSION_GONE, 401, back=url_for("vote.start"), back_label="返回首页")
     receipts = session.get("r", {})
     with db().read() as s:
-        meeting, group, cred = _load(s, voter)
-        if cred is None or cred.voided:
+        who = s.execute(
+            select(Credential.voided, Meeting.title, VoterGroup.name)
+            .join(Meeting, Meeting.id == Credential.meeting_id)
+            .join(VoterGroup, VoterGroup.id == Credential.group_id)
+            .where(Credential.id == voter["c"])
+        ).first()
+        if who is None or who.voided:
             session.clear()
             return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
-        rows = (
-            s.execute(
-                select(Item)
-                .join(ItemGroup, ItemGroup.item_id == Item.id)
-                .where(
-                    Item.meeting_id == meeting.id, ItemGroup.group_id == group.id, Item.status.in_(("open", "closed"))
-                )
-                .order_by(Item.position)
-            )
-            .scalars()
-            .all()
-        )
-        entries = []
-        for item in rows:
-            receipt = receipts.get(str(item.id))
-            done = receipt is not None or has_spent(s, cred.id, item.id)
-            if item.status == "closed" and not done:
-                continue
-            entries.append({"item": item, "done": done, "receipt": receipt})
-    return render_template("vote/items.html", meeting=meeting, group=group, entries=entries)
-
-
-def _item_for_voter(s, voter: dict, item_id: int):
-    item = s.get(Item, item_id)
-    if item is None or item.meeting_id != voter["m"]:
-        return None
-    if voter["g"] not in [ig.group_id for ig in item.voting_groups]:
-        return None
-    return item
+        rows = s.execute(
+            select(Item.id, Item.title, Item.status, Spend.item_id.label("spent"))
+            .join(ItemGroup, ItemGroup.item_id == Item.id)
+            .outerjoin(Spend, and_(Spend.item_id == Item.id, Spend.credential_id == voter["c"]))
+            .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status.in_(("open", "closed")))
+            .order_by(Item.position)
+        ).all()
+    entries = []
+    for row in rows:
+        receipt = receipts.get(str(row.id))
+        done = receipt is not None or row.spent is not None
+        if row.status == "closed" and not done:
+            continue
+        entries.append({"item": row, "done": done, "receipt": receipt})
+    return render_template("vote/items.html", meeting_title=who.title, group_name=who.name, entries=entries)
 
 
 def _guard(item_id: int):
@@ -165,16 +165,15 @@ def _already():
 
 
 def _votable(voter: dict, item_id: int, must_be_open: bool = True):
-    """(item, None) for an item of this voter's code, or (None, the refusal page)."""
+    """(item view, None) for an item of this voter's code, or (None, the refusal page)."""
     with db().read() as s:
-        item = _item_for_voter(s, voter, item_id)
-        if item is None:
+        item = item_view(s, item_id)
+        if item is None or item.meeting_id != voter["m"] or voter["g"] not in item.group_ids:
             return None, message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
         if must_be_open and item.status != "open":
             return None, _not_open()
         if must_be_open and has_spent(s, voter["c"], item.id):
             return None, _already()
-        item.meeting  # loaded for the templates
     return item, None
 
 
@@ -197,8 +196,8 @@ def ballot_form(item_id: int):
     return render_template(
         f"vote/kinds/{item.kind}.html",
         item=item,
-        config=item_config(item),
-        meeting=item.meeting,
+        config=item.config,
+        meeting_title=item.meeting_title,
         chosen=pending["choices"] if pending else None,
     )
 
@@ -208,7 +207,7 @@ def review(item_id: int):
     voter, item, error = _voter_and_item(item_id)
     if error:
         return error
-    kind, config = get_kind(item.kind), item_config(item)
+    kind, config = get_kind(item.kind), item.config
     try:
         choices = kind.parse_cast(config, form_lists())
     except CastError as exc:
@@ -233,7 +232,7 @@ def review_page(item_id: int):
     item, error = _votable(voter, item_id, must_be_open=False)
     if error:
         return error
-    kind, config = get_kind(item.kind), item_config(item)
+    kind, config = get_kind(item.kind), item.config
     return render_template("vote/review.html", item=item, lines=kind.review(config, pending["choices"]))
 
 
@@ -254,7 +253,7 @@ def cast(item_id: int):
     item, error = _votable(voter, item_id, must_be_open=False)  # cast_ballot re-checks in its transaction
     if error:
         return error
-    kind, config = get_kind(item.kind), item_config(item)
+    kind, config = get_kind(item.kind), item.config
     try:
         # The session is signed, but check again: the server never trusts what a page sends.
         choices = kind.check_choices(config, pending["choices"])

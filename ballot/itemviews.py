@@ -1,0 +1,56 @@
+"""What a voter's page needs of an item, read with one small query on the hot path.
+
+Once an item is frozen (codes issued or opened) its title, kind, configuration and voting
+groups never change (a correction is a new item), so each process keeps them after the first
+read; only the status is read fresh every time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import Item, ItemGroup, Meeting
+
+_frozen: dict[int, dict] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: int
+    meeting_id: int
+    meeting_title: str
+    title: str
+    kind: str
+    config: dict
+    group_ids: frozenset
+    status: str
+
+
+def item_view(session: Session, item_id: int) -> ItemView | None:
+    row = session.execute(select(Item.status, Item.frozen).where(Item.id == item_id)).first()
+    if row is None:
+        return None
+    static = _frozen.get(item_id)
+    if static is None:
+        item = session.get(Item, item_id)
+        static = {
+            "id": item.id,
+            "meeting_id": item.meeting_id,
+            "meeting_title": session.execute(select(Meeting.title).where(Meeting.id == item.meeting_id)).scalar_one(),
+            "title": item.title,
+            "kind": item.kind,
+            "config": json.loads(item.config_json),
+            "group_ids": frozenset(
+                session.execute(select(ItemGroup.group_id).where(ItemGroup.item_id == item_id)).scalars()
+            ),
+        }
+        if row.frozen:
+            with _lock:
+                _frozen[item_id] = static
+    return ItemView(status=row.status, **static)
