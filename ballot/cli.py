@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from sqlalchemy import select
 
 from . import audit, credentials, meetingfile
 from .config import SECRET_FILE, default_instance_path, load_settings
@@ -101,6 +102,62 @@ def create_admin(instance, username, password):
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"管理员 {username} 已创建，密码：{password}")
+
+
+@main.group("api-token", help="JSON API 的访问令牌（只显示一次，服务器只存哈希）。")
+def api_token():
+    pass
+
+
+@api_token.command("create", help="为一个用户新建令牌；令牌以该用户的角色操作。")
+@instance_option
+@click.option("--user", "username", required=True)
+@click.option("--name", default="API", help="令牌用途，如“组织部干部系统”")
+def api_token_create(instance, username, name):
+    from .apitokens import create_token
+    from .models import User
+
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.write() as s:
+            user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+            if user is None:
+                raise click.ClickException(f"没有用户“{username}”")
+            token = create_token(s, user, name, CLI_ACTOR)
+    finally:
+        database.dispose()
+    click.echo(token)
+
+
+@api_token.command("revoke", help="吊销令牌（按编号，见 list）。")
+@instance_option
+@click.argument("token_id", type=int)
+def api_token_revoke(instance, token_id):
+    from .apitokens import revoke
+
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.write() as s:
+            revoke(s, token_id, CLI_ACTOR)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    click.echo(f"令牌 {token_id} 已吊销")
+
+
+@api_token.command("list", help="列出令牌（不含令牌本身）。")
+@instance_option
+def api_token_list(instance):
+    from .apitokens import tokens
+
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.read() as s:
+            for t, user in tokens(s):
+                click.echo(f"{t.id}\t{t.name}\t{user}\t{t.created_at}\t{'已吊销' if t.revoked else '有效'}")
+    finally:
+        database.dispose()
 
 
 @main.group(help="会议。")

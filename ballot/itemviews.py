@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from .models import Item, ItemGroup, Meeting
 
-_frozen: dict[int, dict] = {}
+_frozen: dict[tuple[str, int], dict] = {}  # (database URL, item id): one process may serve several databases
 _lock = threading.Lock()
 
 
@@ -36,7 +36,8 @@ def item_view(session: Session, item_id: int) -> ItemView | None:
     row = session.execute(select(Item.status, Item.frozen).where(Item.id == item_id)).first()
     if row is None:
         return None
-    static = _frozen.get(item_id)
+    key = (str(session.bind.url), item_id)
+    static = _frozen.get(key)
     if static is None:
         item = session.get(Item, item_id)
         static = {
@@ -52,5 +53,5 @@ def item_view(session: Session, item_id: int) -> ItemView | None:
         }
         if row.frozen:
             with _lock:
-                _frozen[item_id] = static
+                _frozen[key] = static
     return ItemView(status=row.status, **static)

@@ -23,6 +23,13 @@ def parse(text: str) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise OperationError(f"会议文件不是有效的 TOML：{exc}") from None
+    return data
+
+
+def check_structure(data) -> dict:
+    """The shape shared by TOML files and the JSON API's request body."""
+    if not isinstance(data, dict):
+        raise OperationError("会议描述须为一个对象，含 meeting、groups、items")
     if not isinstance(data.get("meeting"), dict):
         raise OperationError("会议文件缺少 [meeting] 部分（会议名称、日期、地点）")
     if not isinstance(data.get("groups"), list) or not data["groups"]:
@@ -33,7 +40,11 @@ def parse(text: str) -> dict:
 
 
 def load(session: Session, actor: audit.Actor, text: str) -> Meeting:
-    data = parse(text)
+    return load_data(session, actor, parse(text))
+
+
+def load_data(session: Session, actor: audit.Actor, data) -> Meeting:
+    data = check_structure(data)
     m = data["meeting"]
     meeting = create_meeting(session, actor, m.get("title"), m.get("date", ""), m.get("location", ""))
     by_name = {}

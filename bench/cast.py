@@ -63,7 +63,10 @@ nominees = ["甲", "乙", "丙", "丁", "戊"]
 """,
         )
         group, item_id = m.groups[0], m.items[0].id
-        codes = credentials.issue_codes(s, settings.derived_key("credential"), group, voters, ACTOR)
+        codes = []
+        for start in range(0, voters, credentials.MAX_BATCH):
+            count = min(credentials.MAX_BATCH, voters - start)
+            codes += credentials.issue_codes(s, settings.derived_key("credential"), group, count, ACTOR)
     with db.write() as s:
         open_item(s, ACTOR, item_id)
     db.dispose()

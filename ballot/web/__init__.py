@@ -49,6 +49,17 @@ class IdConverter(IntegerConverter):
         super().__init__(map, max=2**31 - 1)
 
 
+API_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "too_many_attempts",
+    500: "server_error",
+}
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(
@@ -102,10 +113,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     csrf.init_app(app)
 
-    from . import admin, vote
+    from . import admin, api, vote
 
     app.register_blueprint(vote.bp)
     app.register_blueprint(admin.bp)
+    csrf.exempt(api.bp)  # bearer tokens and codes, no cookies: CSRF does not apply
+    app.register_blueprint(api.bp)
     _refuse_control_characters(app)
     _install_error_pages(app)
     _install_headers(app)
@@ -116,6 +129,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def _install_error_pages(app: Flask) -> None:
     def page(code: int, message: str | None = None):
         title, text = ERROR_TEXT.get(code, ERROR_TEXT[500])
+        if request.path.startswith("/api/"):
+            from .api import error_response
+
+            return error_response(code, API_CODES.get(code, "error"), message or f"{title}：{text}")
         page_html = render_template(
             "message.html", title=title, message=message or text, back=url_for("vote.start"), back_label="返回首页"
         )

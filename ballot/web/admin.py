@@ -14,6 +14,9 @@ from flask import Blueprint, Response, abort, g, jsonify, redirect, render_templ
 from sqlalchemy import select
 
 from .. import audit, credentials, meetingfile
+from ..apitokens import create_token
+from ..apitokens import revoke as revoke_token
+from ..apitokens import tokens as list_tokens
 from ..clock import utcnow
 from ..kinds import KINDS
 from ..meetings import (
@@ -611,6 +614,27 @@ def audit_log(meeting_id: int):
         ok, summary = audit.verify_chain(audit.entries(s))
         rows = [{"e": e, "detail": json.loads(e.detail_json)} for e in audit.entries(s, meeting_id)]
     return render_template("admin/audit.html", meeting=m, rows=rows, chain_ok=ok, chain_summary=summary)
+
+
+# -- API tokens --------------------------------------------------------------------------------
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@require("prepare")
+def api_tokens():
+    new_token = None
+    if request.method == "POST":
+        with db().write() as s:
+            if request.form.get("revoke"):
+                try:
+                    revoke_token(s, int(request.form["revoke"]), actor())
+                except ValueError:
+                    return _refuse(OperationError("没有这个有效的令牌"), url_for("admin.api_tokens"))
+            else:
+                new_token = create_token(s, s.get(User, g.user.id), request.form.get("name", ""), actor())
+    with db().read() as s:
+        rows = [(t, u) for t, u in list_tokens(s) if g.user.role == "admin" or u == g.user.username]
+    return render_template("admin/tokens.html", rows=rows, new_token=new_token)
 
 
 # -- users -------------------------------------------------------------------------------------

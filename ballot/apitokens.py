@@ -1,0 +1,58 @@
+"""Bearer tokens for the JSON API: shown once when created, stored as SHA-256, revocable.
+
+A token acts as the user who created it (same role), and its actions are audited under that
+user's name with "(API)".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .clock import utcnow
+from .models import ApiToken, User
+
+PREFIX = "blt_"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str, actor: audit.Actor) -> str:
+    name = (name or "").strip()[:100] or "API"
+    token = PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(name=name, token_hash=_hash(token), user_id=user.id, created_at=utcnow(), revoked=False)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "api_token.create", None, token_id=row.id, name=name, user=user.username)
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    if not token.startswith(PREFIX) or len(token) > 100:
+        return None
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _hash(token), ApiToken.revoked.is_(False))
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.active else None
+
+
+def revoke(session: Session, token_id: int, actor: audit.Actor) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked:
+        raise ValueError("没有这个有效的令牌")
+    row.revoked = True
+    audit.record(session, actor, "api_token.revoke", None, token_id=token_id, name=row.name)
+
+
+def tokens(session: Session) -> list[tuple[ApiToken, str]]:
+    rows = session.execute(select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)).all()
+    return [(t, u) for t, u in rows]

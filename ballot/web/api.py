@@ -1,0 +1,254 @@
+"""JSON API /api/v1 for integration: clerk and chair operations with a bearer token, and
+casting with a code. Errors are JSON: {"error": {"code": <stable machine code>, "message": <中文>}}.
+The OpenAPI 3 description lives in openapi.py; a test keeps the two in sync.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request
+
+from .. import apitokens, credentials, meetingfile
+from ..audit import Actor
+from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot
+from ..codes import new_receipt
+from ..itemviews import item_view
+from ..kinds import CastError, get_kind
+from ..meetings import (
+    OperationError,
+    cast_count,
+    close_item,
+    item_counts,
+    item_result,
+    open_item,
+    set_present,
+)
+from ..models import Item, Meeting, VoterGroup
+from ..publicurl import voting_base_url
+from ..sealing import compact_pending
+from ..users import may
+from .common import client_address, db, limiter, settings
+from .openapi import spec
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str):
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError):
+    return error_response(exc.status, exc.code, exc.message)
+
+
+def require(permission: str):
+    def deco(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            token = header[7:].strip() if header.startswith("Bearer ") else ""
+            with db().read() as s:
+                user = apitokens.user_for_token(s, token) if token else None
+            if user is None:
+                raise ApiError(401, "unauthorized", "缺少或无效的访问令牌（Authorization: Bearer …）")
+            if not may(user.role, permission):
+                raise ApiError(403, "forbidden", "该令牌的用户无权执行此操作")
+            g.api_actor = Actor(f"{user.username} (API)", user.role)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return deco
+
+
+def body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "请求体须为 JSON 对象（Content-Type: application/json）")
+    return data
+
+
+def _int(value, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ApiError(400, "invalid_field", f"{field} 须为 {low} 到 {high} 之间的整数")
+    return value
+
+
+def _refused(exc: Exception) -> ApiError:
+    return ApiError(409, "refused", str(exc))
+
+
+def _get(s, model, ident, what: str):
+    obj = s.get(model, ident)
+    if obj is None:
+        raise ApiError(404, "not_found", f"{what}不存在")
+    return obj
+
+
+def meeting_json(m: Meeting) -> dict:
+    return {
+        "id": m.id,
+        "title": m.title,
+        "date": m.date,
+        "location": m.location,
+        "groups": [{"id": g.id, "name": g.name, "expected": g.expected, "present": g.present} for g in m.groups],
+        "items": [{"id": i.id, "title": i.title, "kind": i.kind, "status": i.status} for i in m.items],
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(spec())
+
+
+@bp.post("/meetings")
+@require("prepare")
+def create_meeting():
+    data = body()
+    try:
+        with db().write() as s:
+            m = meetingfile.load_data(s, g.api_actor, data)
+            result = meeting_json(m)
+    except OperationError as exc:
+        raise ApiError(422, "invalid_meeting", str(exc)) from None
+    return jsonify(result), 201
+
+
+@bp.get("/meetings/<id:meeting_id>")
+@require("observe")
+def get_meeting(meeting_id: int):
+    with db().read() as s:
+        return jsonify(meeting_json(_get(s, Meeting, meeting_id, "会议")))
+
+
+@bp.post("/groups/<id:group_id>/codes")
+@require("prepare")
+def issue_codes(group_id: int):
+    count = _int(body().get("count"), "count", 1, credentials.MAX_BATCH)
+    with db().write() as s:
+        group = _get(s, VoterGroup, group_id, "表决组")
+        codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, g.api_actor)
+        batch = credentials.latest_batch_id(s, group.id)
+    base, _warnings = voting_base_url(request.host_url)
+    # Returned once: the server keeps only their hashes.
+    return jsonify({"batch_id": batch, "codes": codes, "urls": [f"{base}/V/{c}".upper() for c in codes]}), 201
+
+
+@bp.post("/groups/<id:group_id>/present")
+@require("conduct")
+def group_present(group_id: int):
+    present = body().get("present")
+    if present is not None:
+        present = _int(present, "present", 0, 100_000)
+    try:
+        with db().write() as s:
+            group = _get(s, VoterGroup, group_id, "表决组")
+            set_present(s, g.api_actor, group, "" if present is None else present)
+            result = {"id": group.id, "name": group.name, "expected": group.expected, "present": group.present}
+    except OperationError as exc:
+        raise _refused(exc) from None
+    return jsonify(result)
+
+
+def _item_json(s, item: Item) -> dict:
+    return {"id": item.id, "title": item.title, "kind": item.kind, "status": item.status}
+
+
+@bp.post("/items/<id:item_id>/open")
+@require("conduct")
+def open_(item_id: int):
+    try:
+        with db().write() as s:
+            _get(s, Item, item_id, "议题")
+            result = _item_json(s, open_item(s, g.api_actor, item_id))
+    except OperationError as exc:
+        raise _refused(exc) from None
+    return jsonify(result)
+
+
+@bp.post("/items/<id:item_id>/close")
+@require("conduct")
+def close(item_id: int):
+    try:
+        with db().write() as s:
+            _get(s, Item, item_id, "议题")
+            result = _item_json(s, close_item(s, g.api_actor, item_id))
+    except OperationError as exc:
+        raise _refused(exc) from None
+    compact_pending(db())
+    return jsonify(result)
+
+
+@bp.get("/items/<id:item_id>/turnout")
+@require("observe")
+def turnout(item_id: int):
+    with db().read() as s:
+        item = _get(s, Item, item_id, "议题")
+        counts = item_counts(s, item)
+        return jsonify(
+            {
+                "item_id": item.id,
+                "status": item.status,
+                "expected": counts.expected,
+                "present": counts.present,
+                "issued": counts.issued,
+                "cast": cast_count(s, item.id),
+            }
+        )
+
+
+@bp.get("/items/<id:item_id>/result")
+@require("observe")
+def result(item_id: int):
+    with db().read() as s:
+        item = _get(s, Item, item_id, "议题")
+        if item.status not in ("closed", "withdrawn") or item.closed_at is None:
+            raise ApiError(409, "not_closed", "表决尚未结束，结束后才有结果")
+        return jsonify({"item_id": item.id, "title": item.title, "result": item_result(s, item)})
+
+
+@bp.post("/ballots")
+def cast():
+    """Cast with a one-time code (no token: the code is the credential)."""
+    data = body()
+    client = client_address()
+    codes = limiter("code")
+    if codes.blocked(client):
+        raise ApiError(429, "too_many_attempts", "票码输入错误次数过多，请稍后再试")
+    item_id = _int(data.get("item_id"), "item_id", 1, 2**31 - 1)
+    raw = data.get("choices")
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        raise ApiError(400, "invalid_field", 'choices 须为对象，如 {"n0": "yes"}')
+    form = {k: [v] if isinstance(v, str) else v for k, v in raw.items()}
+    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in form.values()):
+        raise ApiError(400, "invalid_field", "choices 的值须为字符串")
+    code = data.get("code")
+    with db().read() as s:
+        cred = credentials.find_usable(s, settings().derived_key("credential"), code if isinstance(code, str) else None)
+        item = item_view(s, item_id) if cred is not None else None
+    if cred is None or item is None or item.meeting_id != cred.meeting_id or cred.group_id not in item.group_ids:
+        codes.failed(client)
+        raise ApiError(403, "code_unusable", "该票码无法用于这个议题")
+    try:
+        choices = get_kind(item.kind).parse_cast(item.config, form)
+    except CastError as exc:
+        raise ApiError(422, "invalid_ballot", str(exc)) from None
+    receipt = new_receipt()
+    try:
+        with db().write() as s:
+            cast_ballot(s, cred.id, item_id, choices, receipt)
+    except NotOpen:
+        raise ApiError(409, "item_not_open", "该议题当前不在表决中") from None
+    except AlreadyCast:
+        raise ApiError(409, "already_cast", "本票码已投过本议题") from None
+    except NotEligible:
+        raise ApiError(403, "code_unusable", "该票码无法用于这个议题") from None
+    return jsonify({"item_id": item_id, "receipt": receipt}), 201
