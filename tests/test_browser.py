@@ -149,3 +149,33 @@ def test_result_page_at_projector_size(browser, world, settings, tmp_path, sqlit
         assert page.evaluate("document.documentElement.scrollWidth") <= 1920
         shot(page, "desk-2-result")
         context.close()
+
+
+def test_clerk_prints_slips_with_progress(browser, world, settings, tmp_path, sqlite_only):
+    world.staff("clerk")
+    m = world.standard(expected=40)
+    with running_server(settings, tmp_path / "server.log") as base:
+        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN", accept_downloads=True)
+        page = context.new_page()
+        page.goto(f"{base}/admin/login")
+        page.fill("#username", "clerk1")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.goto(f"{base}/admin/meetings/{m.id}")
+        assert page.locator("#base-url").inner_text().startswith("http://")
+        assert page.locator(".url-card svg").count() == 1  # the 扫码测试 QR
+        form = page.locator("form.slips-form").first
+        form.locator("input[name=wifi]").fill("Hall-5G")
+        with page.expect_download() as download_info:
+            form.get_by_role("button", name="签发并打印票（PDF）").click()
+        download = download_info.value
+        path = tmp_path / "slips.pdf"
+        download.save_as(path)
+        assert path.read_bytes().startswith(b"%PDF")
+        from playwright.sync_api import expect
+
+        expect(form.locator(".progress")).to_contain_text("已完成 4 页", timeout=15000)
+        shot(page, "desk-3-slips")
+        page.reload()
+        assert "40" in page.locator("#groups").inner_text()  # issued, reconciled on the page
+        context.close()
