@@ -121,6 +121,7 @@ def _draw_qr(c: Canvas, matrix, x: float, y: float, size: float) -> None:
                 start = col
                 while col < n and row[col]:
                     col += 1
+                # A hair taller than a module, so rasterisers leave no light seam between rows.
                 path.rect(x + start * cell, y + size - (r + 1) * cell, (col - start) * cell, cell)
             else:
                 col += 1
@@ -154,8 +155,8 @@ def render_slips(
     _check_glyphs(cjk, sheet.title + sheet.group + sheet.date + sheet.wifi + "".join(INSTRUCTIONS) + "网址：无线网络")
     page_w, page_h = A4
     slip_w, slip_h = page_w / COLUMNS, page_h / ROWS
-    qr_size = 34 * mm
-    quiet = 4 * mm  # ≥ 4 modules of a version-3/4 code at this size
+    qr_size = 32 * mm  # version 3 (29 modules): 1.1 mm a module
+    quiet = 6.5 * mm  # ≥ 4 modules (4.4 mm), and clear of a laser printer's unprintable edge
     canvas = Canvas(out, pagesize=A4, pageCompression=1, invariant=1)
     canvas.setTitle(f"{sheet.title} {sheet.group} 票")
     canvas.setAuthor("ballot")
