@@ -36,11 +36,17 @@ class Cast:
     receipt: str
 
 
-def locked(session: Session, stmt, exclusive: bool = True):
+def _dialect_name(executor) -> str:
+    """For a Session or a Core Connection."""
+    dialect = getattr(executor, "dialect", None) or executor.bind.dialect
+    return dialect.name
+
+
+def locked(session, stmt, exclusive: bool = True, of=None):
     """Rows read fresh and locked until commit on PostgreSQL (SQLite's BEGIN IMMEDIATE already
     serialises writers). populate_existing: an object already in the session is re-read."""
-    if session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(read=not exclusive)
+    if _dialect_name(session) == "postgresql":
+        stmt = stmt.with_for_update(read=not exclusive, of=of)
     return session.execute(stmt.execution_options(populate_existing=True))
 
 
@@ -49,8 +55,8 @@ def lock_item(session: Session, item_id: int, exclusive: bool = False) -> Item |
     return locked(session, select(Item).where(Item.id == item_id), exclusive).scalar_one_or_none()
 
 
-def spend_insert(session: Session, credential_id: str, item_id: int) -> bool:
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+def spend_insert(session, credential_id: str, item_id: int) -> bool:
+    dialect = postgresql if _dialect_name(session) == "postgresql" else sqlite
     stmt = (
         dialect.insert(Spend)
         .values(credential_id=credential_id, item_id=item_id)
@@ -61,19 +67,26 @@ def spend_insert(session: Session, credential_id: str, item_id: int) -> bool:
     return session.execute(stmt).first() is not None
 
 
-def cast_ballot(session: Session, credential_id: str, item_id: int, choices: dict, receipt: str) -> Cast:
-    # The hot path of a meeting hall: a handful of small Core statements, no ORM objects.
-    status = locked(session, select(Item.status).where(Item.id == item_id), exclusive=False).scalar_one_or_none()
-    if status != "open":
-        raise NotOpen()
-    group_id = session.execute(
-        select(Credential.group_id)
+def cast_ballot(session, credential_id: str, item_id: int, choices: dict, receipt: str) -> Cast:
+    """`session` is a Session or a Core Connection in a write transaction (the hot path of a
+    meeting hall uses a bare connection: a few small Core statements, no ORM)."""
+    # One statement checks the code's eligibility and the item's state, and (PostgreSQL) holds
+    # the item row against a concurrent close until this transaction ends.
+    row = locked(
+        session,
+        select(Credential.group_id, Item.status)
         .join(Item, Item.meeting_id == Credential.meeting_id)
         .join(ItemGroup, and_(ItemGroup.item_id == Item.id, ItemGroup.group_id == Credential.group_id))
-        .where(Credential.id == credential_id, Credential.voided.is_(False), Item.id == item_id)
-    ).scalar_one_or_none()
-    if group_id is None:
-        raise NotEligible()
+        .where(Credential.id == credential_id, Credential.voided.is_(False), Item.id == item_id),
+        exclusive=False,
+        of=Item,
+    ).first()
+    if row is None:
+        status = session.execute(select(Item.status).where(Item.id == item_id)).scalar_one_or_none()
+        raise NotOpen() if status != "open" else NotEligible()
+    if row.status != "open":
+        raise NotOpen()
+    group_id = row.group_id
     if not spend_insert(session, credential_id, item_id):
         raise AlreadyCast()
     session.execute(

@@ -75,6 +75,12 @@ class Database:
         with self._write_lock, self._writer() as session, session.begin():
             yield session
 
+    @contextmanager
+    def write_connection(self):
+        """A Core connection in a write transaction: the voters' hot path, without ORM sessions."""
+        with self._write_lock, self.write_engine.begin() as conn:
+            yield conn
+
     def dispose(self) -> None:
         self.read_engine.dispose()
         if self.write_engine is not self.read_engine:

@@ -55,3 +55,8 @@ def item_view(session: Session, item_id: int) -> ItemView | None:
             with _lock:
                 _frozen[key] = static
     return ItemView(status=row.status, **static)
+
+
+def cached_static(database_url: str, item_id: int) -> dict | None:
+    """The frozen part of an item if this process has seen it (no query at all)."""
+    return _frozen.get((database_url, item_id))

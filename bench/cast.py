@@ -23,11 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from rawhttp import Client  # noqa: E402
 from server import free_port, process_tree_cpu_seconds, running_server  # noqa: E402
 
 from ballot import audit, credentials, meetingfile  # noqa: E402
@@ -38,7 +37,7 @@ from ballot.migrate import upgrade  # noqa: E402
 
 ACTOR = audit.Actor("bench", "admin")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-WORKERS, THREADS = int(os.environ.get("BENCH_WORKERS", 2)), int(os.environ.get("BENCH_THREADS", 8))
+WORKERS, THREADS = int(os.environ.get("BENCH_WORKERS", 2)), int(os.environ.get("BENCH_THREADS", 4))
 CHOICES = {"n0": "yes", "n1": "no", "n2": "abstain", "n3": "yes", "n4": "yes"}
 
 
@@ -78,17 +77,17 @@ class Recorder:
         self.latencies: list[float] = []
         self.errors = 0
 
-    async def request(self, client: httpx.AsyncClient, method: str, url: str, expect: int, **kw) -> httpx.Response:
+    async def request(self, client: Client, method: str, path: str, expect: int, form=None):
         start = time.perf_counter()
         try:
-            response = await client.request(method, url, **kw)
-        except httpx.HTTPError:
+            response = await client.request(method, path, form)
+        except (OSError, asyncio.IncompleteReadError):
             self.errors += 1
             raise
         self.latencies.append(time.perf_counter() - start)
-        if response.status_code != expect:
+        if response.status != expect:
             self.errors += 1
-            raise RuntimeError(f"{method} {url}: {response.status_code}")
+            raise RuntimeError(f"{method} {path}: {response.status}")
         return response
 
     def summary(self) -> str:
@@ -97,17 +96,20 @@ class Recorder:
 
 
 async def voter_flow(base: str, code: str, item_id: int, rec: Recorder) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=60, verify=False, limits=httpx.Limits(keepalive_expiry=2)) as c:
+    c = Client(base)
+    try:
         slip = await rec.request(c, "GET", f"/V/{code}", 303)  # one item open: straight to its ballot
         assert slip.headers["location"].endswith(f"/ballot/{item_id}")
         form = await rec.request(c, "GET", f"/ballot/{item_id}", 200)
         token = CSRF.search(form.text).group(1)
-        await rec.request(c, "POST", f"/ballot/{item_id}/review", 303, data={**CHOICES, "csrf_token": token})
+        await rec.request(c, "POST", f"/ballot/{item_id}/review", 303, {**CHOICES, "csrf_token": token})
         review = await rec.request(c, "GET", f"/ballot/{item_id}/review", 200)
         token = CSRF.search(review.text).group(1)
-        await rec.request(c, "POST", f"/ballot/{item_id}/cast", 303, data={"csrf_token": token})
+        await rec.request(c, "POST", f"/ballot/{item_id}/cast", 303, {"csrf_token": token})
         receipt = await rec.request(c, "GET", f"/ballot/{item_id}/receipt", 200)
         assert 'id="receipt"' in receipt.text
+    finally:
+        await c.close()
 
 
 async def hall(base, codes, item_id, seconds) -> Recorder:
@@ -140,28 +142,26 @@ async def flat_out(base, codes, item_id, concurrency) -> tuple[float, Recorder]:
 
 async def cast_only(base, codes, item_id, concurrency) -> float:
     """Prepare sessions (untimed), then time only the confirm requests."""
-    clients, tokens = [], []
+    prepared = []
     for code in codes:
-        c = httpx.AsyncClient(base_url=base, timeout=60, verify=False, limits=httpx.Limits(keepalive_expiry=2))
-        await c.get(f"/V/{code}")
-        form = await c.get(f"/ballot/{item_id}")
-        await c.post(f"/ballot/{item_id}/review", data={**CHOICES, "csrf_token": CSRF.search(form.text).group(1)})
-        review = await c.get(f"/ballot/{item_id}/review")
-        clients.append(c)
-        tokens.append(CSRF.search(review.text).group(1))
+        c = Client(base)
+        await c.request("GET", f"/V/{code}")
+        form = await c.request("GET", f"/ballot/{item_id}")
+        await c.request("POST", f"/ballot/{item_id}/review", {**CHOICES, "csrf_token": CSRF.search(form.text).group(1)})
+        review = await c.request("GET", f"/ballot/{item_id}/review")
+        await c.close()
+        prepared.append((c, CSRF.search(review.text).group(1)))
     sem = asyncio.Semaphore(concurrency)
 
     async def one(c, token):
         async with sem:
-            r = await c.post(f"/ballot/{item_id}/cast", data={"csrf_token": token})
-            assert r.status_code == 303, r.status_code
+            r = await c.request("POST", f"/ballot/{item_id}/cast", {"csrf_token": token})
+            assert r.status == 303, r.status
+            await c.close()
 
     start = time.perf_counter()
-    await asyncio.gather(*(one(c, t) for c, t in zip(clients, tokens)))
-    rate = len(clients) / (time.perf_counter() - start)
-    for c in clients:
-        await c.aclose()
-    return rate
+    await asyncio.gather(*(one(c, t) for c, t in prepared))
+    return len(prepared) / (time.perf_counter() - start)
 
 
 async def floor(tmp: Path, requests: int, concurrency: int) -> float:
@@ -189,22 +189,26 @@ async def floor(tmp: Path, requests: int, concurrency: int) -> float:
         stderr=subprocess.DEVNULL,
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
-            for _ in range(100):
-                try:
-                    if (await c.post("/insert")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.1)
-            sem = asyncio.Semaphore(concurrency)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                warm = Client(base)
+                if (await warm.request("POST", "/insert", {})).status == 200:
+                    await warm.close()
+                    break
+            except OSError:
+                await asyncio.sleep(0.1)
+        sem = asyncio.Semaphore(concurrency)
 
-            async def one():
-                async with sem:
-                    assert (await c.post("/insert")).status_code == 200
+        async def one():
+            async with sem:
+                c = Client(base)
+                assert (await c.request("POST", "/insert", {})).status == 200
+                await c.close()
 
-            start = time.perf_counter()
-            await asyncio.gather(*(one() for _ in range(requests)))
-            return requests / (time.perf_counter() - start)
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(requests)))
+        return requests / (time.perf_counter() - start)
     finally:
         proc.terminate()
         proc.wait(timeout=15)

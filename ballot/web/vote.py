@@ -13,7 +13,7 @@ from sqlalchemy import and_, select
 from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
 from ..codes import new_receipt
 from ..credentials import find_usable
-from ..itemviews import item_view
+from ..itemviews import cached_static, item_view
 from ..kinds import CastError, get_kind
 from ..models import Ballot, Credential, Item, ItemGroup, Meeting, Spend, VoterGroup
 from .common import client_address, db, form_lists, limiter, message_page, settings
@@ -250,10 +250,15 @@ def cast(item_id: int):
             back=url_for("vote.ballot_form", item_id=item_id),
         )
     receipt = pending["receipt"]
-    item, error = _votable(voter, item_id, must_be_open=False)  # cast_ballot re-checks in its transaction
-    if error:
-        return error
-    kind, config = get_kind(item.kind), item.config
+    # cast_ballot checks eligibility and state in its own transaction; here only the kind and
+    # configuration are needed, from this process's cache when it has them.
+    static = cached_static(str(db().write_engine.url), item_id)
+    if static is None:
+        item, error = _votable(voter, item_id, must_be_open=False)
+        if error:
+            return error
+        static = {"kind": item.kind, "config": item.config}
+    kind, config = get_kind(static["kind"]), static["config"]
     try:
         # The session is signed, but check again: the server never trusts what a page sends.
         choices = kind.check_choices(config, pending["choices"])
@@ -262,8 +267,8 @@ def cast(item_id: int):
             "选票填写有误", "选票内容无效，请返回重新填写。", 400, back=url_for("vote.ballot_form", item_id=item_id)
         )
     try:
-        with db().write() as s:  # commits (durably) before we acknowledge anything
-            cast_ballot(s, voter["c"], item_id, choices, receipt)
+        with db().write_connection() as conn:  # commits (durably) before we acknowledge anything
+            cast_ballot(conn, voter["c"], item_id, choices, receipt)
     except NotEligible:
         session.clear()
         return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
