@@ -149,6 +149,15 @@ rule = "{rule}"
 nominees = [{names}]
 ''')
 
+    def ready(self, codes: int = 3, **standard):
+        """A standard meeting with `codes` codes issued, 实到 entered and its item open."""
+        m = self.standard(**standard)
+        group, item = m.groups[0], m.items[0]
+        issued = self.codes(group.id, codes)
+        self.present(group.id, group.expected)
+        self.open(item.id)
+        return m, item, issued
+
     def codes(self, group_id: int, count: int) -> list[str]:
         with self.db.write() as s:
             from ballot.models import VoterGroup

@@ -87,11 +87,7 @@ def test_meeting_file_with_odd_group_entries(world):
 def test_compaction_is_postponed_not_hung(app, world, backend, settings):
     if backend != "sqlite":
         pytest.skip("SQLite WAL detail")
-    m = world.standard()
-    gid, item = m.groups[0].id, m.items[0]
-    code = world.codes(gid, 1)[0]
-    world.present(gid, 11)
-    world.open(item.id)
+    m, item, (code,) = world.ready(codes=1)
     phone = app.test_client()
     enter(phone, code)
     vote(phone, item.id, {"n0": "yes"})
@@ -118,11 +114,7 @@ def test_compaction_is_postponed_not_hung(app, world, backend, settings):
 
 
 def test_repeat_submit_after_close_shows_the_receipt(app, world):
-    m = world.standard()
-    gid, item = m.groups[0].id, m.items[0]
-    code = world.codes(gid, 1)[0]
-    world.present(gid, 11)
-    world.open(item.id)
+    m, item, (code,) = world.ready(codes=1)
     phone = app.test_client()
     enter(phone, code)
     reviewed = review(phone, item.id, {"n0": "yes"})
@@ -135,11 +127,7 @@ def test_repeat_submit_after_close_shows_the_receipt(app, world):
 
 
 def test_session_cookie_is_encrypted(app, world):
-    m = world.standard()
-    gid, item = m.groups[0].id, m.items[0]
-    code = world.codes(gid, 1)[0]
-    world.present(gid, 11)
-    world.open(item.id)
+    m, item, (code,) = world.ready(codes=1)
     phone = app.test_client()
     enter(phone, code)
     review(phone, item.id, {"n0": "yes", "n1": "no"})

@@ -29,12 +29,7 @@ def counts(world):
 
 
 def ready(world, codes=3):
-    m = world.standard()
-    group, item = m.groups[0], m.items[0]
-    issued = world.codes(group.id, codes)
-    world.present(group.id, 11)
-    world.open(item.id)
-    return m, item, issued
+    return world.ready(codes=codes)
 
 
 def test_slip_url_to_receipt(client, world):
