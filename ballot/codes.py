@@ -1,6 +1,6 @@
 """One-time codes and receipts: Crockford base32, grouped, typeable, case-insensitive.
 
-A code is 12 symbols = 60 bits of randomness (grouped XXXX-XXXX-XXXX); a receipt is 8 symbols
+A code is 12 symbols = 60 bits of randomness (grouped 4-4-4, e.g. 7K3M-Q9TX-2HBD); a receipt is 8 symbols
 (40 bits), random and never derived from the code. Codes are stored only as an HMAC.
 """
 

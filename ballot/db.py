@@ -8,11 +8,13 @@ BEGIN on its own, so we take over transaction control (SQLAlchemy's documented r
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +45,34 @@ def _make_sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+class _SQLiteWriterLock:
+    """Queue writers fairly: threads of this process on a lock, processes on an flock of a file
+    beside the database. A waiter wakes the moment the lock is free, where SQLite's busy
+    handler would sleep and retry (1, 2, 5, 10 … ms), which halves a hall's write throughput."""
+
+    def __init__(self, database_path: str):
+        self._thread_lock = threading.Lock()
+        self._path = database_path + "-writer.lock"
+        self._fd = None
+
+    def __enter__(self):
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
 class Database:
     """One reader engine and one writer engine (the same engine on PostgreSQL)."""
 
@@ -54,11 +84,15 @@ class Database:
         else:
             self.read_engine = create_engine(url, pool_pre_ping=True)
             self.write_engine = self.read_engine
-        # SQLite has one writer at a time anyway; queueing this process's threads on a lock
-        # instead of SQLite's sleeping busy handler keeps the latency tail short.
-        self._write_lock = threading.Lock() if is_sqlite(url) else nullcontext()
+        # SQLite has one writer at a time anyway: writers queue on a lock instead of SQLite's
+        # sleeping busy handler (busy_timeout stays as the safety net for other programs).
+        self._write_lock = _SQLiteWriterLock(make_url(url).database) if self.sqlite_file(url) else nullcontext()
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @staticmethod
+    def sqlite_file(url: str) -> bool:
+        return is_sqlite(url) and make_url(url).database not in (None, "", ":memory:")
 
     @property
     def sqlite(self) -> bool:
