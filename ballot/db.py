@@ -25,7 +25,8 @@ def is_sqlite(url_or_engine) -> bool:
 
 
 def _make_sqlite_engine(url: str, immediate: bool) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # Every transaction ends in an explicit COMMIT or ROLLBACK, so the pool need not roll back again.
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_reset_on_return=None)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
