@@ -45,9 +45,10 @@ def user_for_token(session: Session, token: str) -> User | None:
     return user if user is not None and user.active else None
 
 
-def revoke(session: Session, token_id: int, actor: audit.Actor) -> None:
+def revoke(session: Session, token_id: int, actor: audit.Actor, owner_id: int | None = None) -> None:
+    """Revoke a token; with owner_id, only a token of that user."""
     row = session.get(ApiToken, token_id)
-    if row is None or row.revoked:
+    if row is None or row.revoked or (owner_id is not None and row.user_id != owner_id):
         raise ValueError("没有这个有效的令牌")
     row.revoked = True
     audit.record(session, actor, "api_token.revoke", None, token_id=token_id, name=row.name)

@@ -194,8 +194,8 @@ def _issue(settings, database, meeting_id: int, group_name: str | None, count: i
         if not groups:
             raise click.ClickException(f"会议中没有表决组“{group_name}”")
         group: VoterGroup = groups[0]
-        issued = credentials.issue_codes(s, settings.derived_key("credential"), group, count, CLI_ACTOR)
-        return m, group, issued
+        issued, batch_id = credentials.issue_codes_batch(s, settings.derived_key("credential"), group, count, CLI_ACTOR)
+        return m, group, issued, batch_id
 
 
 @codes.command("issue", help="为一个表决组签发一次性票码：打印用的票（PDF）和/或 CSV。票码只此一次，服务器不保存原文。")
@@ -220,7 +220,7 @@ def codes_issue(instance, meeting_id, group_name, count, pdf_path, csv_path, pub
     settings = _settings(instance)
     database = Database(settings.database_url)
     try:
-        m, group, issued = _issue(settings, database, meeting_id, group_name, count)
+        m, group, issued, batch_id = _issue(settings, database, meeting_id, group_name, count)
         if pdf_path:
             sheet = SlipSheet(m.title, group.name, m.date, base_url, wifi)
             try:
@@ -230,7 +230,7 @@ def codes_issue(instance, meeting_id, group_name, count, pdf_path, csv_path, pub
                     )
             except SlipError as exc:
                 with database.write() as s:
-                    credentials.void_batch(s, meeting_id, credentials.latest_batch_id(s, group.id), CLI_ACTOR)
+                    credentials.void_batch(s, meeting_id, batch_id, CLI_ACTOR)
                 raise click.ClickException(f"{exc}（本批票码已作废）") from None
             click.echo(f"\n已写入 {pdf_path}：{pages} 页")
     except credentials.IssueError as exc:
@@ -316,7 +316,7 @@ def demo(instance, host, port, no_serve):
         with database.write() as s:
             m = meetingfile.load(s, CLI_ACTOR, (EXAMPLES / DEMO_FILE).read_text(encoding="utf-8"))
             meeting_id, first_item = m.id, m.items[0].id
-        m, group, issued = _issue(settings, database, meeting_id, None, 30)
+        m, group, issued, _batch = _issue(settings, database, meeting_id, None, 30)
         with database.write() as s:
             open_item(s, CLI_ACTOR, first_item)
     finally:

@@ -18,6 +18,13 @@ class IssueError(ValueError):
 
 
 def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int, actor: audit.Actor) -> list[str]:
+    return issue_codes_batch(session, code_key, group, count, actor)[0]
+
+
+def issue_codes_batch(
+    session: Session, code_key: bytes, group: VoterGroup, count: int, actor: audit.Actor
+) -> tuple[list[str], int]:
+    """Issue `count` codes as one batch; returns the codes (in clear, this once) and the batch id."""
     if not 1 <= count <= MAX_BATCH:
         raise IssueError(f"每次签发数量须在 1 到 {MAX_BATCH} 之间")
     batch = IssueBatch(
@@ -52,7 +59,7 @@ def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int
         .execution_options(synchronize_session=False)
     )
     audit.record(session, actor, "codes.issue", group.meeting_id, group=group.name, count=count, batch=batch.id)
-    return codes
+    return codes, batch.id
 
 
 def find_usable(session: Session, code_key: bytes, typed: str | None):
@@ -75,12 +82,6 @@ def void_code(session: Session, code_key: bytes, meeting_id: int, typed: str, ac
         raise IssueError("没有找到这个可用的票码（可能输错、已作废或不属于本会议）")
     session.get(Credential, found.id).voided = True
     audit.record(session, actor, "codes.void", meeting_id, group_id=found.group_id, count=1)
-
-
-def latest_batch_id(session: Session, group_id: int) -> int:
-    return session.execute(
-        select(IssueBatch.id).where(IssueBatch.group_id == group_id).order_by(IssueBatch.id.desc()).limit(1)
-    ).scalar_one()
 
 
 def void_batch(session: Session, meeting_id: int, batch_id: int, actor: audit.Actor) -> int:

@@ -7,6 +7,7 @@ and chair action appends to the audit log in the same transaction.
 from __future__ import annotations
 
 import json
+import re
 from typing import Mapping
 
 from sqlalchemy import func, select
@@ -28,8 +29,13 @@ class OperationError(ValueError):
     """A refused operation; the message is Chinese and says what to do instead."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _clean(text, what: str, limit: int, required: bool = True) -> str:
     value = str(text or "").strip()
+    if _CONTROL.search(value):
+        raise OperationError(f"{what}含有不可见的控制字符，请重新输入")
     if required and not value:
         raise OperationError(f"{what}不能为空")
     if len(value) > limit:

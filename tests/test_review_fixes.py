@@ -142,3 +142,84 @@ def test_session_cookie_is_encrypted(app, world):
     tampered = cookie[:-6] + ("A" if cookie[-6] != "A" else "B") + cookie[-5:]
     phone.set_cookie("ballot_session", tampered)
     assert phone.get("/ballot").status_code == 401  # a forged or damaged cookie is no session
+
+
+def _token_page(app, username):
+    client = app.test_client()
+    login(client, username)
+    return client, csrf_of(client.get("/admin/tokens").get_data(as_text=True))
+
+
+def test_tokens_are_personal_and_only_admins_revoke_others(app, world):
+    for role in ("clerk", "chair", "scrutineer"):
+        world.staff(role)
+    chair, chair_csrf = _token_page(app, "chair1")
+    r = chair.post("/admin/tokens", data={"csrf_token": chair_csrf, "name": "主持人平板"})
+    assert r.status_code == 200 and "blt_" in r.get_data(as_text=True)  # a chair may make their own
+    scrutineer, s_csrf = _token_page(app, "scrutineer1")
+    assert scrutineer.post("/admin/tokens", data={"csrf_token": s_csrf, "name": "监票"}).status_code == 200
+    clerk, clerk_csrf = _token_page(app, "clerk1")
+    page = clerk.get("/admin/tokens").get_data(as_text=True)
+    assert "主持人平板" not in page  # others' tokens are not listed ...
+    refused = clerk.post("/admin/tokens", data={"csrf_token": clerk_csrf, "revoke": "1"})
+    assert refused.status_code == 400  # ... nor revocable
+    from ballot.models import ApiToken
+
+    with world.db.read() as s:
+        assert not s.get(ApiToken, 1).revoked
+    assert clerk.post("/admin/tokens", data={"csrf_token": clerk_csrf, "revoke": "9" * 30}).status_code == 400
+
+
+def test_huge_batch_id_in_a_form_is_refused(app, world):
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    m = world.standard()
+    page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    r = clerk.post(f"/admin/meetings/{m.id}/void-batch", data={"csrf_token": csrf_of(page), "batch": "9" * 30})
+    assert r.status_code == 400 and "批次无效" in r.get_data(as_text=True)
+
+
+def test_control_characters_in_api_json_are_refused(client, world):
+    world.staff("clerk")
+    from ballot import apitokens
+    from ballot.models import User
+
+    with world.db.write() as s:
+        token = apitokens.create_token(s, s.query(User).filter_by(username="clerk1").one(), "t", ACTOR)
+    body = {"meeting": {"title": "会议\x00"}, "groups": [{"name": "甲", "expected": 3}]}
+    r = client.post("/api/v1/meetings", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422 and "控制字符" in r.get_json()["error"]["message"]
+    body = {
+        "meeting": {"title": "会议"},
+        "groups": [{"name": "甲", "expected": 3}],
+        "items": [{"title": "t", "nominees": ["张\x00三"]}],
+    }
+    r = client.post("/api/v1/meetings", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422
+
+
+def test_failed_slip_sheet_voids_its_own_batch_only(app, world, monkeypatch):
+    from ballot import slips as slips_module
+    from ballot.web import admin as admin_module
+
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    m = world.standard()
+    gid = m.groups[0].id
+    others = []
+
+    def failing_render(sheet, codes, out, progress=None):
+        others.extend(world.codes(gid, 2))  # another clerk issues codes meanwhile
+        raise slips_module.SlipError("字体缺少以下字符，无法打印：𫖮")
+
+    monkeypatch.setattr(admin_module, "render_slips", failing_render)
+    page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    r = clerk.post(f"/admin/groups/{gid}/slips", data={"csrf_token": csrf_of(page), "count": "5"})
+    assert r.status_code == 400 and "字体缺少" in r.get_data(as_text=True)
+    from ballot import credentials
+
+    with world.db.read() as s:
+        assert credentials.reconciliation(s, gid) == {"issued": 7, "used": 0, "voided": 5, "unused": 2}
+    assert enter(app.test_client(), others[0]).status_code == 303  # the other clerk's codes still work

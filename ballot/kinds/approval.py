@@ -34,6 +34,8 @@ def _parse_nominees(raw) -> list[dict]:
         name, post = str(name).strip(), str(post or "").strip()
         if not name:
             raise KindConfigError("人选姓名不能为空")
+        if not (name + post).isprintable():
+            raise KindConfigError(f"人选“{name!r}”含有不可见的控制字符")
         if len(name) > MAX_NAME or len(post) > MAX_POST:
             raise KindConfigError(f"人选“{name[:MAX_NAME]}”的姓名或职务过长")
         if name in seen:
@@ -70,7 +72,7 @@ def _parse_rule(raw) -> dict:
         quorum = None
         if raw.get("quorum_fraction"):
             quorum = Threshold(str(raw.get("quorum_op", ">=")), parse_fraction(raw["quorum_fraction"]), "expected")
-        basis = str(raw.get("basis", "")).strip()
+        basis = " ".join(str(raw.get("basis", "")).split())  # no control characters survive
         if not basis:
             raise KindConfigError("自定义规则须写明依据（basis），它会和结果一起打印")
         return {

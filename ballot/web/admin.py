@@ -169,6 +169,12 @@ def load_meeting():
     return _done(m.id, "会议文件已导入。")
 
 
+def _form_id(name: str) -> int | None:
+    """A database id from a form field, or None (never an out-of-range number for the database)."""
+    raw = request.form.get(name, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+
+
 def _get(s, model, ident):
     obj = s.get(model, ident)
     if obj is None:
@@ -323,7 +329,9 @@ def slips_pdf(group_id: int):
             meeting = group.meeting
             if s.get(SlipJob, token) is not None:
                 token = secrets.token_hex(16)
-            codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, actor())
+            codes, batch_id = credentials.issue_codes_batch(
+                s, settings().derived_key("credential"), group, count, actor()
+            )
             s.add(
                 SlipJob(
                     token=token,
@@ -348,11 +356,13 @@ def slips_pdf(group_id: int):
     buffer = io.BytesIO()
     try:
         render_slips(sheet, codes, buffer, progress)
-    except SlipError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever failed, these codes were never seen: void them
         _finish_job(token, "failed")
-        with db().write() as s:  # the codes were never shown: they must not vote
-            credentials.void_batch(s, meeting_id, credentials.latest_batch_id(s, group_id), actor())
-        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+        with db().write() as s:
+            credentials.void_batch(s, meeting_id, batch_id, actor())
+        if isinstance(exc, SlipError):
+            return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+        raise
     _finish_job(token, "done")
     del codes
     name = quote(f"{sheet.title}-{sheet.group}-票.pdf")
@@ -386,14 +396,14 @@ def slip_job(token: str):
 @bp.post("/meetings/<id:meeting_id>/void-batch")
 @require("prepare")
 def void_batch(meeting_id: int):
+    batch = _form_id("batch")
     try:
+        if batch is None:
+            raise credentials.IssueError("批次无效")
         with db().write() as s:
-            n = credentials.void_batch(s, meeting_id, int(request.form.get("batch", "0") or 0), actor())
-    except (ValueError, credentials.IssueError) as exc:
-        return _refuse(
-            exc if isinstance(exc, credentials.IssueError) else OperationError("批次无效"),
-            url_for("admin.meeting", meeting_id=meeting_id),
-        )
+            n = credentials.void_batch(s, meeting_id, batch, actor())
+    except credentials.IssueError as exc:
+        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
     return _done(meeting_id, f"已作废该批次 {n} 个票码（记录保留）。")
 
 
@@ -620,20 +630,26 @@ def audit_log(meeting_id: int):
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
-@require("prepare")
+@require("observe")
 def api_tokens():
+    """Everyone makes tokens for themselves (a token acts with its user's role); an
+    administrator sees and may revoke all of them, anyone else only their own."""
     new_token = None
     if request.method == "POST":
         with db().write() as s:
-            if request.form.get("revoke"):
+            if "revoke" in request.form:
+                token_id = _form_id("revoke")
+                owner_only = None if g.user.role == "admin" else g.user.id
                 try:
-                    revoke_token(s, int(request.form["revoke"]), actor())
+                    if token_id is None:
+                        raise ValueError
+                    revoke_token(s, token_id, actor(), owner_id=owner_only)
                 except ValueError:
                     return _refuse(OperationError("没有这个有效的令牌"), url_for("admin.api_tokens"))
             else:
                 new_token = create_token(s, s.get(User, g.user.id), request.form.get("name", ""), actor())
     with db().read() as s:
-        rows = [(t, u) for t, u in list_tokens(s) if g.user.role == "admin" or u == g.user.username]
+        rows = [(t, u) for t, u in list_tokens(s) if g.user.role == "admin" or t.user_id == g.user.id]
     return render_template("admin/tokens.html", rows=rows, new_token=new_token)
 
 

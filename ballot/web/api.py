@@ -135,8 +135,7 @@ def issue_codes(group_id: int):
     count = _int(body().get("count"), "count", 1, credentials.MAX_BATCH)
     with db().write() as s:
         group = _get(s, VoterGroup, group_id, "表决组")
-        codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, g.api_actor)
-        batch = credentials.latest_batch_id(s, group.id)
+        codes, batch = credentials.issue_codes_batch(s, settings().derived_key("credential"), group, count, g.api_actor)
     base, _warnings = voting_base_url(request.host_url)
     # Returned once: the server keeps only their hashes.
     return jsonify({"batch_id": batch, "codes": codes, "urls": [f"{base}/V/{c}".upper() for c in codes]}), 201
