@@ -36,7 +36,7 @@ def item_view(session: Session, item_id: int) -> ItemView | None:
     row = session.execute(select(Item.status, Item.frozen).where(Item.id == item_id)).first()
     if row is None:
         return None
-    key = (str(session.bind.url), item_id)
+    key = (session.bind.url.render_as_string(hide_password=False), item_id)
     static = _frozen.get(key)
     if static is None:
         item = session.get(Item, item_id)

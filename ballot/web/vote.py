@@ -252,7 +252,7 @@ def cast(item_id: int):
     receipt = pending["receipt"]
     # cast_ballot checks eligibility and state in its own transaction; here only the kind and
     # configuration are needed, from this process's cache when it has them.
-    static = cached_static(str(db().write_engine.url), item_id)
+    static = cached_static(db().url, item_id)
     if static is None:
         item, error = _votable(voter, item_id, must_be_open=False)
         if error:
