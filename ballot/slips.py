@@ -9,8 +9,10 @@ cannot embed CFF fonts such as Noto CJK); every character is checked against it 
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,37 +145,146 @@ def _fit(text: str, font: str, size: float, width: float, lines: int) -> list[st
     return [line for line in out if line][:lines]
 
 
+PAGES_PER_PART = 10  # pages rendered per step of the stream: bytes leave as the sheet is made
+
+
+def check_sheet(sheet: SlipSheet) -> None:
+    """Refuse, before any code is shown, a sheet the fonts cannot print."""
+    cjk = _register("BallotCJK", CJK_FONT_CANDIDATES)
+    _register("BallotMono", MONO_FONT_CANDIDATES)
+    _check_glyphs(cjk, sheet.title + sheet.group + sheet.date + sheet.wifi + "".join(INSTRUCTIONS) + "网址：无线网络")
+
+
+def stream_slips(
+    sheet: SlipSheet, codes: Sequence[str], progress: Callable[[int, int], None] | None = None
+) -> Iterator[bytes]:
+    """The slip-sheet PDF as a stream of byte chunks, ten pages at a time.
+
+    reportlab writes a document only when it is complete, so each part of ten pages is made as
+    its own small document and its objects are renumbered into one file as they come; the page
+    tree, catalogue and cross-reference table follow the last page. Codes never leave memory.
+    """
+    check_sheet(sheet)
+    pages = (len(codes) + PER_PAGE - 1) // PER_PAGE
+    writer = _StreamingPdf()
+    yield writer.header()
+    matrices = qr_matrices([sheet.url_for(code) for code in codes])
+    per_part = PAGES_PER_PART * PER_PAGE
+    for first in range(0, len(codes), per_part):
+        part = io.BytesIO()
+        _render_part(sheet, codes[first : first + per_part], matrices, part)
+        yield writer.add_document(part.getvalue())
+        if progress:
+            progress(min(pages, (first + per_part) // PER_PAGE), pages)
+    yield writer.finish(title=f"{sheet.title} {sheet.group} 票")
+
+
 def render_slips(
     sheet: SlipSheet,
     codes: Sequence[str],
     out: BinaryIO,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Write the PDF to `out`; returns the number of pages. Codes never leave memory otherwise."""
-    cjk = _register("BallotCJK", CJK_FONT_CANDIDATES)
-    _register("BallotMono", MONO_FONT_CANDIDATES)
-    _check_glyphs(cjk, sheet.title + sheet.group + sheet.date + sheet.wifi + "".join(INSTRUCTIONS) + "网址：无线网络")
+    """Write the whole PDF to `out`; returns the number of pages."""
+    for chunk in stream_slips(sheet, codes, progress):
+        out.write(chunk)
+    return (len(codes) + PER_PAGE - 1) // PER_PAGE
+
+
+def _render_part(sheet: SlipSheet, codes: Sequence[str], matrices: Iterator, out: BinaryIO) -> None:
     page_w, page_h = A4
     slip_w, slip_h = page_w / COLUMNS, page_h / ROWS
     qr_size = 32 * mm  # version 3 (29 modules): 1.1 mm a module
     quiet = 6.5 * mm  # ≥ 4 modules (4.4 mm), and clear of a laser printer's unprintable edge
     canvas = Canvas(out, pagesize=A4, pageCompression=1, invariant=1)
-    canvas.setTitle(f"{sheet.title} {sheet.group} 票")
-    canvas.setAuthor("ballot")
     title_lines = _fit(sheet.title, "BallotCJK", 10, slip_w - qr_size - quiet * 2 - 6 * mm, 2)
-    pages = (len(codes) + PER_PAGE - 1) // PER_PAGE
-    matrices = qr_matrices([sheet.url_for(code) for code in codes])
-    for page in range(pages):
+    for page in range((len(codes) + PER_PAGE - 1) // PER_PAGE):
         _cut_lines(canvas, page_w, page_h, slip_w, slip_h)
         for slot, code in enumerate(codes[page * PER_PAGE : (page + 1) * PER_PAGE]):
             col, row = slot % COLUMNS, slot // COLUMNS
             x0, y0 = col * slip_w, page_h - (row + 1) * slip_h
             _slip(canvas, sheet, code, next(matrices), x0, y0, slip_w, slip_h, qr_size, quiet, title_lines)
         canvas.showPage()
-        if progress:
-            progress(page + 1, pages)
     canvas.save()
-    return pages
+
+
+_OBJ = re.compile(rb"(\d+) 0 obj\n")
+_REF = re.compile(rb"(\d+) 0 R")
+
+
+class _StreamingPdf:
+    """Joins small reportlab documents into one PDF, written front to back."""
+
+    def __init__(self):
+        self.offset = 0
+        self.offsets: dict[int, int] = {}
+        self.next_number = 3  # 1: catalogue, 2: page tree (written last)
+        self.pages: list[int] = []
+
+    def _emit(self, data: bytes) -> bytes:
+        self.offset += len(data)
+        return data
+
+    def header(self) -> bytes:
+        return self._emit(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+
+    def add_document(self, pdf: bytes) -> bytes:
+        objects = {}
+        for match in _OBJ.finditer(pdf):
+            start = match.end()
+            stream_at, end_at = pdf.find(b"\nstream\n", start), pdf.find(b"\nendobj", start)
+            if stream_at != -1 and stream_at < end_at:  # the dictionary holds no binary; the stream may
+                head = pdf[start:stream_at]
+                length = int(re.search(rb"/Length (\d+)", head).group(1))
+                body_start = stream_at + len(b"\nstream\n")
+                stream = pdf[body_start : body_start + length]
+                end_at = pdf.find(b"\nendobj", body_start + length)
+            else:
+                head, stream = pdf[start:end_at], None
+            objects[int(match.group(1))] = (head, stream)
+        skip = {n for n, (head, _) in objects.items() if re.search(rb"/Type /(Catalog|Pages)\b", head)}
+        info = re.search(rb"/Info (\d+) 0 R", pdf[pdf.rfind(b"trailer") :])
+        if info:
+            skip.add(int(info.group(1)))
+        numbers = {}
+        for n in sorted(objects):
+            if n not in skip:
+                numbers[n] = self.next_number
+                self.next_number += 1
+        out = []
+        for n in sorted(numbers):
+            head, stream = objects[n]
+            is_page = re.search(rb"/Type /Page\b", head) is not None
+            head = _REF.sub(lambda m: b"%d 0 R" % numbers.get(int(m.group(1)), 2), head)
+            if is_page:
+                head = re.sub(rb"/Parent \d+ 0 R", b"/Parent 2 0 R", head)
+                self.pages.append(numbers[n])
+            self.offsets[numbers[n]] = self.offset
+            body = b"%d 0 obj\n" % numbers[n] + head
+            body += (b"\nstream\n" + stream + b"\nendstream\nendobj\n") if stream is not None else b"\nendobj\n"
+            out.append(self._emit(body))
+        return b"".join(out)
+
+    def finish(self, title: str) -> bytes:
+        kids = b" ".join(b"%d 0 R" % n for n in self.pages)
+        tail = []
+        self.offsets[2] = self.offset
+        tail.append(
+            self._emit(b"2 0 obj\n<< /Type /Pages /Count %d /Kids [ %s ] >>\nendobj\n" % (len(self.pages), kids))
+        )
+        self.offsets[1] = self.offset
+        tail.append(self._emit(b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"))
+        info = self.next_number
+        self.offsets[info] = self.offset
+        title_hex = ("feff" + title.encode("utf-16-be").hex()).encode()
+        tail.append(self._emit(b"%d 0 obj\n<< /Title <%s> /Producer (ballot) >>\nendobj\n" % (info, title_hex)))
+        xref_at = self.offset
+        size = info + 1
+        lines = [b"xref\n0 %d\n" % size, b"0000000000 65535 f \n"]
+        lines += [b"%010d 00000 n \n" % self.offsets[n] for n in range(1, size)]
+        trailer = b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, info, xref_at)
+        tail.append(self._emit(b"".join(lines) + trailer))
+        return b"".join(tail)
 
 
 def _cut_lines(c: Canvas, page_w, page_h, slip_w, slip_h) -> None:

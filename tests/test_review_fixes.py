@@ -199,8 +199,22 @@ def test_control_characters_in_api_json_are_refused(client, world):
     assert r.status_code == 422
 
 
-def test_failed_slip_sheet_voids_its_own_batch_only(app, world, monkeypatch):
-    from ballot import slips as slips_module
+def test_slip_sheet_that_cannot_print_issues_nothing(app, world):
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    m = world.meeting('[meeting]\ntitle="会议\U0002b5ae"\n[[groups]]\nname="甲"\nexpected=3\n')
+    gid = m.groups[0].id
+    page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    r = clerk.post(f"/admin/groups/{gid}/slips", data={"csrf_token": csrf_of(page), "count": "5"})
+    assert r.status_code == 400 and "字体缺少" in r.get_data(as_text=True)
+    from ballot import credentials
+
+    with world.db.read() as s:
+        assert credentials.reconciliation(s, gid)["issued"] == 0
+
+
+def test_broken_slip_download_voids_its_own_batch_only(app, world, monkeypatch):
     from ballot.web import admin as admin_module
 
     world.staff("clerk")
@@ -210,14 +224,15 @@ def test_failed_slip_sheet_voids_its_own_batch_only(app, world, monkeypatch):
     gid = m.groups[0].id
     others = []
 
-    def failing_render(sheet, codes, out, progress=None):
+    def breaking_stream(sheet, codes, progress=None):
+        yield b"%PDF-1.4\n"
         others.extend(world.codes(gid, 2))  # another clerk issues codes meanwhile
-        raise slips_module.SlipError("字体缺少以下字符，无法打印：𫖮")
+        raise RuntimeError("disk full")
 
-    monkeypatch.setattr(admin_module, "render_slips", failing_render)
+    monkeypatch.setattr(admin_module, "stream_slips", breaking_stream)
     page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
-    r = clerk.post(f"/admin/groups/{gid}/slips", data={"csrf_token": csrf_of(page), "count": "5"})
-    assert r.status_code == 400 and "字体缺少" in r.get_data(as_text=True)
+    with pytest.raises(RuntimeError, match="disk full"):
+        clerk.post(f"/admin/groups/{gid}/slips", data={"csrf_token": csrf_of(page), "count": "5"}).get_data()
     from ballot import credentials
 
     with world.db.read() as s:

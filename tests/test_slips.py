@@ -15,7 +15,7 @@ from ballot import credentials
 from ballot.cli import main
 from ballot.codes import new_code
 from ballot.models import Credential, IssueBatch, SlipJob
-from ballot.slips import COLUMNS, ROWS, SlipError, SlipSheet, qr_matrix, render_slips
+from ballot.slips import COLUMNS, ROWS, SlipError, SlipSheet, qr_matrix, render_slips, stream_slips
 
 SHEET = SlipSheet(
     "××县2026年度科级领导干部会议推荐大会", "参会领导干部", "2026-11-25", "http://192.168.1.10:8000", "County-Hall"
@@ -68,7 +68,7 @@ def test_every_qr_on_a_page_decodes_to_its_slip(tmp_path):
     out = io.BytesIO()
     progress = []
     assert render_slips(SHEET, codes, out, lambda d, t: progress.append((d, t))) == 3
-    assert progress == [(1, 3), (2, 3), (3, 3)]
+    assert progress == [(3, 3)]  # one part of up to ten pages
     pdf = out.getvalue()
     assert decode(pdf, tmp_path, 1) == sorted(SHEET.url_for(c) for c in codes[:10])
     assert decode(pdf, tmp_path, 3) == sorted(SHEET.url_for(c) for c in codes[20:])
@@ -87,6 +87,20 @@ def test_every_qr_on_a_page_decodes_to_its_slip(tmp_path):
     assert not re.search(r"第\s*\d+\s*张|No\.", text)  # no serial numbers
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(tmp_path / "slips.pdf", ARTIFACTS / "slips.pdf")
+
+
+def test_the_sheet_streams_out_ten_pages_at_a_time(tmp_path):
+    codes = [new_code() for _ in range(250)]
+    progress = []
+    chunks = list(stream_slips(SHEET, codes, lambda d, t: progress.append((d, t))))
+    assert len(chunks) == 5  # header, three parts, then page tree and cross-reference table
+    assert progress == [(10, 25), (20, 25), (25, 25)]
+    pdf = b"".join(chunks)
+    path = tmp_path / "s.pdf"
+    path.write_bytes(pdf)
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
+    assert "Pages:           25" in info.stdout and not info.stderr
+    assert decode(pdf, tmp_path, 25) == sorted(SHEET.url_for(c) for c in codes[240:])
 
 
 def test_missing_glyph_is_refused_before_printing():

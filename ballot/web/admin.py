@@ -10,7 +10,19 @@ import secrets
 from functools import wraps
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from sqlalchemy import select
 
 from .. import audit, credentials, meetingfile
@@ -42,7 +54,7 @@ from ..models import ROLE_LABELS, ROLES, IssueBatch, Item, Meeting, SlipJob, Use
 from ..publicurl import voting_base_url
 from ..rules import COMPARATORS, DENOMINATORS, PRESETS
 from ..sealing import compact_pending
-from ..slips import PER_PAGE, SlipError, SlipSheet, qr_svg, render_slips
+from ..slips import PER_PAGE, SlipError, SlipSheet, check_sheet, qr_svg, stream_slips
 from ..users import UserError, authenticate, create_user, may
 from .common import client_address, db, limiter, message_page, settings
 
@@ -310,9 +322,10 @@ def void(meeting_id: int):
 @bp.post("/groups/<id:group_id>/slips")
 @require("prepare")
 def slips_pdf(group_id: int):
-    """Issue N codes and return them as a slip-sheet PDF, made in this request's memory.
+    """Issue N codes and stream them out as a slip-sheet PDF, ten pages at a time, as it is made.
 
-    Progress goes to a slip_jobs row (pages only, no codes) that the page polls from any worker.
+    The codes exist in clear only in this request's memory. Progress goes to a slip_jobs row
+    (pages only, no codes) that the page polls from any worker.
     """
     try:
         count = int(request.form.get("count", ""))
@@ -327,6 +340,9 @@ def slips_pdf(group_id: int):
         with db().write() as s:
             group = _get(s, VoterGroup, group_id)
             meeting = group.meeting
+            meeting_id = meeting.id
+            sheet = SlipSheet(meeting.title, group.name, meeting.date, base_url, wifi)
+            check_sheet(sheet)  # before any code exists: a sheet that cannot print issues nothing
             if s.get(SlipJob, token) is not None:
                 token = secrets.token_hex(16)
             codes, batch_id = credentials.issue_codes_batch(
@@ -342,40 +358,31 @@ def slips_pdf(group_id: int):
                     created_at=utcnow(),
                 )
             )
-            sheet = SlipSheet(meeting.title, group.name, meeting.date, base_url, wifi)
-            meeting_id = meeting.id
-    except (OperationError, credentials.IssueError) as exc:
+    except (OperationError, credentials.IssueError, SlipError) as exc:
         return _refuse(exc, url_for("admin.home"))
+    who = actor()
 
     def progress(done: int, total: int) -> None:
-        if done % 10 == 0 or done == total:
-            with db().write() as s:
-                job = s.get(SlipJob, token)
-                job.pages_done = done
-
-    buffer = io.BytesIO()
-    try:
-        render_slips(sheet, codes, buffer, progress)
-    except Exception as exc:  # noqa: BLE001 - whatever failed, these codes were never seen: void them
-        _finish_job(token, "failed")
         with db().write() as s:
-            credentials.void_batch(s, meeting_id, batch_id, actor())
-        if isinstance(exc, SlipError):
-            return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
-        raise
-    _finish_job(token, "done")
-    del codes
+            s.get(SlipJob, token).pages_done = done
+
+    def generate():
+        try:
+            yield from stream_slips(sheet, codes, progress)
+        except BaseException:
+            # The download broke off (or the clerk cancelled it): nobody may hold these codes.
+            _finish_job(token, "failed")
+            with db().write() as s:
+                credentials.void_batch(s, meeting_id, batch_id, who)
+            raise
+        _finish_job(token, "done")
+
     name = quote(f"{sheet.title}-{sheet.group}-票.pdf")
     return Response(
-        _chunks(buffer.getvalue()),
+        stream_with_context(generate()),
         mimetype="application/pdf",
         headers={"Content-Disposition": f"attachment; filename=slips.pdf; filename*=UTF-8''{name}"},
     )
-
-
-def _chunks(data: bytes, size: int = 256 * 1024):
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
 
 
 def _finish_job(token: str, status: str) -> None:
