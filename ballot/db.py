@@ -87,7 +87,7 @@ class Database:
             self.write_engine = self.read_engine
         # SQLite has one writer at a time anyway: writers queue on a lock instead of SQLite's
         # sleeping busy handler (busy_timeout stays as the safety net for other programs).
-        self._write_lock = _SQLiteWriterLock(make_url(url).database) if self.sqlite_file(url) else nullcontext()
+        self.write_lock = _SQLiteWriterLock(make_url(url).database) if self.sqlite_file(url) else nullcontext()
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -107,13 +107,13 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction; it commits (durably) when the block ends without error."""
-        with self._write_lock, self._writer() as session, session.begin():
+        with self.write_lock, self._writer() as session, session.begin():
             yield session
 
     @contextmanager
     def write_connection(self):
         """A Core connection in a write transaction: the voters' hot path, without ORM sessions."""
-        with self._write_lock, self.write_engine.begin() as conn:
+        with self.write_lock, self.write_engine.begin() as conn:
             yield conn
 
     def dispose(self) -> None:

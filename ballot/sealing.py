@@ -14,6 +14,7 @@ import logging
 import random
 import sqlite3
 import time
+from contextlib import contextmanager
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -70,31 +71,36 @@ def compact_pending(db: Database) -> bool:
     with db.write() as s:
         s.execute(update(Item).where(Item.id.in_(pending)).values(compacted=True))
     if db.sqlite:
-        with db._write_lock:
-            raw = db.write_engine.raw_connection()
+        with _sqlite_cursor(db) as cur:
             try:
-                _checkpoint(raw.cursor())
+                _checkpoint(cur)
             except RuntimeError:
                 pass  # only the flag update is left in the WAL
-            finally:
-                raw.close()
     return True
+
+
+@contextmanager
+def _sqlite_cursor(db: Database):
+    """A raw cursor under the writer lock, with short lock waits (restored before it returns
+    to the pool) so that compaction gives up rather than hangs."""
+    with db.write_lock:
+        raw = db.write_engine.raw_connection()
+        cur = raw.cursor()
+        cur.execute("PRAGMA busy_timeout=200")
+        try:
+            yield cur
+        finally:
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+            raw.close()
 
 
 def _compact_storage(db: Database) -> None:
     if db.sqlite:
-        with db._write_lock:
-            raw = db.write_engine.raw_connection()
-            try:
-                cur = raw.cursor()
-                cur.execute("PRAGMA busy_timeout=200")
-                _checkpoint(cur)
-                cur.execute("VACUUM")
-                _checkpoint(cur)
-                cur.execute("PRAGMA busy_timeout=10000")
-                cur.close()
-            finally:
-                raw.close()
+        with _sqlite_cursor(db) as cur:
+            _checkpoint(cur)
+            cur.execute("VACUUM")
+            _checkpoint(cur)
     else:
         with db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("SET lock_timeout = '5s'"))

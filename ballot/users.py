@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -64,7 +64,3 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 def new_password() -> str:
     return secrets.token_urlsafe(12)
-
-
-def count_users(session: Session) -> int:
-    return session.execute(select(func.count(User.id))).scalar_one()

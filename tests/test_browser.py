@@ -47,6 +47,17 @@ def sqlite_only(backend):
         pytest.skip("browser flows run once, on the default database")
 
 
+def staff_page(browser, base, username, **context_options):
+    """A logged-in staff page at the 1920×1080 projector/desk size."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN", **context_options)
+    page = context.new_page()
+    page.goto(f"{base}/admin/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    return context, page
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -133,12 +144,7 @@ def test_result_page_at_projector_size(browser, world, settings, tmp_path, sqlit
             phone.enter(code)
             phone.vote(item.id, {"n0": "yes", "n1": "yes" if i < 5 else "no", "n2": "yes" if i < 6 else "abstain"})
             phone.close()
-        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-        page = context.new_page()
-        page.goto(f"{base}/admin/login")
-        page.fill("#username", "chair1")
-        page.fill("#password", PASSWORD)
-        page.get_by_role("button", name="登录").click()
+        context, page = staff_page(browser, base, "chair1")
         page.goto(f"{base}/admin/meetings/{m.id}")
         shot(page, "desk-1-meeting")
         page.get_by_text("结束表决", exact=True).click()
@@ -155,12 +161,7 @@ def test_clerk_prints_slips_with_progress(browser, world, settings, tmp_path, sq
     world.staff("clerk")
     m = world.standard(expected=40)
     with running_server(settings, tmp_path / "server.log") as base:
-        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN", accept_downloads=True)
-        page = context.new_page()
-        page.goto(f"{base}/admin/login")
-        page.fill("#username", "clerk1")
-        page.fill("#password", PASSWORD)
-        page.get_by_role("button", name="登录").click()
+        context, page = staff_page(browser, base, "clerk1", accept_downloads=True)
         page.goto(f"{base}/admin/meetings/{m.id}")
         assert page.locator("#base-url").inner_text().startswith("http://")
         assert page.locator(".url-card svg").count() == 1  # the 扫码测试 QR

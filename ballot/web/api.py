@@ -161,29 +161,29 @@ def _item_json(s, item: Item) -> dict:
     return {"id": item.id, "title": item.title, "kind": item.kind, "status": item.status}
 
 
-@bp.post("/items/<id:item_id>/open")
-@require("conduct")
-def open_(item_id: int):
+def _transition(item_id: int, operation):
+    """Open or close an item: 404 for an unknown item, 409 with the reason when refused."""
     try:
         with db().write() as s:
             _get(s, Item, item_id, "议题")
-            result = _item_json(s, open_item(s, g.api_actor, item_id))
+            result = _item_json(s, operation(s, g.api_actor, item_id))
     except OperationError as exc:
         raise _refused(exc) from None
     return jsonify(result)
+
+
+@bp.post("/items/<id:item_id>/open")
+@require("conduct")
+def open_(item_id: int):
+    return _transition(item_id, open_item)
 
 
 @bp.post("/items/<id:item_id>/close")
 @require("conduct")
 def close(item_id: int):
-    try:
-        with db().write() as s:
-            _get(s, Item, item_id, "议题")
-            result = _item_json(s, close_item(s, g.api_actor, item_id))
-    except OperationError as exc:
-        raise _refused(exc) from None
+    response = _transition(item_id, close_item)
     compact_pending(db())
-    return jsonify(result)
+    return response
 
 
 @bp.get("/items/<id:item_id>/turnout")
