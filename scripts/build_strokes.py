@@ -1,0 +1,253 @@
+"""Regenerate ballot/data/strokes.tsv, the stroke data behind 姓氏笔画 order.
+
+Run once by a maintainer (the app itself needs neither Node nor network):
+
+    apt-get install unicode-data        # Unihan, for the 通用规范汉字表 list and stroke counts
+    python scripts/build_strokes.py     # fetches the npm/PyPI sources into build/stroke-sources/
+
+Sources, in order of precedence (see ballot/data/STROKES.md for versions and licences):
+  m  ballot/data/strokes_manual.tsv - sequences entered by hand, each citing its source
+  o  cnchar-order 3.2.6 (MIT)       - stroke-form sequences of 6,939 simplified characters
+  t  cnchar-trad 3.2.6 (MIT)        - the same for 2,611 traditional characters
+  d  derived                        - a left|right or top/bottom character of 通用规范汉字表 missing
+                                      above, composed from two parts that are themselves characters
+                                      with data (decomposition: cjk-semantic-split 0.6.0, MIT),
+                                      each part written as it is written in that position in at
+                                      least two real characters; kept only if its stroke count
+                                      equals Unihan kTotalStrokes. Checked on the characters that
+                                      do have data: see the figures this script prints.
+  u  Unihan kTotalStrokes only       - count known, sequence unknown: sorted after every known
+                                      sequence of that count and reported as missing data.
+"""
+
+from __future__ import annotations
+
+import bz2
+import collections
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "build" / "stroke-sources"
+OUT = ROOT / "ballot" / "data" / "strokes.tsv"
+MANUAL = ROOT / "ballot" / "data" / "strokes_manual.tsv"
+UNIHAN = Path("/usr/share/unicode")
+NPM = {"cnchar-order": "3.2.6", "cnchar-trad": "3.2.6"}
+DECOMP = ("cjk-semantic-split", "0.6.0")
+
+# cnchar's stroke letters, folded into the five classes of GB 13000.1 字序规范 (1 横 2 竖 3 撇 4 点 5 折).
+STROKE_CLASS = {"j": "1", "i": "1", "f": "2", "g": "2", "s": "3", "k": "4", "d": "4", "l": "4"}
+STROKE_CLASS.update(dict.fromkeys("cerpvaowqbhxuzntmy", "5"))
+
+
+def classes(seq: str) -> str:
+    return "".join(STROKE_CLASS[s] for s in seq)
+
+
+def fetch_sources() -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for name, version in NPM.items():
+        if not (CACHE / f"{name}-{version}.tgz").exists():
+            subprocess.run(["npm", "pack", f"{name}@{version}", "--pack-destination", str(CACHE)], check=True)
+    name, version = DECOMP
+    if not list(CACHE.glob("cjk_semantic_split-*.whl")):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(CACHE), f"{name}=={version}"], check=True
+        )
+
+
+def npm_json_modules(name: str) -> list[dict]:
+    """The JSON data modules webpack inlined as JSON.parse('…') into the package's bundle."""
+    with tarfile.open(CACHE / f"{name}-{NPM[name]}.tgz") as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".min.js"))
+        source = tar.extractfile(member).read().decode()
+    modules = []
+    for literal in re.findall(r"JSON\.parse\('((?:[^'\\]|\\.)*)'\)", source):
+        text = literal.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16")  # \uD8xx pairs -> astral chars
+        modules.append(json.loads(text))
+    return modules
+
+
+def unihan(field: str) -> dict[str, str]:
+    values = {}
+    for path in UNIHAN.glob("Unihan_*.txt.bz2"):
+        with bz2.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                if f"\t{field}\t" in line:
+                    code, _, value = line.rstrip("\n").split("\t")
+                    values[chr(int(code[2:], 16))] = value
+    return values
+
+
+def decompositions() -> dict[str, tuple[tuple[int, str], ...]]:
+    wheel = next(CACHE.glob("cjk_semantic_split-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        text = z.read("chinese_decompose/data/decomp_zh-Hans-general.txt").decode()
+    result = {}
+    for line in text.splitlines():
+        if "\t" in line and not line.startswith("#"):
+            char, dsl = line.split("\t")
+            parts = tuple((int(p), a) for p, a in re.findall(r"\[(\d+)\]:(\S+)", dsl))
+            if parts[-2:] == ((90, "乌"), (40, "丶")):  # the data spells a right-hand 鸟 as 乌 around 丶
+                parts = parts[:-2] + ((40, "鸟"),)
+            result[char] = parts
+    return result
+
+
+LEFT, TOP, RIGHT, BOTTOM = {30, 50, 70}, {10, 50, 60}, {40, 60, 80}, {20, 70, 80}
+
+
+class Composer:
+    """Left|right and top/bottom characters composed from two parts that are characters with data."""
+
+    def __init__(self, decomp, known):
+        self.decomp, self.known = decomp, known
+        self.whole = {}
+        for char, parts in decomp.items():
+            if char in known:
+                self.whole.setdefault(tuple(a for _, a in parts), char)
+        for char in known:
+            self.whole.setdefault((char,), char)
+        self.learn_components()
+        self.variants = collections.defaultdict(collections.Counter)
+        for char in known:
+            for a, side_a, b, side_b in self.splits(char, exclude_self=True):
+                seq, la = known[char], len(self.sequence(a))
+                if len(seq) == la + len(self.sequence(b)):
+                    self.variants[(a, side_a)][seq[:la]] += 1
+                    self.variants[(b, side_b)][seq[la:]] += 1
+
+    def learn_components(self):
+        """Sequences of components that are not characters (氵 扌 艹 …), learned from the characters that
+        contain them: what is left of the character's sequence once the other parts are taken off.
+        Kept only when at least three characters agree and no more than a fifth disagree."""
+        votes = collections.defaultdict(collections.Counter)
+        for char, parts in self.decomp.items():
+            if char not in self.known or any(p >= 90 for p, _ in parts):
+                continue
+            for i, (_, atom) in enumerate(parts):
+                others = parts[:i] + parts[i + 1 :]
+                if atom in self.known or any(a not in self.known for _, a in others):
+                    continue
+                before = "".join(self.known[a] for _, a in parts[:i])
+                after = "".join(self.known[a] for _, a in parts[i + 1 :])
+                seq = self.known[char]
+                if seq.startswith(before) and seq.endswith(after) and len(seq) > len(before) + len(after):
+                    votes[atom][seq[len(before) : len(seq) - len(after)]] += 1
+        self.components = {}
+        for atom, counts in votes.items():
+            best, n = counts.most_common(1)[0]
+            if n >= 3 and n * 5 >= 4 * sum(counts.values()):
+                self.components[atom] = best
+                self.whole.setdefault((atom,), atom)
+
+    def sequence(self, part):
+        return self.known.get(part) or self.components[part]
+
+    def splits(self, char, exclude_self):
+        parts = self.decomp.get(char, ())
+        if any(p >= 90 for p, _ in parts):
+            return  # enclosures have their own writing orders (辶 last, 囗 closed last …): not composed
+        for k in range(1, len(parts)):
+            first, second = parts[:k], parts[k:]
+            pf, ps = {p for p, _ in first}, {p for p, _ in second}
+            if pf <= LEFT and ps <= RIGHT:
+                sides = ("L", "R")
+            elif pf <= TOP and ps <= BOTTOM:
+                sides = ("T", "B")
+            else:
+                continue
+            a, b = self.whole.get(tuple(x for _, x in first)), self.whole.get(tuple(x for _, x in second))
+            if a and b and not (exclude_self and char in (a, b)):
+                yield a, sides[0], b, sides[1]
+
+    def part(self, char, side):
+        counts = self.variants.get((char, side))
+        if counts:
+            best, n = counts.most_common(1)[0]
+            if n >= 2:
+                return best
+        return self.sequence(char)
+
+    def compose(self, char, exclude_self=False) -> set[str]:
+        return {self.part(a, sa) + self.part(b, sb) for a, sa, b, sb in self.splits(char, exclude_self)}
+
+
+def read_manual() -> dict[str, tuple[str, str]]:
+    entries = {}
+    for line in MANUAL.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            char, seq, source = line.split("\t")
+            entries[char] = (seq, source)
+    return entries
+
+
+def main() -> None:
+    fetch_sources()
+    order = npm_json_modules("cnchar-order")[0]
+    trad = next(m for m in npm_json_modules("cnchar-trad") if "皚" in m and isinstance(m["皚"], str))
+    tgh = unihan("kTGH")
+    total = {c: [int(n) for n in v.split()] for c, v in unihan("kTotalStrokes").items()}
+    manual = read_manual()
+    print(f"cnchar-order {len(order)}, cnchar-trad {len(trad)}, 通用规范汉字表 {len(tgh)}, manual {len(manual)}")
+
+    table: dict[str, tuple[str, int, str]] = {}  # char -> (sequence, count, source)
+    for char, seq in trad.items():
+        table[char] = (seq, len(seq), "t")
+    for char, seq in order.items():
+        table[char] = (seq, len(seq), "o")
+    for char, (seq, _) in manual.items():
+        table[char] = (seq, len(seq), "m")
+
+    composer = Composer(decompositions(), {c: s for c, (s, _, _) in table.items()})
+    right = wrong = 0
+    for char, seq in order.items():
+        got = {x for x in composer.compose(char, exclude_self=True) if len(x) == len(seq)}
+        if len({classes(x) for x in got}) == 1:
+            if classes(got.pop()) == classes(seq):
+                right += 1
+            else:
+                wrong += 1
+    print(f"derivation checked on characters with data: {right} right, {wrong} wrong (five-class sequence)")
+
+    derived = unknown = 0
+    for char in sorted(tgh, key=lambda c: int(tgh[c].split(":")[1])):
+        if char in table:
+            continue
+        count = total[char][0]
+        got = {x for x in composer.compose(char) if len(x) == count}
+        if len({classes(x) for x in got}) == 1:
+            table[char] = (min(got), count, "d")
+            derived += 1
+        else:
+            table[char] = ("", count, "u")
+            unknown += 1
+    print(f"通用规范汉字表 without source data: {derived} derived, {unknown} count only")
+
+    # A packaged sequence whose length Unihan contradicts is not trusted: count from Unihan, no sequence.
+    mismatched = [c for c, (s, n, src) in table.items() if src in "ot" and c in total and n not in total[c]]
+    for char in mismatched:
+        seq, count, source = table[char]
+        table[char] = ("", total[char][0 if source == "o" else -1], "u")
+    print(f"source sequences whose length Unihan contradicts (kept as count only): {''.join(mismatched)}")
+
+    lines = [
+        "# 姓氏笔画 stroke data, generated by scripts/build_strokes.py; sources, versions, licences: STROKES.md",
+        "# char<TAB>count<TAB>stroke letters (cnchar's; empty if unknown)<TAB>source (m manual, o cnchar-order,"
+        " t cnchar-trad, d derived, u count only)",
+    ]
+    for char in sorted(table):
+        seq, count, source = table[char]
+        lines.append(f"{char}\t{count}\t{seq}\t{source}")
+    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {OUT.relative_to(ROOT)}: {len(table)} characters")
+
+
+if __name__ == "__main__":
+    main()
