@@ -46,7 +46,9 @@ def load(session: Session, actor: audit.Actor, text: str) -> Meeting:
 def load_data(session: Session, actor: audit.Actor, data) -> Meeting:
     data = check_structure(data)
     m = data["meeting"]
-    meeting = create_meeting(session, actor, m.get("title"), m.get("date", ""), m.get("location", ""))
+    meeting = create_meeting(
+        session, actor, m.get("title"), m.get("date", ""), m.get("location", ""), m.get("same_surname")
+    )
     by_name = {}
     for n, g in enumerate(data["groups"], start=1):
         if not isinstance(g, dict):

@@ -13,7 +13,7 @@ from typing import Mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, strokes
 from .casting import lock_item, locked
 from .clock import utcnow
 from .credentials import groups_with_codes, issued_count
@@ -56,17 +56,68 @@ def _count(value, what: str, low: int = 0, high: int = MAX_EXPECTED) -> int:
 # -- meetings and groups ---------------------------------------------------------------------
 
 
-def create_meeting(session: Session, actor: audit.Actor, title, date="", location="") -> Meeting:
+def parse_same_surname(value) -> bool:
+    """The meeting's same-surname rule: True for 单名优先 (the default), False for 逐字比较."""
+    if value is None or value == "":
+        return True
+    rules = {
+        strokes.SINGLE_GIVEN_FIRST: True,
+        "single_given_first": True,
+        strokes.CHAR_BY_CHAR: False,
+        "char_by_char": False,
+    }
+    if str(value) not in rules:
+        raise OperationError(f"同姓排列规则只能是“{strokes.SINGLE_GIVEN_FIRST}”或“{strokes.CHAR_BY_CHAR}”")
+    return rules[str(value)]
+
+
+def create_meeting(session: Session, actor: audit.Actor, title, date="", location="", same_surname=None) -> Meeting:
     meeting = Meeting(
         title=_clean(title, "会议名称", 200),
         date=_clean(date, "会议日期", 32, required=False),
         location=_clean(location, "会议地点", 200, required=False),
+        single_given_first=parse_same_surname(same_surname),
         created_at=utcnow(),
     )
     session.add(meeting)
     session.flush()
-    audit.record(session, actor, "meeting.create", meeting.id, title=meeting.title)
+    audit.record(
+        session,
+        actor,
+        "meeting.create",
+        meeting.id,
+        title=meeting.title,
+        name_order=strokes.rule_text(meeting.single_given_first),
+    )
     return meeting
+
+
+def set_same_surname(session: Session, actor: audit.Actor, meeting: Meeting, same_surname) -> list[str]:
+    """Change the meeting's same-surname rule and re-order the lists of its unfrozen items.
+
+    Frozen items keep the order voters already see (or saw); their titles are returned so the
+    clerk is told."""
+    single = parse_same_surname(same_surname)
+    if single == meeting.single_given_first:
+        return []
+    meeting.single_given_first = single
+    kept = []
+    for item in meeting.items:
+        lock_item(session, item.id, exclusive=True)
+        if item_frozen(item):
+            kept.append(item.title)
+            continue
+        item.config_json = _config_json(get_kind(item.kind).reorder(item_config(item), single_given_first=single))
+    session.flush()
+    audit.record(
+        session, actor, "meeting.name_order", meeting.id, name_order=strokes.rule_text(single), unchanged_items=kept
+    )
+    return kept
+
+
+def name_gaps(meeting: Meeting) -> list[strokes.Gap]:
+    """Characters in the names of the meeting's items whose stroke order needs a look by eye."""
+    return strokes.data_gaps(name for item in meeting.items for name in get_kind(item.kind).people(item_config(item)))
 
 
 def group_frozen(session: Session, group: VoterGroup) -> bool:
@@ -146,7 +197,7 @@ def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids
     title = _clean(title, "议题名称", 200)
     try:
         kind = get_kind(str(kind_key))
-        config = kind.parse_config(raw_config)
+        config = kind.parse_config(raw_config, single_given_first=meeting.single_given_first)
     except KindConfigError as exc:
         raise OperationError(str(exc)) from None
     valid_ids = {g.id for g in meeting.groups}
@@ -155,7 +206,11 @@ def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids
         raise OperationError("请至少选择一个参加表决的表决组")
     if not set(ids) <= valid_ids:
         raise OperationError("所选表决组不属于本会议")
-    return title, kind.key, json.dumps(config, ensure_ascii=False, sort_keys=True), ids
+    return title, kind.key, _config_json(config), ids
+
+
+def _config_json(config: dict) -> str:
+    return json.dumps(config, ensure_ascii=False, sort_keys=True)
 
 
 def add_item(

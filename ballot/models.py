@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -56,6 +57,8 @@ class Meeting(Base):
     title: Mapped[str] = mapped_column(String(200))
     date: Mapped[str] = mapped_column(String(32), default="")
     location: Mapped[str] = mapped_column(String(200), default="")
+    # same-surname rule of 姓氏笔画 order (strokes.py): 单名优先 (Xinhua's lists) or 逐字比较
+    single_given_first: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime)
     groups: Mapped[list["VoterGroup"]] = relationship(back_populates="meeting", order_by="VoterGroup.position")
     items: Mapped[list["Item"]] = relationship(back_populates="meeting", order_by="Item.position")

@@ -10,7 +10,8 @@ KIND = get_kind("approval")
 
 
 def config(rule="appointment", nominees=("张三", "李四")):
-    return KIND.parse_config({"nominees": list(nominees), "rule": rule})
+    # entered order, so the tests can say "the first nominee"; 姓氏笔画 order has its own tests
+    return KIND.parse_config({"nominees": list(nominees), "rule": rule, "order": "entered"})
 
 
 def ballots(*votes, group=1):
@@ -102,3 +103,49 @@ def test_cast_parsing():
 def test_bad_configuration_is_refused_in_chinese(raw, message):
     with pytest.raises(KindConfigError, match=message):
         KIND.parse_config(raw)
+
+
+def test_nominees_are_listed_in_stroke_order_by_default():
+    cfg = KIND.parse_config({"nominees": ["张三", "王五", "李四", "丁一"]})
+    assert [n["name"] for n in cfg["nominees"]] == ["丁一", "王五", "李四", "张三"]
+    assert cfg["order"] == {"key": "strokes", "text": "按姓氏笔画排序（单名优先）"}
+    result = KIND.tally(cfg, [], Counts(4, 4, 4))
+    assert [r["name"] for r in result["rows"]] == ["丁一", "王五", "李四", "张三"]
+    assert result["order_text"] == "按姓氏笔画排序（单名优先）"
+
+
+def test_same_surname_rule_comes_from_the_meeting():
+    names = ["陈清州", "陈春", "陈学敏"]
+    single = KIND.parse_config({"nominees": names}, single_given_first=True)
+    by_char = KIND.parse_config({"nominees": names}, single_given_first=False)
+    assert [n["name"] for n in single["nominees"]] == ["陈春", "陈学敏", "陈清州"]
+    assert [n["name"] for n in by_char["nominees"]] == ["陈学敏", "陈春", "陈清州"]
+    assert by_char["order"]["text"] == "按姓氏笔画排序（逐字比较）"
+    assert KIND.reorder(by_char, single_given_first=True) == single
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "appointment",
+        {"preset": "custom", "pass_op": ">=", "pass_fraction": "2/3", "denominator": "present", "basis": "本单位章程"},
+        {
+            "preset": "custom",
+            "pass_op": ">",
+            "pass_fraction": "1/2",
+            "quorum_op": ">=",
+            "quorum_fraction": "2/3",
+            "basis": "议事规则第5条",
+        },
+    ],
+)
+@pytest.mark.parametrize("order", ["strokes", "entered"])
+def test_a_stored_configuration_parses_to_itself(rule, order):
+    # a correction copies the withdrawn item's stored configuration: nothing may change on the way
+    stored = KIND.parse_config({"nominees": ["张三", "李四"], "rule": rule, "order": order}, single_given_first=False)
+    assert KIND.parse_config(stored, single_given_first=False) == stored
+
+
+def test_an_unknown_order_is_refused():
+    with pytest.raises(KindConfigError, match="排列方式"):
+        KIND.parse_config({"nominees": ["张三"], "order": "alphabet"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .approval import ApprovalKind
-from .base import BallotData, CastError, Counts, Kind, KindConfigError
+from .base import ORDERS, BallotData, CastError, Counts, Kind, KindConfigError, order_of
 
 KINDS: dict[str, Kind] = {k.key: k for k in (ApprovalKind(),)}
 
@@ -15,4 +15,4 @@ def get_kind(key: str) -> Kind:
         raise KindConfigError(f"未知的表决方式“{key}”，可用：{'、'.join(KINDS)}") from None
 
 
-__all__ = ["KINDS", "get_kind", "Kind", "Counts", "BallotData", "CastError", "KindConfigError"]
+__all__ = ["KINDS", "ORDERS", "order_of", "get_kind", "Kind", "Counts", "BallotData", "CastError", "KindConfigError"]

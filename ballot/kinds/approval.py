@@ -7,10 +7,12 @@ and whether 同意 meets the rule's threshold (exact Fractions, strict for 超�
 from __future__ import annotations
 
 from fractions import Fraction
+from operator import itemgetter
 from typing import Mapping, Sequence
 
+from .. import strokes
 from ..rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, order_of, people_order
 
 CHOICES = {"yes": "同意", "no": "不同意", "abstain": "弃权"}
 MAX_NOMINEES = 200
@@ -64,14 +66,18 @@ def _parse_rule(raw) -> dict:
             }
         if key != "custom":
             raise KindConfigError(f"未知的规则“{key}”，可用：{'、'.join(PRESETS)}、custom")
-        passing = Threshold(
-            str(raw.get("pass_op", ">")),
-            parse_fraction(raw.get("pass_fraction", "1/2")),
-            str(raw.get("denominator", "expected")),
-        )
-        quorum = None
-        if raw.get("quorum_fraction"):
-            quorum = Threshold(str(raw.get("quorum_op", ">=")), parse_fraction(raw["quorum_fraction"]), "expected")
+        if isinstance(raw.get("passing"), Mapping):  # a stored rule (e.g. copied into a correction)
+            passing = Threshold.from_dict(raw["passing"])
+            quorum = Threshold.from_dict(raw["quorum"]) if isinstance(raw.get("quorum"), Mapping) else None
+        else:
+            passing = Threshold(
+                str(raw.get("pass_op", ">")),
+                parse_fraction(raw.get("pass_fraction", "1/2")),
+                str(raw.get("denominator", "expected")),
+            )
+            quorum = None
+            if raw.get("quorum_fraction"):
+                quorum = Threshold(str(raw.get("quorum_op", ">=")), parse_fraction(raw["quorum_fraction"]), "expected")
         basis = " ".join(str(raw.get("basis", "")).split())  # no control characters survive
         if not basis:
             raise KindConfigError("自定义规则须写明依据（basis），它会和结果一起打印")
@@ -84,6 +90,8 @@ def _parse_rule(raw) -> dict:
         }
     except RuleError as exc:
         raise KindConfigError(str(exc)) from None
+    except (KeyError, TypeError):
+        raise KindConfigError("表决规则格式无效") from None
 
 
 def _base(denominator: str, counts: Counts, cast: int, valid: int) -> int | None:
@@ -99,8 +107,23 @@ class ApprovalKind(Kind):
     key = "approval"
     label = "逐人表态（同意/不同意/弃权）"
 
-    def parse_config(self, raw: Mapping) -> dict:
-        return {"nominees": _parse_nominees(raw.get("nominees")), "rule": _parse_rule(raw.get("rule"))}
+    def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
+        config = {
+            "nominees": _parse_nominees(raw.get("nominees")),
+            "order": people_order(raw.get("order"), single_given_first),
+            "rule": _parse_rule(raw.get("rule")),
+        }
+        return self.reorder(config, single_given_first=single_given_first)
+
+    def people(self, config: dict) -> list[str]:
+        return [n["name"] for n in config["nominees"]]
+
+    def reorder(self, config: dict, *, single_given_first: bool) -> dict:
+        if order_of(config)["key"] != "strokes":
+            return config
+        nominees = strokes.sorted_by_name(config["nominees"], itemgetter("name"), single_given_first=single_given_first)
+        order = people_order("strokes", single_given_first)
+        return {**config, "nominees": nominees, "order": order}
 
     def form_field_names(self, config: dict) -> list[str]:
         return [f"n{i}" for i in range(len(config["nominees"]))]
@@ -192,6 +215,7 @@ class ApprovalKind(Kind):
             warnings.append(f"收回票数 {cast} 多于实到人数 {counts.present}，结果不能确认")
         return {
             "kind": self.key,
+            "order_text": order_of(config)["text"],
             "counts": {
                 "expected": counts.expected,
                 "present": counts.present,

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from .. import strokes
+
 
 class KindConfigError(ValueError):
     """The item's configuration is unusable; the message is Chinese, for the clerk."""
@@ -36,13 +38,36 @@ class BallotData:
     choices: dict
 
 
+ORDERS = {"strokes": "姓氏笔画", "entered": "提名顺序"}
+
+
+def people_order(raw, single_given_first: bool) -> dict:
+    """How a list of people is ordered: 姓氏笔画 (default, as official lists are) or as entered
+    (e.g. a 票决 slate listed post by post). The text is printed with the list."""
+    if isinstance(raw, Mapping):  # a stored order (e.g. copied into a correction)
+        raw = raw.get("key")
+    key = {"姓氏笔画": "strokes", "提名顺序": "entered"}.get(str(raw), str(raw)) if raw is not None else "strokes"
+    if key not in ORDERS:
+        raise KindConfigError(f"未知的排列方式“{raw}”，可用：strokes（姓氏笔画）、entered（提名顺序）")
+    text = strokes.rule_text(single_given_first) if key == "strokes" else "按提名顺序排列"
+    return {"key": key, "text": text}
+
+
+def order_of(config: dict) -> dict:
+    """A stored configuration's order; items stored before orders existed kept their entered order."""
+    return config.get("order") or {"key": "entered", "text": "按提名顺序排列"}
+
+
 class Kind(ABC):
     key: str
     label: str
 
     @abstractmethod
-    def parse_config(self, raw: Mapping) -> dict:
-        """Validate and normalise a configuration; raise KindConfigError."""
+    def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
+        """Validate and normalise a configuration; raise KindConfigError.
+
+        Lists of people are stored in the order they are shown; `single_given_first` is the meeting's
+        same-surname rule for 姓氏笔画 order (see strokes.py)."""
 
     @abstractmethod
     def parse_cast(self, config: dict, form: Mapping[str, list[str]]) -> dict:
@@ -59,6 +84,14 @@ class Kind(ABC):
     @abstractmethod
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
         """Exact result description (JSON-able; Fractions as strings)."""
+
+    def people(self, config: dict) -> list[str]:
+        """Every person's name the configuration lists (for stroke-data checks)."""
+        return []
+
+    def reorder(self, config: dict, *, single_given_first: bool) -> dict:
+        """The configuration with its lists re-ordered under another same-surname rule."""
+        return config
 
     def open_problems(self, config: dict, counts: Counts) -> list[str]:
         """Reasons the item may not open now (e.g. no quorum); empty when it may."""

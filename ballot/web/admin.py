@@ -25,12 +25,12 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import audit, credentials, meetingfile
+from .. import audit, credentials, meetingfile, strokes
 from ..apitokens import create_token
 from ..apitokens import revoke as revoke_token
 from ..apitokens import tokens as list_tokens
 from ..clock import utcnow
-from ..kinds import KINDS
+from ..kinds import KINDS, ORDERS, order_of
 from ..meetings import (
     STATUS_LABELS,
     OperationError,
@@ -44,8 +44,10 @@ from ..meetings import (
     item_frozen,
     item_group_ids,
     item_result,
+    name_gaps,
     open_item,
     set_present,
+    set_same_surname,
     update_group,
     update_item,
     withdraw_item,
@@ -100,6 +102,7 @@ def template_helpers():
         "may": (lambda p: g.get("user") is not None and may(g.user.role, p)),
         "STATUS_LABELS": STATUS_LABELS,
         "ROLE_LABELS": ROLE_LABELS,
+        "order_of": order_of,
     }
 
 
@@ -156,12 +159,29 @@ def _refuse(exc: Exception, back: str):
 def new_meeting():
     try:
         with db().write() as s:
+            f = request.form
             m = create_meeting(
-                s, actor(), request.form.get("title"), request.form.get("date", ""), request.form.get("location", "")
+                s, actor(), f.get("title"), f.get("date", ""), f.get("location", ""), f.get("same_surname")
             )
     except OperationError as exc:
         return _refuse(exc, url_for("admin.home"))
     return _done(m.id, "会议已创建，请添加表决组和议题。")
+
+
+@bp.post("/meetings/<id:meeting_id>/name-order")
+@require("prepare")
+def name_order(meeting_id: int):
+    try:
+        with db().write() as s:
+            m = _get(s, Meeting, meeting_id)
+            kept = set_same_surname(s, actor(), m, request.form.get("same_surname"))
+            rule = strokes.rule_text(m.single_given_first)
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    note = f"人选现{rule}。"
+    if kept:
+        note += f"已冻结的议题保持原顺序：{'、'.join(kept)}。"
+    return _done(meeting_id, note)
 
 
 @bp.post("/meetings/load")
@@ -216,11 +236,14 @@ def meeting(meeting_id: int):
         batches = list(
             s.execute(select(IssueBatch).where(IssueBatch.meeting_id == m.id).order_by(IssueBatch.id)).scalars()
         )
+        gaps = name_gaps(m)
     note = session.pop("flash", None)
     base_url, url_warnings = voting_base_url(request.host_url)
     return render_template(
         "admin/meeting.html",
         meeting=m,
+        gaps=gaps,
+        name_rule=strokes.rule_text(m.single_given_first),
         groups=groups,
         items=items,
         reconcile=reconcile,
@@ -468,7 +491,7 @@ def _item_form_data():
         )
         if f.get("quorum_fraction", "").strip():
             rule.update(quorum_op=f.get("quorum_op", ">="), quorum_fraction=f.get("quorum_fraction"))
-    raw = {"nominees": _parse_nominees(f.get("nominees", "")), "rule": rule}
+    raw = {"nominees": _parse_nominees(f.get("nominees", "")), "order": f.get("order", "strokes"), "rule": rule}
     try:
         group_ids = [int(x) for x in f.getlist("groups")]
     except ValueError:
@@ -483,6 +506,8 @@ def _form_context(meeting, item=None, values=None):
         values=values or {},
         presets=PRESETS,
         kinds=KINDS,
+        orders=ORDERS,
+        order_text=strokes.rule_text(meeting.single_given_first),
         denominators=DENOMINATORS,
         comparators=COMPARATORS,
     )
@@ -496,6 +521,7 @@ def _values_from_item(item: Item) -> dict:
         "kind": item.kind,
         "groups": item_group_ids(item),
         "preset": rule["preset"],
+        "order": order_of(config)["key"],
         "nominees": "\n".join(f"{n['name']}，{n['post']}" if n["post"] else n["name"] for n in config["nominees"]),
         "basis": rule["basis"] if rule["preset"] == "custom" else "",
     }

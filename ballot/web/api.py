@@ -9,7 +9,7 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import apitokens, credentials, meetingfile
+from .. import apitokens, credentials, meetingfile, strokes
 from ..audit import Actor
 from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot
 from ..codes import new_receipt
@@ -99,6 +99,7 @@ def meeting_json(m: Meeting) -> dict:
         "title": m.title,
         "date": m.date,
         "location": m.location,
+        "same_surname": strokes.SINGLE_GIVEN_FIRST if m.single_given_first else strokes.CHAR_BY_CHAR,
         "groups": [{"id": g.id, "name": g.name, "expected": g.expected, "present": g.present} for g in m.groups],
         "items": [{"id": i.id, "title": i.title, "kind": i.kind, "status": i.status} for i in m.items],
     }

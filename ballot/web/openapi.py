@@ -74,6 +74,11 @@ SCHEMAS = {
                     "title": {"type": "string", "maxLength": 200},
                     "date": {"type": "string", "maxLength": 32},
                     "location": {"type": "string", "maxLength": 200},
+                    "same_surname": {
+                        "type": "string",
+                        "enum": ["单名优先", "逐字比较"],
+                        "description": "同姓人选在姓氏笔画排序中的排列，默认单名优先",
+                    },
                 },
             },
             "groups": {
@@ -98,6 +103,11 @@ SCHEMAS = {
                         "kind": {"type": "string", "enum": ["approval"]},
                         "groups": {"type": "array", "items": {"type": "string"}},
                         "rule": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+                        "order": {
+                            "type": "string",
+                            "enum": ["strokes", "entered", "姓氏笔画", "提名顺序"],
+                            "description": "人选排列：姓氏笔画（默认）或提名顺序",
+                        },
                         "nominees": {
                             "type": "array",
                             "items": {
@@ -123,6 +133,7 @@ SCHEMAS = {
             "title": {"type": "string"},
             "date": {"type": "string"},
             "location": {"type": "string"},
+            "same_surname": {"type": "string", "enum": ["单名优先", "逐字比较"]},
             "groups": {"type": "array", "items": REF("Group")},
             "items": {"type": "array", "items": REF("Item")},
         },
