@@ -52,9 +52,12 @@ _SEPARATORS = frozenset("·•‧∙・･.．-‐–—")
 SINGLE_GIVEN_FIRST = "单名优先"
 CHAR_BY_CHAR = "逐字比较"
 
-# Tiers of a character key: known characters first, then those with a count but no sequence, digits,
-# Latin letters, and last anything without data.
-_HAN, _DIGIT, _LATIN, _OTHER = 0, 1, 2, 3
+# A character's key is a string, so a name's key is one string and sorting compares strings (fast).
+# Tiers first: known characters, then digits, Latin letters, and last anything without data. Within a
+# tier every key of the same stroke count has the same length, so the concatenated keys of two names
+# are decided inside the first character that differs and never by what follows it.
+_HAN, _DIGIT, _LATIN, _OTHER = "0", "1", "2", "3"
+_SURNAME_END = "\x01"  # below every tier: a surname sorts before a longer surname it begins
 
 
 @dataclass(frozen=True)
@@ -84,37 +87,42 @@ def table() -> dict[str, Stroke]:
 
 def normalise(name: str) -> str:
     """The form names are compared in: NFKC (full-width → half-width), no spaces, no ·."""
-    text = unicodedata.normalize("NFKC", name)
+    text = name if unicodedata.is_normalized("NFKC", name) else unicodedata.normalize("NFKC", name)
+    if text.isalnum():  # the common case: nothing to drop
+        return text
     return "".join(ch for ch in text if not ch.isspace() and ch not in _SEPARATORS and ch.isprintable())
 
 
-@lru_cache(maxsize=65536)
-def char_key(ch: str) -> tuple:
-    data = table().get(ch)
-    if data is not None:
-        # a count without a sequence sorts after every known sequence of that count ('9' > '5')
-        return (_HAN, data.count, data.classes or "9", data.forms, ord(ch))
-    if ch.isdigit():
-        return (_DIGIT, unicodedata.digit(ch, 0), ord(ch))
+@lru_cache(maxsize=1)
+def _han_keys() -> dict[str, str]:
+    # a count without a sequence sorts after every known sequence of that count ('9' > '5')
+    return {ch: f"{_HAN}{d.count:02d}{d.classes or '9'}{d.forms}{ord(ch):06x}" for ch, d in table().items()}
+
+
+def char_key(ch: str) -> str:
+    key = _han_keys().get(ch)
+    if key is not None:
+        return key
+    if ch.isdecimal():
+        return f"{_DIGIT}{unicodedata.decimal(ch)}{ord(ch):06x}"
     if ch.isascii() and ch.isalpha():
-        return (_LATIN, ch.casefold(), ord(ch))
-    return (_OTHER, ord(ch))
+        return f"{_LATIN}{ch.lower()}{ord(ch):06x}"
+    return f"{_OTHER}{ord(ch):06x}"
 
 
 def surname_length(chars: str) -> int:
     return 2 if len(chars) >= 3 and chars[:2] in COMPOUND_SURNAMES else 1
 
 
-def sort_key(name: str, *, single_given_first: bool = True) -> tuple:
+def sort_key(name: str, *, single_given_first: bool = True) -> tuple[str, str]:
     chars = normalise(name)
     cut = surname_length(chars)
-    surname = tuple(char_key(c) for c in chars[:cut])
-    given = tuple(char_key(c) for c in chars[cut:])
-    if single_given_first:
-        key = (surname, len(given) > 1, given)
-    else:
-        key = (surname, given)
-    return (key, name)  # the entered text breaks the last ties, so the order never depends on input order
+    keys = _han_keys()
+    surname = "".join(keys.get(c) or char_key(c) for c in chars[:cut])
+    given = "".join(keys.get(c) or char_key(c) for c in chars[cut:])
+    flag = ("1" if len(chars) - cut > 1 else "0") if single_given_first else ""
+    # the entered text breaks the last ties, so the order never depends on input order
+    return (surname + _SURNAME_END + flag + given, name)
 
 
 def sort_names(names: Iterable[str], *, single_given_first: bool = True) -> list[str]:

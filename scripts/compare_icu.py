@@ -35,7 +35,9 @@ def main() -> None:
         shuffled = random.sample(names, len(names))
         ours = strokes.sort_names(shuffled, single_given_first="逐字" not in rule)
         theirs = sorted(shuffled, key=collator.getSortKey)
-        print(f"{path.name}: ours {'reproduces' if ours == names else 'DIFFERS'}, ICU {'reproduces' if theirs == names else 'differs'}")
+        print(
+            f"{path.name}: ours {'reproduces' if ours == names else 'DIFFERS'}, ICU {'reproduces' if theirs == names else 'differs'}"
+        )
         if theirs != names:
             first = next(i for i, (a, b) in enumerate(zip(theirs, names)) if a != b)
             print(f"    ICU puts {theirs[first]} where the list has {names[first]}")
@@ -51,6 +53,15 @@ def main() -> None:
                 inversions_count += 1
             else:
                 inversions_within += 1
+    index = icu.AlphabeticIndex(icu.Locale("zh@collation=stroke"))
+    index.maxLabelCount = 1000
+    buckets = index.buildImmutableIndex()
+    labels = [buckets.getBucket(i)[0] for i in range(buckets.bucketCount)]  # '12劃' …
+    other_count = [c for c in chars if labels[buckets.getBucketIndex(c)] != f"{table[c].count}劃"]
+    print(
+        f"ICU's stroke-count bucket differs from our (规范) count for {len(other_count)} of {len(chars)} characters,"
+        f" e.g. {''.join(other_count[:30])}"
+    )
     print(
         f"{len(chars)} simplified characters with sequences; neighbours in our order that ICU inverts: "
         f"{inversions_count} across stroke counts (ICU counts differently), {inversions_within} within a count "

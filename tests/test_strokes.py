@@ -198,3 +198,16 @@ def test_every_stroke_count_agrees_with_unihan(unihan_data):
     _, total = unihan_data
     wrong = [c for c, d in strokes.table().items() if c in total and d.count not in total[c]]
     assert wrong == []  # where a source's sequence disagreed, the build kept Unihan's count and no sequence
+
+
+def test_icu_stroke_collation_reproduces_none_of_the_published_lists():
+    icu = pytest.importorskip("icu")
+    collator = icu.Collator.createInstance(icu.Locale("zh@collation=stroke"))
+    for param in published_lists():
+        names, _ = param.values
+        assert sorted(random.Random(1).sample(names, len(names)), key=collator.getSortKey) != names
+    # ICU counts strokes as Taiwan does (黄 12: 寒露 before 黄渤; 辶 4: 遇 13) …
+    assert sorted(["黄渤", "寒露"], key=collator.getSortKey) == ["寒露", "黄渤"]
+    assert order("黄渤", "寒露") == ["黄渤", "寒露"]
+    # … and orders equal counts by code point, not by stroke sequence
+    assert "".join(sorted("于才万么习马", key=collator.getSortKey)) == "万么习于才马"
