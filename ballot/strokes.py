@@ -153,21 +153,26 @@ def describe(ch: str) -> str:
 class Gap:
     char: str
     problem: str  # Chinese, for the clerk
+    names: tuple[str, ...]  # the names it occurs in, as entered
 
 
 def data_gaps(names: Iterable[str]) -> list[Gap]:
     """Characters in the names whose place in the order is not backed by full source data."""
-    gaps, seen = [], set()
+    found: dict[str, list[str]] = {}
     for name in names:
-        for ch in normalise(name):
-            if ch in seen or not (ch.isalpha() and not ch.isascii()):
-                continue
-            seen.add(ch)
-            data = table().get(ch)
-            if data is None:
-                gaps.append(Gap(ch, "没有笔画数据，排在所有已知字之后"))
-            elif not data.classes:
-                gaps.append(Gap(ch, f"只知笔画数（{data.count}画），笔顺数据缺失，排在同笔画数的字之后"))
-            elif data.source == "d":
-                gaps.append(Gap(ch, f"笔顺由部件推导（{data.count}画），未经字典核对"))
+        for ch in dict.fromkeys(normalise(name)):
+            if ch.isalpha() and not ch.isascii():
+                data = table().get(ch)
+                if data is None or not data.classes or data.source == "d":
+                    found.setdefault(ch, []).append(name)
+    gaps = []
+    for ch, where in found.items():
+        data = table().get(ch)
+        if data is None:
+            problem = "没有笔画数据，排在所有已知字之后"
+        elif not data.classes:
+            problem = f"只知笔画数（{data.count}画），笔顺数据缺失，排在同笔画数的字之后"
+        else:
+            problem = f"笔顺由部件推导（{data.count}画），未经字典核对"
+        gaps.append(Gap(ch, problem, tuple(dict.fromkeys(where))))
     return gaps

@@ -180,3 +180,52 @@ def test_clerk_prints_slips_with_progress(browser, world, settings, tmp_path, sq
         page.reload()
         assert "40" in page.locator("#groups").inner_text()  # issued, reconciled on the page
         context.close()
+
+
+def test_names_in_stroke_order_on_the_clerks_page_and_the_phone(browser, world, settings, tmp_path, sqlite_only):
+    from playwright.sync_api import expect
+
+    count_only = "䶮"  # in 通用规范汉字表 (刘䶮), but no source has its stroke sequence
+    m = world.meeting(f'''
+[meeting]
+title = "姓氏笔画测试"
+same_surname = "逐字比较"
+[[groups]]
+name = "委员"
+expected = 5
+[[items]]
+title = "推荐人选表决"
+nominees = ["陈清州", "王𫖮", "陈春", "禤小明", "陈学敏", "{count_only}建国", "于洋"]
+''')
+    gid, item = m.groups[0].id, m.items[0]
+    world.staff("clerk")
+    with running_server(settings, tmp_path / "server.log") as base:
+        context, page = staff_page(browser, base, "clerk1")
+        page.goto(f"{base}/admin/meetings/{m.id}")
+        expect(page.locator("#name-order")).to_contain_text("按姓氏笔画排序（逐字比较）")
+        gaps = page.locator("#stroke-gaps")
+        expect(gaps).to_contain_text(f"{count_only}：只知笔画数（9画）")
+        expect(gaps).to_contain_text(f"（{count_only}建国）")
+        expect(gaps).not_to_contain_text("𫖮")  # entered by hand with its source: complete data
+        shot(page, "desk-3-stroke-gaps")
+        page.get_by_text("更改同姓排列规则").click()
+        page.select_option("#name-order select[name=same_surname]", "单名优先")
+        page.get_by_role("button", name="保存").click()
+        expect(page.locator(".ok-note")).to_contain_text("人选现按姓氏笔画排序（单名优先）")
+        page.goto(f"{base}/admin/items/{item.id}/edit")
+        expected = ["于洋", "王𫖮", "陈春", "陈学敏", "陈清州", f"{count_only}建国", "禤小明"]
+        assert [line.split("，")[0] for line in page.locator("#nominees").input_value().splitlines()] == expected
+        context.close()
+
+        code = world.codes(gid, 1)[0]
+        world.present(gid, 5)
+        world.open(item.id)
+        context = browser.new_context(
+            viewport=PHONE, device_scale_factor=2, is_mobile=True, java_script_enabled=False, locale="zh-CN"
+        )
+        page = context.new_page()
+        page.goto(f"{base}/v/{code.lower()}")
+        assert page.locator("fieldset.nominee .name").all_inner_texts() == expected
+        expect(page.locator(".order-note")).to_have_text("人选按姓氏笔画排序（单名优先）")
+        shot(page, "phone-6-stroke-order")
+        context.close()

@@ -140,6 +140,7 @@ def test_unknown_characters_sort_after_known_ones_and_are_reported():
     assert order(f"{unknown}一", "龘龘", "丁一") == ["丁一", "龘龘", f"{unknown}一"]
     gaps = strokes.data_gaps([f"{unknown}一", "王宏"])
     assert [g.char for g in gaps] == [unknown] and "没有笔画数据" in gaps[0].problem
+    assert gaps[0].names == (f"{unknown}一",)
 
 
 def test_count_only_characters_sort_after_known_sequences_of_their_count():
