@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,41 @@ def test_hand_entries_are_as_their_sources_say():
     entries = [line.split("\t") for line in manual.splitlines() if line and not line.startswith("#")]
     assert entries and all(len(e) == 3 and "规范" in e[2] for e in entries)  # every entry cites its source
     assert {e[0] for e in entries} == {c for c, d in table.items() if d.source == "m"}
+
+
+def test_hand_entries_are_the_parts_they_cite():
+    # "依次取“秫”的前5笔、“禾”、“止”的笔顺": recompute each from the cited characters' data
+    table = strokes.table()
+    letters = {}
+    for line in strokes.DATA.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            char, _, seq, _ = line.split("\t")
+            letters[char] = seq
+    manual = (Path(strokes.DATA).parent / "strokes_manual.tsv").read_text(encoding="utf-8")
+    checked = 0
+    for line in manual.splitlines():
+        if line.startswith("#") or "依次取" not in line:
+            continue
+        char, seq, source = line.split("\t")
+        cited = source.split("依次取")[1].split("的笔顺")[0]
+        built = ""
+        for part in cited.split("、"):
+            m = re.fullmatch(r"“(.)”(?:的([前后])(\d+)笔)?", part)
+            assert m, part
+            whole = letters[m[1]]
+            n = int(m[3] or len(whole))
+            built += whole[:n] if m[2] != "后" else whole[-n:]
+        assert built == seq == letters[char], char
+        assert table[char].source == "m" and f"{table[char].count}画" in source
+        checked += 1
+    assert checked >= 20
+
+
+def test_a_systematic_source_error_is_corrected():
+    # 門 is 丨𠃍一一丨𠃌一一; cnchar-trad 3.2.6 starts it (and 73 more characters) with 横折
+    assert strokes.describe("門") == "門 8画 竖折横横竖折横横"
+    assert strokes.table()["閻"].classes.startswith(strokes.table()["門"].classes)
+    assert order("閻明", "陳明") == ["陳明", "閻明"]  # 10 < 16 strokes either way; 閻 now begins with 竖
 
 
 def test_names_are_normalised_for_comparison_and_shown_as_entered():
