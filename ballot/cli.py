@@ -14,7 +14,7 @@ from sqlalchemy import select
 from . import audit, credentials, meetingfile
 from .config import SECRET_FILE, default_instance_path, load_settings
 from .db import Database
-from .meetings import OperationError, open_item
+from .meetings import OperationError, name_gaps, open_item
 from .migrate import upgrade
 from .models import Meeting, VoterGroup
 from .slips import SlipError, SlipSheet, render_slips
@@ -174,6 +174,8 @@ def meeting_load(instance, file):
         with database.write() as s:
             m = meetingfile.load(s, CLI_ACTOR, file.read_text(encoding="utf-8"))
             click.echo(f"已导入会议 #{m.id}：{m.title}（{len(m.groups)} 个表决组，{len(m.items)} 个议题）")
+            for gap in name_gaps(m):
+                click.echo(f"警告：“{gap.char}”{gap.problem}（{'、'.join(gap.names)}），请人工核对排序", err=True)
     except OperationError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

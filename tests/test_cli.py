@@ -73,6 +73,14 @@ def test_init_load_issue(instance, tmp_path):
     broken.write_text("[meeting]\ntitle = '缺少表决组'\n", encoding="utf-8")
     r = run.invoke(main, ["meeting", "load", "--instance", str(instance), str(broken)])
     assert r.exit_code != 0 and "[[groups]]" in r.output
+    rare = tmp_path / "rare.toml"
+    rare.write_text(
+        "[meeting]\ntitle = '生僻字'\n[[groups]]\nname = '委员'\nexpected = 3\n"
+        "[[items]]\ntitle = '表决'\nnominees = ['刘䶮', '王宏']\n",
+        encoding="utf-8",
+    )
+    r = run.invoke(main, ["meeting", "load", "--instance", str(instance), str(rare)])
+    assert r.exit_code == 0 and "警告：“䶮”只知笔画数（9画）" in r.output and "（刘䶮）" in r.output
 
 
 def test_demo_prepares_a_meeting(instance, backend):
