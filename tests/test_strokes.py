@@ -13,12 +13,22 @@ from hypothesis import strategies as st
 
 from ballot import strokes
 
-LISTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "stroke_lists"
+# Published lists in their published order: a copy in the repository, plus any list added to the
+# shared data folder beside the checkout (the same file name there wins).
+LIST_DIRS = [
+    Path(__file__).parent / "data" / "stroke_lists",
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "stroke_lists",
+]
 UNIHAN = Path("/usr/share/unicode")
 
 
+def list_files() -> list[Path]:
+    files = {path.name: path for folder in LIST_DIRS for path in folder.glob("*.txt")}
+    return [files[name] for name in sorted(files)]
+
+
 def published_lists():
-    for path in sorted(LISTS.glob("*.txt")):
+    for path in list_files():
         lines = path.read_text(encoding="utf-8").splitlines()
         rule = next(line for line in lines if line.startswith("# rule:"))
         names = [line for line in lines if line.strip() and not line.startswith("#")]
