@@ -65,7 +65,9 @@ class Stroke:
     count: int
     classes: str  # five-class digits, '' if the sequence is unknown
     forms: str
-    source: str  # m manual, o cnchar-order, t cnchar-trad, d derived, u count only
+    source: str  # m manual, o cnchar-order, t cnchar-trad, d derived, r placed by rank, u count only
+    after: str = ""  # r: the character with a sequence it sorts just after ('' = first of its count)
+    rank: int = 0  # r: cn-sort's rank, orders characters placed after the same one
 
 
 @lru_cache(maxsize=1)
@@ -75,12 +77,15 @@ def table() -> dict[str, Stroke]:
         for line in f:
             if line.startswith("#"):
                 continue
-            char, count, seq, source = line.rstrip("\n").split("\t")
+            char, count, seq, source, *place = line.rstrip("\n").split("\t")
+            after, rank = place[0].split(":") if place else ("", "0")
             result[char] = Stroke(
                 int(count),
                 "".join(STROKE_CLASS[s] for s in seq),
                 "".join(STROKE_FORM[s] for s in seq),
                 source,
+                after,
+                int(rank),
             )
     return result
 
@@ -96,7 +101,12 @@ def normalise(name: str) -> str:
 @lru_cache(maxsize=1)
 def _han_keys() -> dict[str, str]:
     # a count without a sequence sorts after every known sequence of that count ('9' > '5')
-    return {ch: f"{_HAN}{d.count:02d}{d.classes or '9'}{d.forms}{ord(ch):06x}" for ch, d in table().items()}
+    keys = {ch: f"{_HAN}{d.count:02d}{d.classes or '9'}{d.forms}{ord(ch):06x}" for ch, d in table().items()}
+    for ch, d in table().items():
+        if d.source == "r":  # just after its anchor ('~' > any tier or separator), or first of its count
+            anchor = keys[d.after] + "~" if d.after else f"{_HAN}{d.count:02d}0"
+            keys[ch] = f"{anchor}{d.rank:06d}"
+    return keys
 
 
 def char_key(ch: str) -> str:
@@ -163,13 +173,15 @@ def data_gaps(names: Iterable[str]) -> list[Gap]:
         for ch in dict.fromkeys(normalise(name)):
             if ch.isalpha() and not ch.isascii():
                 data = table().get(ch)
-                if data is None or not data.classes or data.source == "d":
+                if data is None or not data.classes or data.source in "dr":
                     found.setdefault(ch, []).append(name)
     gaps = []
     for ch, where in found.items():
         data = table().get(ch)
         if data is None:
             problem = "没有笔画数据，排在所有已知字之后"
+        elif data.source == "r":
+            problem = f"笔顺数据缺失（{data.count}画），位置按 cn-sort 的笔画排序"
         elif not data.classes:
             problem = f"只知笔画数（{data.count}画），笔顺数据缺失，排在同笔画数的字之后"
         else:

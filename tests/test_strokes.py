@@ -141,7 +141,7 @@ def test_hand_entries_are_the_parts_they_cite():
     letters = {}
     for line in strokes.DATA.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
-            char, _, seq, _ = line.split("\t")
+            char, _, seq, *_ = line.split("\t")
             letters[char] = seq
     manual = (Path(strokes.DATA).parent / "strokes_manual.tsv").read_text(encoding="utf-8")
     checked = 0
@@ -279,3 +279,49 @@ BAIJIAXING = (
 def test_every_surname_of_the_baijiaxing_has_source_data():
     table = strokes.table()
     assert [c for c in set(BAIJIAXING) if c not in table or table[c].source not in "otm"] == []
+
+
+def test_characters_placed_by_cn_sorts_rank_sit_between_their_neighbours():
+    table = strokes.table()
+    placed = [c for c, d in table.items() if d.source == "r"]
+    assert len(placed) > 500
+    ch = next(c for c in placed if table[c].after)
+    anchor = table[ch].after
+    assert table[anchor].count == table[ch].count and table[anchor].classes
+    same_count = sorted((c for c, d in table.items() if d.count == table[ch].count and d.classes), key=strokes.char_key)
+    following = same_count[same_count.index(anchor) + 1]
+    assert strokes.sort_names([following, ch, anchor]) == [anchor, ch, following]
+    [gap] = strokes.data_gaps([ch])
+    assert "位置按 cn-sort 的笔画排序" in gap.problem
+
+
+def test_an_independent_stroke_order_agrees_with_ours():
+    # cn-sort (MIT) ranks characters in stroke order from its own data: within one stroke count, for
+    # characters whose sequences differ, its order and ours agree on 99.9 % of pairs for cnchar-order,
+    # 99.8 % for cnchar-trad and 99.5 % for the derived sequences (measured: 99.97, 99.89, 99.79)
+    import importlib.resources
+    import json
+
+    try:
+        words = json.loads((importlib.resources.files("cn_sort") / "res" / "all_word.json").read_text("utf-8"))
+    except ModuleNotFoundError:
+        pytest.skip("cn-sort is not installed (pip install -e '.[test]')")
+    rank = {w["chinese"]: w["stroke_increment_level"] for w in words["all_word"] if len(w["chinese"]) == 1}
+    table = strokes.table()
+    groups: dict[int, list[str]] = {}
+    for ch, d in table.items():
+        if d.classes and ch in rank:
+            groups.setdefault(d.count, []).append(ch)
+    rng = random.Random(5)
+    agree, total = {}, {}
+    for chars in groups.values():
+        for ch in chars:
+            for other in rng.sample(chars, min(20, len(chars))):
+                if table[other].classes == table[ch].classes:
+                    continue
+                source = table[ch].source
+                total[source] = total.get(source, 0) + 1
+                same = (strokes.char_key(ch) < strokes.char_key(other)) == (rank[ch] < rank[other])
+                agree[source] = agree.get(source, 0) + same
+    for source, least in (("o", 0.999), ("t", 0.998), ("d", 0.995)):
+        assert total[source] > 1000 and agree[source] / total[source] >= least, source
