@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import bz2
+import importlib.util
 import random
 import re
 from pathlib import Path
@@ -20,6 +20,7 @@ LIST_DIRS = [
     Path(__file__).resolve().parents[2] / "shared" / "data" / "stroke_lists",
 ]
 UNIHAN = Path("/usr/share/unicode")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def list_files() -> list[Path]:
@@ -213,21 +214,15 @@ def test_order_is_total_and_does_not_depend_on_input_order(names):
     assert len(keys) == len(set(names))
 
 
-def unihan(field: str) -> dict[str, str]:
-    values = {}
-    for path in UNIHAN.glob("Unihan_*.txt.bz2"):
-        with bz2.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                if f"\t{field}\t" in line:
-                    code, _, value = line.rstrip("\n").split("\t")
-                    values[chr(int(code[2:], 16))] = value
-    return values
-
-
 @pytest.fixture(scope="module")
 def unihan_data():
     if not list(UNIHAN.glob("Unihan_*.txt.bz2")):
         pytest.skip("Debian unicode-data is not installed (.ci/run installs it)")
+    # the build script's own Unihan reader: the test checks the data against the same files
+    spec = importlib.util.spec_from_file_location("build_strokes", ROOT / "scripts" / "build_strokes.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    unihan = build.unihan
     return unihan("kTGH"), {c: [int(n) for n in v.split()] for c, v in unihan("kTotalStrokes").items()}
 
 
