@@ -206,6 +206,11 @@ def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids
         raise OperationError("请至少选择一个参加表决的表决组")
     if not set(ids) <= valid_ids:
         raise OperationError("所选表决组不属于本会议")
+    names = [g.name for g in meeting.groups if g.id in set(ids)]
+    try:
+        kind.check_groups(config, names)
+    except KindConfigError as exc:
+        raise OperationError(str(exc)) from None
     return title, kind.key, _config_json(config), ids
 
 
@@ -300,16 +305,38 @@ def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make
 # -- counts, open, close -------------------------------------------------------------------------
 
 
+def _voting_groups(item: Item) -> tuple[tuple[int, str], ...]:
+    ids = set(item_group_ids(item))
+    return tuple((g.id, g.name) for g in item.meeting.groups if g.id in ids)
+
+
+def _closed_groups(item: Item) -> frozenset[int]:
+    return frozenset(i for i, _ in _voting_groups(item)) if item.status == "closed" else frozenset()
+
+
 def live_counts(session: Session, item: Item) -> Counts:
     ids = item_group_ids(item)
     groups = [g for g in item.meeting.groups if g.id in ids]
     present = None if any(g.present is None for g in groups) else sum(g.present for g in groups)
-    return Counts(expected=sum(g.expected for g in groups), present=present, issued=issued_count(session, ids))
+    return Counts(
+        expected=sum(g.expected for g in groups),
+        present=present,
+        issued=issued_count(session, ids),
+        groups=_voting_groups(item),
+        closed_groups=_closed_groups(item),
+    )
 
 
 def item_counts(session: Session, item: Item) -> Counts:
-    if item.closed_counts_json:
-        return Counts(**json.loads(item.closed_counts_json))
+    if item.closed_counts_json:  # the numbers as they stood at close
+        stored = json.loads(item.closed_counts_json)
+        return Counts(
+            expected=stored["expected"],
+            present=stored["present"],
+            issued=stored["issued"],
+            groups=_voting_groups(item),
+            closed_groups=_closed_groups(item),
+        )
     return live_counts(session, item)
 
 

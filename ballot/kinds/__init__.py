@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from .approval import ApprovalKind
 from .base import ORDERS, BallotData, CastError, Counts, Kind, KindConfigError, order_of
+from .contest import ContestKind
+from .evaluate import EvaluateKind
+from .recommend import RecommendKind
+from .score import ScoreKind
 
-KINDS: dict[str, Kind] = {k.key: k for k in (ApprovalKind(),)}
+KINDS: dict[str, Kind] = {
+    k.key: k for k in (ApprovalKind(), ContestKind(), RecommendKind(), EvaluateKind(), ScoreKind())
+}
 
 
 def get_kind(key: str) -> Kind:

@@ -47,7 +47,8 @@ def _parse_nominees(raw) -> list[dict]:
     return nominees
 
 
-def _parse_rule(raw) -> dict:
+def parse_rule(raw) -> dict:
+    """A committee rule (RULES §1): a preset's key, or a custom table with its 依据; stored form accepted."""
     raw = raw if raw is not None else "appointment"
     if isinstance(raw, str):
         raw = {"preset": raw}
@@ -94,15 +95,6 @@ def _parse_rule(raw) -> dict:
         raise KindConfigError("表决规则格式无效") from None
 
 
-def _base(denominator: str, counts: Counts, cast: int, valid: int) -> int | None:
-    return {
-        "expected": counts.expected,
-        "present": counts.present,
-        "cast": cast,
-        "valid": valid,
-    }[denominator]
-
-
 class ApprovalKind(Kind):
     key = "approval"
     label = "逐人表态（同意/不同意/弃权）"
@@ -111,7 +103,7 @@ class ApprovalKind(Kind):
         config = {
             "nominees": _parse_nominees(raw.get("nominees")),
             "order": people_order(raw.get("order"), single_given_first),
-            "rule": _parse_rule(raw.get("rule")),
+            "rule": parse_rule(raw.get("rule")),
         }
         return self.reorder(config, single_given_first=single_given_first)
 
@@ -155,26 +147,14 @@ class ApprovalKind(Kind):
         return [(_display(n), CHOICES[v]) for n, v in zip(config["nominees"], choices["votes"], strict=True)]
 
     def open_problems(self, config: dict, counts: Counts) -> list[str]:
-        quorum = config["rule"]["quorum"]
-        if not quorum:
-            return []
-        threshold = Threshold.from_dict(quorum)
-        if counts.present is None:
-            return ["本议题有到会人数要求，请先录入各表决组的实到人数"]
-        if not threshold.met(counts.present, counts.expected):
-            need = threshold.minimum(counts.expected)
-            return [
-                f"到会人数不足：{threshold.words('实到人数')}，应到 {counts.expected} 人，"
-                f"至少需 {need} 人，现实到 {counts.present} 人，不能开始表决"
-            ]
-        return []
+        return quorum_problems(config["rule"], counts)
 
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
         cast = len(ballots)
         valid_ballots = [b for b in ballots if b.valid]
         valid = len(valid_ballots)
         passing = Threshold.from_dict(config["rule"]["passing"])
-        base = _base(passing.denominator, counts, cast, valid)
+        base = base_of(passing.denominator, counts, cast, valid)
         minimum = passing.minimum(base)
         rows = []
         for index, nominee in enumerate(config["nominees"]):
@@ -194,14 +174,7 @@ class ApprovalKind(Kind):
                     "passed": passing.met(tally["yes"], base),
                 }
             )
-        quorum = None
-        if config["rule"]["quorum"]:
-            q = Threshold.from_dict(config["rule"]["quorum"])
-            quorum = {
-                "words": q.words("实到人数"),
-                "minimum": q.minimum(counts.expected),
-                "met": q.met(counts.present, counts.expected) if counts.present is not None else None,
-            }
+        quorum = quorum_result(config["rule"], counts)
         base_label = DENOMINATORS[passing.denominator]
         base_text = (
             f"{base_label} {base} 人" if passing.denominator in ("expected", "present") else f"{base_label} {base} 张"
@@ -210,9 +183,7 @@ class ApprovalKind(Kind):
             base_text = f"{base_label}未录入"
         rule_line = f"依据：{passing.words('同意票')}（{base_text}"
         rule_line += f"，至少需 {minimum} 票）" if minimum is not None else "）"
-        warnings = []
-        if counts.present is not None and cast > counts.present:
-            warnings.append(f"收回票数 {cast} 多于实到人数 {counts.present}，结果不能确认")
+        warnings = over_present_warning(counts, cast)
         return {
             "kind": self.key,
             "order_text": order_of(config)["text"],
@@ -236,6 +207,43 @@ class ApprovalKind(Kind):
             "warnings": warnings,
             "rounding": "百分比按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；是否通过按精确分数判断",
         }
+
+
+def quorum_problems(rule: dict, counts: Counts) -> list[str]:
+    """Why an item under this rule may not open now (实到 missing or below the quorum)."""
+    if not rule["quorum"]:
+        return []
+    threshold = Threshold.from_dict(rule["quorum"])
+    if counts.present is None:
+        return ["本议题有到会人数要求，请先录入各表决组的实到人数"]
+    if not threshold.met(counts.present, counts.expected):
+        need = threshold.minimum(counts.expected)
+        return [
+            f"到会人数不足：{threshold.words('实到人数')}，应到 {counts.expected} 人，"
+            f"至少需 {need} 人，现实到 {counts.present} 人，不能开始表决"
+        ]
+    return []
+
+
+def quorum_result(rule: dict, counts: Counts) -> dict | None:
+    if not rule["quorum"]:
+        return None
+    q = Threshold.from_dict(rule["quorum"])
+    return {
+        "words": q.words("实到人数"),
+        "minimum": q.minimum(counts.expected),
+        "met": q.met(counts.present, counts.expected) if counts.present is not None else None,
+    }
+
+
+def base_of(denominator: str, counts: Counts, cast: int, valid: int) -> int | None:
+    return {"expected": counts.expected, "present": counts.present, "cast": cast, "valid": valid}[denominator]
+
+
+def over_present_warning(counts: Counts, cast: int) -> list[str]:
+    if counts.present is not None and cast > counts.present:
+        return [f"收回票数 {cast} 多于实到人数 {counts.present}，结果不能确认"]
+    return []
 
 
 def _display(nominee: dict) -> str:

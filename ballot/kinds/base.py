@@ -29,6 +29,8 @@ class Counts:
     expected: int  # 应到: sum of 应到 of the voting groups
     present: int | None  # 实到: None until the chair has entered it for every voting group
     issued: int  # 发出: codes issued (and not voided) to the voting groups
+    groups: tuple[tuple[int, str], ...] = ()  # the voting groups (id, name), for kinds counted per group
+    closed_groups: frozenset[int] = frozenset()  # groups whose voting on the item is over
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class Kind(ABC):
     def reorder(self, config: dict, *, single_given_first: bool) -> dict:
         """The configuration with its lists re-ordered under another same-surname rule."""
         return config
+
+    def check_groups(self, config: dict, group_names: list[str]) -> None:
+        """Refuse a configuration that does not fit the item's voting groups (e.g. weights)."""
 
     def open_problems(self, config: dict, counts: Counts) -> list[str]:
         """Reasons the item may not open now (e.g. no quorum); empty when it may."""
