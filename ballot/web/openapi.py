@@ -97,10 +97,12 @@ SCHEMAS = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["title", "nominees"],
+                    "required": ["title"],
+                    "description": "每种表决方式的配置项见 examples/README.md；approval 须有 nominees",
+                    "additionalProperties": True,
                     "properties": {
                         "title": {"type": "string", "maxLength": 200},
-                        "kind": {"type": "string", "enum": ["approval"]},
+                        "kind": {"type": "string", "enum": ["approval", "recommend", "evaluate", "contest", "score"]},
                         "groups": {"type": "array", "items": {"type": "string"}},
                         "rule": {"oneOf": [{"type": "string"}, {"type": "object"}]},
                         "order": {

@@ -196,6 +196,7 @@ def ballot_form(item_id: int):
     return render_template(
         f"vote/kinds/{item.kind}.html",
         item=item,
+        kind=get_kind(item.kind),
         config=item.config,
         meeting_title=item.meeting_title,
         chosen=pending["choices"] if pending else None,

@@ -1,0 +1,128 @@
+"""Each ballot kind end to end through the web, on both databases: a meeting file configures it,
+phones vote through the form (no JavaScript), a bad ballot is refused in Chinese and stores
+nothing, the chair closes, and the result page shows the hand-computed numbers."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import login
+from sqlalchemy import func, select
+from voting import review, vote
+
+from ballot.models import Ballot
+
+HEADER = """
+[meeting]
+title = "各类表决"
+[[groups]]
+name = "委员"
+expected = {expected}
+"""
+
+
+def run(app, world, toml: str, expected: int, casts: list[dict], refused: dict | None = None):
+    """Load, issue codes, open, vote with one phone per cast, close; return the result page text."""
+    m = world.meeting(HEADER.format(expected=expected) + toml)
+    gid, item = m.groups[0].id, m.items[0]
+    codes = world.codes(gid, len(casts) + 1)
+    world.present(gid, expected)
+    world.open(item.id)
+    for code, choices in zip(codes, casts, strict=False):
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, item.id, choices)
+    if refused is not None:
+        phone = app.test_client()
+        phone.get(f"/v/{codes[-1]}")
+        page = review(phone, item.id, refused)
+        assert page.status_code == 400
+        with world.db.read() as s:
+            assert s.execute(select(func.count()).select_from(Ballot)).scalar_one() == len(casts)
+        refusal = page.get_data(as_text=True)
+    world.close(item.id)
+    world.staff("scrutineer")
+    staff = app.test_client()
+    login(staff, "scrutineer1")
+    html = staff.get(f"/admin/items/{item.id}/result").get_data(as_text=True)
+    text = re.sub(r"<[^>]+>", " ", html)
+    return " ".join(text.split()), (refusal if refused is not None else None)
+
+
+def test_recommend_end_to_end(app, world):
+    toml = """
+[[items]]
+title = "推荐副局长人选"
+kind = "recommend"
+seats = 2
+candidates = ["张伟", "王芳", "李强"]
+ratio = "1.5"
+write_ins = true
+"""
+    # listed in stroke order: 王芳 c0, 李强 c1, 张伟 c2
+    casts = [{"c0": "1", "c2": "1"}] * 3 + [{"c1": "1", "w0": "赵敏"}] * 2 + [{}]
+    text, refusal = run(app, world, toml, 8, casts, refused={"c0": "1", "c1": "1", "c2": "1"})
+    assert "推荐人数不能超过 2 名" in refusal
+    assert "王芳 3 50.00%" in text and "张伟 3 50.00%" in text  # 3 of 收回 6
+    assert "赵敏 （另行推荐） 2 33.33%" in text
+    assert "空白票 1 张" in text
+    assert "⌈1.5 × 2⌉ = 3 名" in text
+
+
+def test_contest_end_to_end(app, world):
+    toml = """
+[[items]]
+title = "差额票决：副县长人选"
+kind = "contest"
+rule = "appointment"
+[[items.posts]]
+post = "副县长"
+seats = 1
+candidates = ["张伟", "王芳", "李强"]
+"""
+    casts = [{"p0": "0"}] * 6 + [{"p0": "2"}] * 3 + [{}] * 2  # 王芳 6 of 应到 11
+    text, refusal = run(app, world, toml, 11, casts, refused={"p0": ["0", "1"]})
+    assert "只能选 1 名" in refusal
+    assert "王芳 6 54.55% 是 当选" in text and "张伟 3 27.27% 否" in text
+
+
+def test_evaluate_end_to_end(app, world):
+    toml = """
+[[items]]
+title = "科级班子及成员民主测评"
+kind = "evaluate"
+min_ballots = 3
+subjects = [{ name = "某局领导班子", category = "team" }, "张伟"]
+"""
+    casts = [{"s0": "0", "s1": "0"}] * 2 + [{"s0": "1", "s1": "1"}] * 2 + [{"s0": "abstain", "s1": "3"}]
+    text, refusal = run(app, world, toml, 5, casts, refused={"s0": "9"})
+    assert "选票内容无效" in refusal
+    # 张伟: 2 优秀, 2 称职, 1 不称职 of 5 rated: mean (200+160+0)/5 = 72
+    assert "综合得分： 72.00" in text
+    assert "不称职票" not in text.split("张伟")[1].split("综合得分")[0]  # 1/5 is not over a third
+
+
+def test_score_end_to_end(app, world):
+    toml = """
+[[items]]
+title = "竞职演讲评分"
+kind = "score"
+candidates = ["张伟", "王芳"]
+"""
+    scores = [("90", "80"), ("95", "85"), ("85", "80"), ("100", "70"), ("70", "90")]
+    casts = [{"s0_0": a, "s1_0": b} for a, b in scores]
+    text, refusal = run(app, world, toml, 5, casts, refused={"s0_0": "101", "s1_0": "80"})
+    assert "须在 0 到 100 之间" in refusal
+    # 张伟: drop 100 and 70 → (90+95+85)/3 = 90; 王芳: drop 90 and 70 → (80+85+80)/3 = 81.67
+    assert "1 张伟 90.00" in text and "2 王芳 81.67" in text
+
+
+@pytest.mark.parametrize("kind", ["recommend", "contest", "evaluate", "score"])
+def test_api_lists_every_kind(kind):
+    from ballot.web.openapi import spec
+
+    assert (
+        kind
+        in spec()["components"]["schemas"]["MeetingInput"]["properties"]["items"]["items"]["properties"]["kind"]["enum"]
+    )
