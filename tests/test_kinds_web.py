@@ -126,3 +126,11 @@ def test_api_lists_every_kind(kind):
         kind
         in spec()["components"]["schemas"]["MeetingInput"]["properties"]["items"]["items"]["properties"]["kind"]["enum"]
     )
+
+
+@pytest.mark.parametrize("name", ["three-way-evaluation.toml", "standing-committee-contest.toml"])
+def test_example_meeting_files_load(world, name):
+    from conftest import ROOT
+
+    m = world.meeting((ROOT / "examples" / name).read_text(encoding="utf-8"))
+    assert m.items and m.groups
