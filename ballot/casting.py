@@ -58,7 +58,7 @@ def lock_item(session: Session, item_id: int, exclusive: bool = False) -> Item |
 # The cast's statements are built once: a hall runs them thousands of times a minute, and
 # building and keying a statement costs more than executing it on SQLite.
 _ELIGIBLE = (
-    select(Credential.group_id, Item.status)
+    select(Credential.group_id, Item.status, ItemGroup.state)
     .join(Item, Item.meeting_id == Credential.meeting_id)
     .join(ItemGroup, and_(ItemGroup.item_id == Item.id, ItemGroup.group_id == Credential.group_id))
     .where(Credential.id == bindparam("cred"), Credential.voided.is_(False), Item.id == bindparam("item"))
@@ -86,7 +86,7 @@ def cast_ballot(session, credential_id: str, item_id: int, choices: dict, receip
     if row is None:
         status = session.execute(select(Item.status).where(Item.id == item_id)).scalar_one_or_none()
         raise NotOpen() if status != "open" else NotEligible()
-    if row.status != "open":
+    if row.status != "open" or row.state != "open":
         raise NotOpen()
     if not spend_insert(session, credential_id, item_id):
         raise AlreadyCast()

@@ -60,3 +60,10 @@ def item_view(session: Session, item_id: int) -> ItemView | None:
 def cached_static(database_url: str, item_id: int) -> dict | None:
     """The frozen part of an item if this process has seen it (no query at all)."""
     return _frozen.get((database_url, item_id))
+
+
+def group_state(session: Session, item_id: int, group_id: int) -> str | None:
+    """Whether the item is waiting, open or closed for one voter group (read fresh every time)."""
+    return session.execute(
+        select(ItemGroup.state).where(ItemGroup.item_id == item_id, ItemGroup.group_id == group_id)
+    ).scalar_one_or_none()

@@ -311,7 +311,9 @@ def _voting_groups(item: Item) -> tuple[tuple[int, str], ...]:
 
 
 def _closed_groups(item: Item) -> frozenset[int]:
-    return frozenset(i for i, _ in _voting_groups(item)) if item.status == "closed" else frozenset()
+    if item.status == "closed":
+        return frozenset(i for i, _ in _voting_groups(item))
+    return frozenset(ig.group_id for ig in item.voting_groups if ig.state == "closed")
 
 
 def live_counts(session: Session, item: Item) -> Counts:
@@ -340,21 +342,54 @@ def item_counts(session: Session, item: Item) -> Counts:
     return live_counts(session, item)
 
 
-def open_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
+def _group_rows(session: Session, item: Item) -> list[ItemGroup]:
+    return list(
+        locked(session, select(ItemGroup).where(ItemGroup.item_id == item.id).order_by(ItemGroup.group_id)).scalars()
+    )
+
+
+def _per_group_row(session: Session, item: Item, group_id: int) -> ItemGroup:
+    if not get_kind(item.kind).per_group:
+        raise OperationError("本议题的各表决组须同时开始、同时结束")
+    row = next((r for r in _group_rows(session, item) if r.group_id == group_id), None)
+    if row is None:
+        raise OperationError("该表决组不参加本议题")
+    return row
+
+
+def _group_name(item: Item, group_id: int) -> str:
+    return next((g.name for g in item.meeting.groups if g.id == group_id), str(group_id))
+
+
+def open_item(session: Session, actor: audit.Actor, item_id: int, group_id: int | None = None) -> Item:
+    """Open the item for every voting group, or (kinds voted at separate sittings) for one group."""
     item = lock_item(session, item_id, exclusive=True)
     if item is None:
         raise OperationError("议题不存在")
-    if item.status != "draft":
+    if group_id is not None:
+        row = _per_group_row(session, item, group_id)
+        if item.status not in ("draft", "open"):
+            raise OperationError(f"议题状态为“{STATUS_LABELS[item.status]}”，不能开始表决")
+        if row.state != "waiting":
+            raise OperationError(
+                f"“{_group_name(item, group_id)}”已经{'在表决中' if row.state == 'open' else '结束表决'}"
+            )
+    elif item.status != "draft":
         raise OperationError(f"议题状态为“{STATUS_LABELS[item.status]}”，不能开始表决")
     # 实到 must not change under us while we check the quorum.
     locked(session, select(VoterGroup).where(VoterGroup.id.in_(item_group_ids(item))), exclusive=False).all()
     counts = live_counts(session, item)
-    problems = get_kind(item.kind).open_problems(item_config(item), counts)
-    if problems:
-        raise OperationError("；".join(problems))
-    item.status = "open"
-    item.frozen = True
-    item.opened_at = utcnow()
+    if item.status == "draft":
+        problems = get_kind(item.kind).open_problems(item_config(item), counts)
+        if problems:
+            raise OperationError("；".join(problems))
+        item.status = "open"
+        item.frozen = True
+        item.opened_at = utcnow()
+    for row in _group_rows(session, item):
+        if group_id is None or row.group_id == group_id:
+            row.state = "open"
+    detail = {"group": _group_name(item, group_id)} if group_id is not None else {}
     audit.record(
         session,
         actor,
@@ -365,17 +400,40 @@ def open_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
         expected=counts.expected,
         present=counts.present,
         issued=counts.issued,
+        **detail,
     )
     return item
 
 
-def close_item(session: Session, actor: audit.Actor, item_id: int) -> Item:
-    """Close and seal in one transaction; the caller compacts storage after commit."""
+def close_item(session: Session, actor: audit.Actor, item_id: int, group_id: int | None = None) -> Item:
+    """Close and seal in one transaction; the caller compacts storage after commit. With a group
+    (kinds voted at separate sittings) only that group stops voting; the item closes and is sealed
+    when its last group closes."""
     item = lock_item(session, item_id, exclusive=True)
     if item is None:
         raise OperationError("议题不存在")
     if item.status != "open":
         raise OperationError("议题不在表决中，不能结束")
+    rows = _group_rows(session, item)
+    if group_id is not None:
+        row = _per_group_row(session, item, group_id)
+        if row.state != "open":
+            raise OperationError(f"“{_group_name(item, group_id)}”不在表决中")
+        row.state = "closed"
+        audit.record(
+            session,
+            actor,
+            "item.close_group",
+            item.meeting_id,
+            item=item.id,
+            title=item.title,
+            group=_group_name(item, group_id),
+            cast=cast_count(session, item.id, group_id),
+        )
+        if any(r.state != "closed" for r in rows):
+            return item
+    for row in rows:
+        row.state = "closed"
     counts = live_counts(session, item)
     cast = rewrite_shuffled(session, item.id)
     item.status = "closed"
@@ -405,10 +463,25 @@ def ballots_of(session: Session, item_id: int) -> list[BallotData]:
     return [BallotData(g, v, json.loads(c)) for g, v, c in rows]
 
 
-def cast_count(session: Session, item_id: int) -> int:
-    return session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id == item_id)).scalar_one()
+def cast_count(session: Session, item_id: int, group_id: int | None = None) -> int:
+    stmt = select(func.count()).select_from(Ballot).where(Ballot.item_id == item_id)
+    if group_id is not None:
+        stmt = stmt.where(Ballot.group_id == group_id)
+    return session.execute(stmt).scalar_one()
+
+
+def result_available(item: Item) -> bool:
+    """Closed, or (groups voting at separate sittings) at least one group closed."""
+    return item.status in ("closed", "withdrawn") or (
+        item.status == "open" and any(ig.state == "closed" for ig in item.voting_groups)
+    )
 
 
 def item_result(session: Session, item: Item) -> dict:
-    """The exact result, a pure function of (configuration, ballots, counts)."""
-    return get_kind(item.kind).tally(item_config(item), ballots_of(session, item.id), item_counts(session, item))
+    """The exact result, a pure function of (configuration, ballots, counts). While some groups
+    still vote, only the ballots of the groups that have closed are counted."""
+    counts = item_counts(session, item)
+    ballots = ballots_of(session, item.id)
+    if item.status == "open":
+        ballots = [b for b in ballots if b.group_id in counts.closed_groups]
+    return get_kind(item.kind).tally(item_config(item), ballots, counts)

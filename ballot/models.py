@@ -106,6 +106,8 @@ class ItemGroup(Base):
     __tablename__ = "item_groups"
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"), primary_key=True)
+    # waiting | open | closed: groups of some kinds (测评, 打分) vote at different sittings
+    state: Mapped[str] = mapped_column(String(8), default="waiting", server_default="waiting")
 
 
 class IssueBatch(Base):

@@ -134,3 +134,67 @@ def test_example_meeting_files_load(world, name):
 
     m = world.meeting((ROOT / "examples" / name).read_text(encoding="utf-8"))
     assert m.items and m.groups
+
+
+def test_evaluation_groups_vote_at_separate_sittings(app, world):
+    from conftest import ACTOR
+
+    from ballot import meetings
+
+    m = world.meeting(
+        """
+[meeting]
+title = "三元测评"
+[[groups]]
+name = "干部群众"
+expected = 6
+[[groups]]
+name = "分管领导"
+expected = 2
+[[items]]
+title = "班子成员测评"
+kind = "evaluate"
+weights = { "干部群众" = "0.6", "分管领导" = "0.4" }
+open_groups = ["分管领导"]
+subjects = ["张伟"]
+"""
+    )
+    staff_group, leaders = m.groups[0].id, m.groups[1].id
+    item = m.items[0]
+    staff_codes, leader_codes = world.codes(staff_group, 5), world.codes(leaders, 2)
+    with world.db.write() as s:
+        meetings.open_item(s, ACTOR, item.id, staff_group)  # the 单位 meeting sits first
+    leader = app.test_client()
+    leader.get(f"/v/{leader_codes[0]}")
+    assert "不在表决中" in leader.get(f"/ballot/{item.id}").get_data(as_text=True)
+    for code in staff_codes:
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, item.id, {"s0": "0"})  # 优秀 = 100
+    with world.db.write() as s:
+        meetings.close_item(s, ACTOR, item.id, staff_group)
+    world.staff("scrutineer")
+    staff = app.test_client()
+    login(staff, "scrutineer1")
+    page = " ".join(re.sub(r"<[^>]+>", " ", staff.get(f"/admin/items/{item.id}/result").get_data(as_text=True)).split())
+    assert "干部群众 5 100.00%" in page and "表决进行中" in page and "待所有测评组结束后计算" in page
+    with world.db.write() as s:
+        meetings.open_item(s, ACTOR, item.id, leaders)
+    for code in leader_codes:
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, item.id, {"s0": "1"})  # 称职 = 80
+    with world.db.write() as s:
+        assert meetings.close_item(s, ACTOR, item.id, leaders).status == "closed"  # last group: sealed
+    page = " ".join(re.sub(r"<[^>]+>", " ", staff.get(f"/admin/items/{item.id}/result").get_data(as_text=True)).split())
+    assert "综合得分： 92.00" in page  # 0.6 × 100 + 0.4 × 80
+
+
+def test_committee_kinds_refuse_separate_sittings(world):
+    from conftest import ACTOR
+
+    from ballot import meetings
+
+    m = world.standard()
+    with world.db.write() as s, pytest.raises(meetings.OperationError, match="须同时开始、同时结束"):
+        meetings.open_item(s, ACTOR, m.items[0].id, m.groups[0].id)

@@ -63,6 +63,7 @@ def order_of(config: dict) -> dict:
 class Kind(ABC):
     key: str
     label: str
+    per_group = False  # True: each voting group may open and close on its own (separate sittings)
 
     @abstractmethod
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:

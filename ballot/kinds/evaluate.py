@@ -39,6 +39,7 @@ MAX_SUBJECTS = 100
 
 
 class EvaluateKind(Kind):
+    per_group = True
     key = "evaluate"
     label = "民主测评 / 三元测评（按等次评价，分组加权）"
 
@@ -257,7 +258,7 @@ class EvaluateKind(Kind):
         withheld = {
             gid
             for gid, name in groups.items()
-            if len(by_group[gid]) < config["min_ballots"] and name not in config["open_groups"]
+            if gid in closed and len(by_group[gid]) < config["min_ballots"] and name not in config["open_groups"]
         }
         subjects_out = []
         for index, subject in enumerate(config["subjects"]):
@@ -273,7 +274,7 @@ class EvaluateKind(Kind):
                     closed=gid in closed,
                     open_group=name in config["open_groups"],
                 )
-                if cell["withheld"]:
+                if cell["withheld"] or not cell["closed"]:  # too few ballots, or still voting: no figure
                     cell = {k: cell[k] for k in ("group", "group_id", "ballots", "withheld", "closed", "open_group")}
                 per_group.append(cell)
             pooled = self._cell(config, scale, index, [b for gid in groups for b in by_group[gid]])

@@ -20,6 +20,7 @@ MAX_SUB_ITEMS = 10
 
 
 class ScoreKind(Kind):
+    per_group = True
     key = "score"
     label = "评委打分（去掉最高分和最低分，分组加权）"
 

@@ -46,6 +46,7 @@ from ..meetings import (
     item_result,
     name_gaps,
     open_item,
+    result_available,
     set_present,
     set_same_surname,
     update_group,
@@ -168,6 +169,17 @@ def new_meeting():
     return _done(m.id, "会议已创建，请添加表决组和议题。")
 
 
+def _sittings(s, item: Item, groups) -> list[dict] | None:
+    """Per-group state of an item whose groups vote at separate sittings (None for the others)."""
+    if not KINDS[item.kind].per_group or len(item.voting_groups) < 2 or item.status not in ("draft", "open"):
+        return None
+    names = {gr.id: gr.name for gr in groups}
+    return [
+        {"id": ig.group_id, "name": names[ig.group_id], "state": ig.state, "cast": cast_count(s, item.id, ig.group_id)}
+        for ig in sorted(item.voting_groups, key=lambda ig: ig.group_id)
+    ]
+
+
 @bp.post("/meetings/<id:meeting_id>/name-order")
 @require("prepare")
 def name_order(meeting_id: int):
@@ -230,6 +242,8 @@ def meeting(meeting_id: int):
                     "counts": counts,
                     "frozen": item_frozen(item),
                     "groups": [gr.name for gr in groups if gr.id in item_group_ids(item)],
+                    "sittings": _sittings(s, item, groups),
+                    "result_available": result_available(item),
                 }
             )
         reconcile = {gr.id: credentials.reconciliation(s, gr.id) for gr in groups}
@@ -601,13 +615,14 @@ def withdraw(item_id: int):
 @bp.post("/items/<id:item_id>/open")
 @require("conduct")
 def open_(item_id: int):
+    group_id = _form_id("group")
     try:
         with db().write() as s:
-            item = open_item(s, actor(), item_id)
+            item = open_item(s, actor(), item_id, group_id)
             meeting_id = item.meeting_id
     except OperationError as exc:
         return _refuse(exc, request.referrer or url_for("admin.home"))
-    return _done(meeting_id, "已开始表决。")
+    return _done(meeting_id, "该表决组已开始表决。" if group_id else "已开始表决。")
 
 
 @bp.route("/items/<id:item_id>/close", methods=["GET", "POST"])
@@ -617,15 +632,22 @@ def close(item_id: int):
         item = _get(s, Item, item_id)
         cast = cast_count(s, item.id)
         counts = item_counts(s, item)
+        groups = list(item.meeting.groups)
+    group_id = _form_id("group") if request.method == "POST" else (request.args.get("group", type=int) or None)
+    group_name = next((gr.name for gr in groups if gr.id == group_id), None) if group_id else None
     if request.method == "GET":
-        return render_template("admin/close.html", item=item, cast=cast, counts=counts)
+        return render_template(
+            "admin/close.html", item=item, cast=cast, counts=counts, group_id=group_id, group_name=group_name
+        )
     if request.form.get("confirm") != "1":
         return _refuse(OperationError("请勾选确认后再结束表决"), url_for("admin.close", item_id=item_id))
     try:
         with db().write() as s:
-            close_item(s, actor(), item_id)
+            closed = close_item(s, actor(), item_id, group_id).status == "closed"
     except OperationError as exc:
         return _refuse(exc, url_for("admin.meeting", meeting_id=item.meeting_id))
+    if not closed:
+        return _done(item.meeting_id, f"“{group_name}”已结束表决；所有表决组结束后计算综合结果。")
     if not compact_pending(db()):
         session["flash"] = "表决已结束、结果已封存；数据库整理因繁忙推迟，将在下次结束表决或重启服务时自动完成。"
     return redirect(url_for("admin.result", item_id=item_id), code=303)
@@ -636,7 +658,7 @@ def close(item_id: int):
 def result(item_id: int):
     with db().read() as s:
         item = _get(s, Item, item_id)
-        if item.status == "open":
+        if not result_available(item):
             return message_page(
                 "表决尚未结束",
                 "表决进行中不显示结果，结束表决后再查看。",

@@ -13,7 +13,7 @@ from sqlalchemy import and_, select
 from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
 from ..codes import new_receipt
 from ..credentials import find_usable
-from ..itemviews import cached_static, item_view
+from ..itemviews import cached_static, group_state, item_view
 from ..kinds import CastError, get_kind
 from ..models import Ballot, Credential, Item, ItemGroup, Meeting, Spend, VoterGroup
 from .common import client_address, db, form_lists, limiter, message_page, settings
@@ -61,7 +61,7 @@ def _open_items_to_cast(s, voter: dict) -> list[int]:
             .join(ItemGroup, ItemGroup.item_id == Item.id)
             .outerjoin(Spend, and_(Spend.item_id == Item.id, Spend.credential_id == voter["c"]))
             .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status == "open")
-            .where(Spend.item_id.is_(None))
+            .where(ItemGroup.state == "open", Spend.item_id.is_(None))
         ).scalars()
     )
 
@@ -118,7 +118,7 @@ def items():
             session.clear()
             return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
         rows = s.execute(
-            select(Item.id, Item.title, Item.status, Spend.item_id.label("spent"))
+            select(Item.id, Item.title, Item.status, ItemGroup.state, Spend.item_id.label("spent"))
             .join(ItemGroup, ItemGroup.item_id == Item.id)
             .outerjoin(Spend, and_(Spend.item_id == Item.id, Spend.credential_id == voter["c"]))
             .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status.in_(("open", "closed")))
@@ -128,8 +128,8 @@ def items():
     for row in rows:
         receipt = receipts.get(str(row.id))
         done = receipt is not None or row.spent is not None
-        if row.status == "closed" and not done:
-            continue
+        if (row.status == "closed" or row.state != "open") and not done:
+            continue  # over, or not yet open for this voter's group
         entries.append({"item": row, "done": done, "receipt": receipt})
     return render_template("vote/items.html", meeting_title=who.title, group_name=who.name, entries=entries)
 
@@ -170,7 +170,7 @@ def _votable(voter: dict, item_id: int, must_be_open: bool = True):
         item = item_view(s, item_id)
         if item is None or item.meeting_id != voter["m"] or voter["g"] not in item.group_ids:
             return None, message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
-        if must_be_open and item.status != "open":
+        if must_be_open and (item.status != "open" or group_state(s, item.id, voter["g"]) != "open"):
             return None, _not_open()
         if must_be_open and has_spent(s, voter["c"], item.id):
             return None, _already()
