@@ -302,6 +302,68 @@ def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make
     )
 
 
+def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping[str, list[str]] | None = None) -> Item:
+    """差额票决: a new item for the seats this round left unfilled, with the candidates the result
+    proposes (RULES §2) or the chair's edit of them; both lists are recorded, and every round stays."""
+    lock_item(session, item.id, exclusive=True)
+    kind = get_kind(item.kind)
+    if not hasattr(kind, "next_round") or item.status != "closed":
+        raise OperationError("只有已结束的差额票决议题才能进入下一轮")
+    later = session.execute(select(Item.id).where(Item.meeting_id == item.meeting_id)).scalars().all()
+    for other_id in later:
+        other = session.get(Item, other_id)
+        if other.status != "withdrawn" and item_config(other).get("previous_item") == item.id:
+            raise OperationError(f"本议题的下一轮已经创建（议题 #{other.id}）")
+    config = item_config(item)
+    proposal = kind.next_round(config, item_result(session, item))
+    if proposal is None:
+        raise OperationError("所有名额均已产生，无需下一轮")
+    proposed = {p["post"]: list(p["candidates"]) for p in proposal["posts"]}
+    if edited is not None:
+        if set(edited) != set(proposed):
+            raise OperationError("下一轮的职位须与本轮空缺的职位一致")
+        for post in proposal["posts"]:
+            post["candidates"] = [n for n in (" ".join(x.split()) for x in edited[post["post"]]) if n]
+    proposal["previous_item"] = item.id
+    base_title = item.title.split("（第")[0]
+    new = add_item(
+        session,
+        actor,
+        item.meeting,
+        f"{base_title}（第 {proposal['round']} 轮）",
+        item.kind,
+        proposal,
+        item_group_ids(item),
+    )
+    audit.record(
+        session,
+        actor,
+        "item.next_round",
+        item.meeting_id,
+        item=item.id,
+        next_item=new.id,
+        proposed=proposed,
+        confirmed={p["post"]: p["candidates"] for p in proposal["posts"]},
+        edited=edited is not None and proposed != {p["post"]: p["candidates"] for p in proposal["posts"]},
+    )
+    return new
+
+
+def confirm_merges(session: Session, actor: audit.Actor, item: Item, merges: list[dict]) -> None:
+    """民主推荐: the clerk confirms which written-in spellings name one person (RULES §3)."""
+    lock_item(session, item.id, exclusive=True)
+    kind = get_kind(item.kind)
+    if not hasattr(kind, "merge") or item.status != "closed":
+        raise OperationError("只有已结束的民主推荐议题才能合并另行推荐的写法")
+    config = item_config(item)
+    try:
+        merged = kind.merge(config, [*config.get("merges", []), *merges], ballots_of(session, item.id))
+    except KindConfigError as exc:
+        raise OperationError(str(exc)) from None
+    item.config_json = _config_json(merged)
+    audit.record(session, actor, "item.merge_write_ins", item.meeting_id, item=item.id, merges=merges)
+
+
 # -- counts, open, close -------------------------------------------------------------------------
 
 

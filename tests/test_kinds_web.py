@@ -198,3 +198,80 @@ def test_committee_kinds_refuse_separate_sittings(world):
     m = world.standard()
     with world.db.write() as s, pytest.raises(meetings.OperationError, match="须同时开始、同时结束"):
         meetings.open_item(s, ACTOR, m.items[0].id, m.groups[0].id)
+
+
+def test_contest_next_round_in_one_step_with_the_chairs_edit_recorded(app, world):
+    from conftest import csrf_of
+
+    from ballot import audit
+    from ballot.models import Item
+
+    toml = """
+[[items]]
+title = "差额票决"
+kind = "contest"
+[[items.posts]]
+post = "副县长"
+seats = 1
+candidates = ["张伟", "王芳", "李强"]
+"""
+    casts = [{"p0": "0"}] * 5 + [{"p0": "2"}] * 5 + [{"p0": "1"}]  # 王芳 5, 张伟 5, 李强 1 of 11: no majority
+    text, _ = run(app, world, toml, 11, casts)
+    assert "1 个名额本轮空缺" in text and "⌈1.5 × 1⌉ = 2 名" in text
+    with world.db.read() as s:
+        first = s.query(Item).one()
+    world.staff("chair")
+    chair = app.test_client()
+    login(chair, "chair1")
+    page = chair.get(f"/admin/items/{first.id}/result").get_data(as_text=True)
+    assert 'id="next-round"' in page and "王芳\n张伟" in page
+    r = chair.post(
+        f"/admin/items/{first.id}/next-round",
+        data={"csrf_token": csrf_of(page), "post:副县长": "张伟\n王芳\n李强"},  # the chair keeps all three
+    )
+    assert r.status_code == 303
+    with world.db.read() as s:
+        second = s.query(Item).filter(Item.id != first.id).one()
+        config = __import__("json").loads(second.config_json)
+        assert second.title == "差额票决（第 2 轮）" and config["round"] == 2 and config["previous_item"] == first.id
+        assert config["posts"][0]["candidates"] == ["王芳", "李强", "张伟"]  # stroke order again
+        entry = audit.entries(s, first.meeting_id)[-1]
+        assert entry.action == "item.next_round"
+        detail = __import__("json").loads(entry.detail_json)
+        assert detail["edited"] is True and detail["proposed"] == {"副县长": ["王芳", "张伟"]}
+    again = chair.post(f"/admin/items/{first.id}/next-round", data={"csrf_token": csrf_of(page)})
+    assert again.status_code == 400 and "下一轮已经创建" in again.get_data(as_text=True)
+
+
+def test_recommend_merges_are_confirmed_by_the_clerk(app, world):
+    import json
+
+    from conftest import csrf_of
+
+    from ballot.models import Item
+
+    toml = """
+[[items]]
+title = "非定位推荐"
+kind = "recommend"
+seats = 1
+"""
+    casts = [{"w0": "阿依古丽·买买提"}] * 2 + [{"w0": "阿依古丽买买提"}]
+    text, _ = run(app, world, toml, 3, casts)
+    assert "可能是同一人" in text
+    with world.db.read() as s:
+        item = s.query(Item).one()
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    page = clerk.get(f"/admin/items/{item.id}/result").get_data(as_text=True)
+    r = clerk.post(
+        f"/admin/items/{item.id}/merges",
+        data={"csrf_token": csrf_of(page), "merge": json.dumps(["阿依古丽买买提", "阿依古丽·买买提"])},
+    )
+    assert r.status_code == 303
+    after = " ".join(
+        re.sub(r"<[^>]+>", " ", clerk.get(f"/admin/items/{item.id}/result").get_data(as_text=True)).split()
+    )
+    assert "阿依古丽·买买提 （另行推荐：阿依古丽·买买提、阿依古丽买买提） 3 100.00%" in after
+    assert "已确认合并的写法：“阿依古丽买买提”→“阿依古丽·买买提”" in after

@@ -58,6 +58,7 @@ class ContestKind(Kind):
             "order": order,
             "single_given_first": single_given_first,
             "round": round_no,
+            "previous_item": raw.get("previous_item") if isinstance(raw.get("previous_item"), int) else None,
         }
 
     def people(self, config: dict) -> list[str]:

@@ -250,9 +250,12 @@ class RecommendKind(Kind):
         """The configuration with the clerk's confirmed merges of written-in spellings."""
         written = {n for b in ballots for n in b.choices.get("written", [])}
         targets = written | set(config["candidates"])
-        checked = []
+        checked, seen = [], set()
         for m in merges:
             source, target = str(m.get("from", "")), str(m.get("to", ""))
+            if source in seen:
+                raise KindConfigError(f"“{source}”已经合并过")
+            seen.add(source)
             if source not in written:
                 raise KindConfigError(f"“{source}”不是另行推荐中出现的写法")
             if target not in targets or target == source:

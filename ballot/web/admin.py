@@ -38,6 +38,7 @@ from ..meetings import (
     add_item,
     cast_count,
     close_item,
+    confirm_merges,
     create_meeting,
     item_config,
     item_counts,
@@ -45,6 +46,7 @@ from ..meetings import (
     item_group_ids,
     item_result,
     name_gaps,
+    next_round,
     open_item,
     result_available,
     set_present,
@@ -668,7 +670,48 @@ def result(item_id: int):
         res = item_result(s, item)
         meeting = item.meeting
         groups = [gr.name for gr in meeting.groups if gr.id in item_group_ids(item)]
-    return render_template("admin/result.html", item=item, meeting=meeting, result=res, groups=groups)
+    return render_template(
+        "admin/result.html", item=item, meeting=meeting, result=res, groups=groups, note=session.pop("flash", None)
+    )
+
+
+@bp.post("/items/<id:item_id>/next-round")
+@require("conduct")
+def next_round_(item_id: int):
+    """差额票决: the chair confirms (or edits) the proposed candidates of the next round."""
+    edited = {}
+    for key, text in request.form.items():
+        if key.startswith("post:"):
+            edited[key[5:]] = [line for line in text.splitlines() if line.strip()]
+    try:
+        with db().write() as s:
+            new = next_round(s, actor(), _get(s, Item, item_id), edited or None)
+            meeting_id, title = new.meeting_id, new.title
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.result", item_id=item_id))
+    return _done(meeting_id, f"已创建“{title}”，请开始表决。")
+
+
+@bp.post("/items/<id:item_id>/merges")
+@require("prepare")
+def merges_(item_id: int):
+    """民主推荐: the clerk confirms which written-in spellings are one person."""
+    merges = []
+    for value in request.form.getlist("merge"):
+        try:
+            source, target = json.loads(value)
+        except (ValueError, TypeError):
+            return _refuse(OperationError("合并内容无效"), url_for("admin.result", item_id=item_id))
+        merges.append({"from": str(source), "to": str(target)})
+    if not merges:
+        return _refuse(OperationError("请勾选要合并的写法"), url_for("admin.result", item_id=item_id))
+    try:
+        with db().write() as s:
+            confirm_merges(s, actor(), _get(s, Item, item_id), merges)
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.result", item_id=item_id))
+    session["flash"] = f"已合并 {len(merges)} 种写法。"
+    return redirect(url_for("admin.result", item_id=item_id), code=303)
 
 
 @bp.get("/meetings/<id:meeting_id>/audit")
