@@ -39,6 +39,18 @@ def check_structure(data) -> dict:
     return data
 
 
+def _expand(it: dict, config: dict) -> list[tuple[str, dict]]:
+    """评委打分 with `per_candidate = true` (当场亮分): one item per candidate, in the order given,
+    sharing a series so their final scores rank together."""
+    if it.get("kind") != "score" or not it.get("per_candidate"):
+        return [(it.get("title"), config)]
+    candidates = config.get("candidates")
+    if not isinstance(candidates, list) or not candidates:
+        raise OperationError("逐人亮分须列出参评人选（candidates）")
+    title = str(it.get("title") or "").strip()
+    return [(f"{title}：{name}", {**config, "candidates": [name], "series": title}) for name in candidates]
+
+
 def load(session: Session, actor: audit.Actor, text: str) -> Meeting:
     return load_data(session, actor, parse(text))
 
@@ -68,16 +80,9 @@ def load_data(session: Session, actor: audit.Actor, data) -> Meeting:
         try:
             if unknown:
                 raise OperationError(f"表决组“{'、'.join(unknown)}”未在 [[groups]] 中定义")
-            config = {k: v for k, v in it.items() if k not in ("title", "kind", "groups")}
-            add_item(
-                session,
-                actor,
-                meeting,
-                it.get("title"),
-                it.get("kind", "approval"),
-                config,
-                [by_name[x] for x in names],
-            )
+            config = {k: v for k, v in it.items() if k not in ("title", "kind", "groups", "per_candidate")}
+            for title, part in _expand(it, config):
+                add_item(session, actor, meeting, title, it.get("kind", "approval"), part, [by_name[x] for x in names])
         except OperationError as exc:
             raise OperationError(f"第 {n} 个议题：{exc}") from None
     session.refresh(meeting)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from fractions import Fraction
 from typing import Mapping
 
 from sqlalchemy import func, select
@@ -530,6 +531,36 @@ def cast_count(session: Session, item_id: int, group_id: int | None = None) -> i
     if group_id is not None:
         stmt = stmt.where(Ballot.group_id == group_id)
     return session.execute(stmt).scalar_one()
+
+
+def series_ranking(session: Session, item: Item) -> list[dict] | None:
+    """评委打分 shown candidate by candidate (当场亮分): the final scores of every closed item of
+    the same series, ranked together (equal scores share a rank, in 姓氏笔画 order)."""
+    from .kinds.common import fixed2, ranked
+
+    series = item_config(item).get("series")
+    if item.kind != "score" or not series:
+        return None
+    rows = []
+    for other in item.meeting.items:
+        config = item_config(other)
+        if other.kind == "score" and config.get("series") == series and other.status == "closed":
+            for row in item_result(session, other)["rows"]:
+                rows.append({"name": row["name"], "final": row["final"], "item": other.id})
+    pending = sum(
+        1
+        for o in item.meeting.items
+        if o.kind == "score" and item_config(o).get("series") == series and o.status in ("draft", "open")
+    )
+    result = ranked(
+        rows,
+        lambda r: Fraction(r["final"]) if r["final"] else None,
+        lambda r: r["name"],
+        item.meeting.single_given_first,
+    )
+    for row in result:
+        row["final_display"] = fixed2(Fraction(row["final"])) if row["final"] else "—"
+    return [{"series": series, "rows": result, "pending": pending}]
 
 
 def result_available(item: Item) -> bool:

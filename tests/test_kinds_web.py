@@ -275,3 +275,40 @@ seats = 1
     )
     assert "阿依古丽·买买提 （另行推荐：阿依古丽·买买提、阿依古丽买买提） 3 100.00%" in after
     assert "已确认合并的写法：“阿依古丽买买提”→“阿依古丽·买买提”" in after
+
+
+def test_scores_shown_candidate_by_candidate_rank_together(app, world):
+    from conftest import ACTOR
+
+    from ballot import meetings
+
+    m = world.meeting(
+        HEADER.format(expected=5)
+        + """
+[[items]]
+title = "竞职演讲评分"
+kind = "score"
+per_candidate = true
+candidates = ["张伟", "王芳", "李强"]
+"""
+    )
+    assert [i.title for i in m.items] == ["竞职演讲评分：张伟", "竞职演讲评分：王芳", "竞职演讲评分：李强"]
+    gid = m.groups[0].id
+    codes = world.codes(gid, 5)
+    world.present(gid, 5)
+    world.staff("scrutineer")
+    staff = app.test_client()
+    login(staff, "scrutineer1")
+    for item, scores in zip(m.items[:2], (("90", "90", "90", "90", "90"), ("95", "95", "95", "95", "95")), strict=True):
+        world.open(item.id)
+        for code, score in zip(codes, scores, strict=True):
+            phone = app.test_client()
+            phone.get(f"/v/{code}")
+            vote(phone, item.id, {"s0_0": score})
+        with world.db.write() as s:
+            meetings.close_item(s, ACTOR, item.id)
+        page = " ".join(
+            re.sub(r"<[^>]+>", " ", staff.get(f"/admin/items/{item.id}/result").get_data(as_text=True)).split()
+        )
+    # shown right after 王芳's speech: both scored so far, ranked; one still to come
+    assert "第 1 名 王芳 95.00 第 2 名 张伟 90.00" in page and "还有 1 名人选未亮分" in page

@@ -69,6 +69,8 @@ class ScoreKind(Kind):
             "trim": trim,
             "trim_min_judges": trim_min,
             "weights": weights,
+            # 当场亮分: one item per candidate, ranked together by the series they share
+            "series": " ".join(str(raw.get("series") or "").split())[:200] or None,
         }
 
     def people(self, config: dict) -> list[str]:

@@ -49,6 +49,7 @@ from ..meetings import (
     next_round,
     open_item,
     result_available,
+    series_ranking,
     set_present,
     set_same_surname,
     update_group,
@@ -668,10 +669,17 @@ def result(item_id: int):
                 back=url_for("admin.meeting", meeting_id=item.meeting_id),
             )
         res = item_result(s, item)
+        series = series_ranking(s, item)
         meeting = item.meeting
         groups = [gr.name for gr in meeting.groups if gr.id in item_group_ids(item)]
     return render_template(
-        "admin/result.html", item=item, meeting=meeting, result=res, groups=groups, note=session.pop("flash", None)
+        "admin/result.html",
+        item=item,
+        meeting=meeting,
+        result=res,
+        groups=groups,
+        series=series,
+        note=session.pop("flash", None),
     )
 
 
