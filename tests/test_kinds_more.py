@@ -437,3 +437,17 @@ def test_score_is_exact_and_order_free(scores):
         values = values[1:-1]
     assert Fraction(result["rows"][0]["final"]) == sum(values) / len(values)
     assert SCORE.tally(cfg, ballots(list(reversed(votes))), Counts(12, 12, 12)) == result
+
+
+def test_evaluate_dimensions_are_each_graded_and_pooled_per_subject():
+    cfg = EVALUATE.parse_config({"subjects": ["张伟", "王芳"], "dimensions": ["德", "能"], "quotas": [{"max": 1}]})
+    assert EVALUATE.form_field_names(cfg) == ["s0_0", "s0_1", "s1_0", "s1_1"]
+    # 优秀 at most 1 per dimension: 张伟 德 优秀 and 王芳 能 优秀 is fine; both 德 优秀 is not
+    ok = EVALUATE.parse_cast(cfg, form(s0_0="0", s0_1="1", s1_0="1", s1_1="0"))
+    with pytest.raises(CastError, match="（德）"):
+        EVALUATE.parse_cast(cfg, form(s0_0="0", s1_0="0"))
+    assert EVALUATE.review(cfg, ok)[:2] == [("张伟（德）", "优秀"), ("张伟（能）", "称职")]
+    result = EVALUATE.tally(cfg, ballots([ok] * 5), Counts(5, 5, 5))
+    zhang = result["subjects"][0]["groups"][0]
+    assert zhang["counts"] == [5, 5, 0, 0] and zhang["mean"] == "90"  # (5×100 + 5×80) / 10 ratings
+    assert [(d["name"], d["mean"]) for d in zhang["dimensions"]] == [("德", "100"), ("能", "80")]

@@ -312,3 +312,17 @@ candidates = ["张伟", "王芳", "李强"]
         )
     # shown right after 王芳's speech: both scored so far, ranked; one still to come
     assert "第 1 名 王芳 95.00 第 2 名 张伟 90.00" in page and "还有 1 名人选未亮分" in page
+
+
+def test_evaluate_with_dimensions_end_to_end(app, world):
+    toml = """
+[[items]]
+title = "德能勤绩廉测评"
+kind = "evaluate"
+dimensions = ["德", "能"]
+subjects = ["张伟"]
+"""
+    casts = [{"s0_0": "0", "s0_1": "1"}] * 5
+    text, refusal = run(app, world, toml, 5, casts, refused={"s0_0": "0", "s0_9": "1"})
+    assert "表单内容与本议题不符" in refusal
+    assert "德 5 0 0 0 0 0 100.00% 100.00% 0.00% 100.00" in text and "综合得分： 90.00" in text

@@ -67,6 +67,12 @@ class EvaluateKind(Kind):
         if denominator not in ("rated", "cast"):
             raise KindConfigError("比率分母只能是 rated（有效评价票）或 cast（收回票数）")
         quotas = self._quotas(raw.get("quotas") or [], subjects, scales)
+        dimensions = raw.get("dimensions") or []
+        if not isinstance(dimensions, list) or len(dimensions) > 10:
+            raise KindConfigError('测评维度（dimensions）须写成不超过 10 项的列表，如 ["德", "能", "勤", "绩", "廉"]')
+        dimensions = [clean_name(d, "测评维度") for d in dimensions]
+        if len(set(dimensions)) != len(dimensions):
+            raise KindConfigError("测评维度重复")
         order = people_order(raw.get("order", "entered"), single_given_first)
         config = {
             "scales": scales,
@@ -77,6 +83,7 @@ class EvaluateKind(Kind):
             "open_groups": sorted(set(open_groups)),
             "denominator": denominator,
             "quotas": quotas,
+            "dimensions": dimensions,
             "order": order,
             "single_given_first": single_given_first,
         }
@@ -186,8 +193,15 @@ class EvaluateKind(Kind):
 
     # -- casting ----------------------------------------------------------------------------
 
+    def units(self, config: dict) -> list[tuple[int, str | None, str]]:
+        """What a ballot grades, in order: (subject index, dimension or None, form field)."""
+        dims = config.get("dimensions") or []
+        if not dims:
+            return [(i, None, f"s{i}") for i in range(len(config["subjects"]))]
+        return [(i, d, f"s{i}_{k}") for i in range(len(config["subjects"])) for k, d in enumerate(dims)]
+
     def form_field_names(self, config: dict) -> list[str]:
-        return [f"s{i}" for i in range(len(config["subjects"]))]
+        return [field for _, _, field in self.units(config)]
 
     def options(self, config: dict, subject: dict) -> list[tuple[str, str]]:
         """(value, label) for one subject's choices on the phone and the paper form."""
@@ -200,7 +214,7 @@ class EvaluateKind(Kind):
     def parse_cast(self, config: dict, form: Mapping[str, list[str]]) -> dict:
         names = self.form_field_names(config)
         allowed = set(names)
-        if any(f[:1] == "s" and f[1:].isdigit() and f not in allowed for f in form):
+        if any(f[:1] == "s" and f[1:].replace("_", "").isdigit() and f not in allowed for f in form):
             raise CastError("表单内容与本议题不符，请返回重新填写")
         grades = []
         for field in names:
@@ -212,25 +226,32 @@ class EvaluateKind(Kind):
 
     def check_choices(self, config: dict, choices) -> dict:
         grades = choices.get("grades") if isinstance(choices, dict) else None
-        subjects = config["subjects"]
-        if not isinstance(grades, list) or len(grades) != len(subjects):
+        subjects, units = config["subjects"], self.units(config)
+        if not isinstance(grades, list) or len(grades) != len(units):
             raise CastError("选票内容无效，请返回重新填写")
-        for subject, grade in zip(subjects, grades, strict=True):
-            valid = {v for v, _ in self.options(config, subject)}
+        for (i, _, _), grade in zip(units, grades, strict=True):
+            valid = {v for v, _ in self.options(config, subjects[i])}
             if grade not in valid:
                 raise CastError("选票内容无效，请返回重新填写")
-        for quota in config["quotas"]:
+        for quota in config["quotas"]:  # with dimensions, the cap holds in each dimension
             index = str(config["scales"][quota["scale"]]["grades"].index(quota["grade"]))
-            used = sum(1 for s, g in zip(subjects, grades, strict=True) if s["scale"] == quota["scale"] and g == index)
-            if used > quota["max"]:
-                raise CastError(f"{quota['words']}，本票评了 {used} 人，请修改后再提交")
+            for dimension in config.get("dimensions") or [None]:
+                used = sum(
+                    1
+                    for (i, d, _), g in zip(units, grades, strict=True)
+                    if d == dimension and subjects[i]["scale"] == quota["scale"] and g == index
+                )
+                if used > quota["max"]:
+                    where = f"（{dimension}）" if dimension else ""
+                    raise CastError(f"{quota['words']}{where}，本票评了 {used} 人，请修改后再提交")
         return {"grades": list(grades)}
 
     def review(self, config: dict, choices: dict) -> list[tuple[str, str]]:
         lines = []
-        for subject, grade in zip(config["subjects"], choices["grades"], strict=True):
+        for (i, dimension, _), grade in zip(self.units(config), choices["grades"], strict=True):
+            subject = config["subjects"][i]
             label = dict(self.options(config, subject))[grade]
-            lines.append((subject["name"], label))
+            lines.append((f"{subject['name']}（{dimension}）" if dimension else subject["name"], label))
         return lines
 
     # -- counting ---------------------------------------------------------------------------
@@ -265,7 +286,12 @@ class EvaluateKind(Kind):
             scale = config["scales"][subject["scale"]]
             per_group = []
             for gid, name in groups.items():
-                cell = self._cell(config, scale, index, by_group[gid])
+                cell = self._cell(config, scale, self._unit_indices(config, index), by_group[gid])
+                if config.get("dimensions") and gid in closed and gid not in withheld:
+                    cell["dimensions"] = [
+                        {"name": d, **self._cell(config, scale, [u], by_group[gid])}
+                        for d, u in zip(config["dimensions"], self._unit_indices(config, index), strict=True)
+                    ]
                 cell.update(
                     group=name,
                     group_id=gid,
@@ -277,7 +303,9 @@ class EvaluateKind(Kind):
                 if cell["withheld"] or not cell["closed"]:  # too few ballots, or still voting: no figure
                     cell = {k: cell[k] for k in ("group", "group_id", "ballots", "withheld", "closed", "open_group")}
                 per_group.append(cell)
-            pooled = self._cell(config, scale, index, [b for gid in groups for b in by_group[gid]])
+            pooled = self._cell(
+                config, scale, self._unit_indices(config, index), [b for gid in groups for b in by_group[gid]]
+            )
             composite, composite_note = self._composite(weights, per_group, groups, withheld, closed)
             subjects_out.append(
                 {
@@ -350,20 +378,25 @@ class EvaluateKind(Kind):
             "rounding": "比率、平均分、综合得分按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；排名按精确值，相同者并列",
         }
 
-    def _cell(self, config, scale, index, ballots) -> dict:
+    def _unit_indices(self, config: dict, subject_index: int) -> list[int]:
+        return [k for k, (i, _, _) in enumerate(self.units(config)) if i == subject_index]
+
+    def _cell(self, config, scale, indices, ballots) -> dict:
+        """Counts over the given units of every ballot (one unit, or a subject's dimensions)."""
         grades = scale["grades"]
         counts = [0] * len(grades)
         abstain = unknown = 0
         for b in ballots:
-            g = b.choices["grades"][index]
-            if g == ABSTAIN:
-                abstain += 1
-            elif g == UNKNOWN:
-                unknown += 1
-            else:
-                counts[int(g)] += 1
+            for index in indices:
+                g = b.choices["grades"][index]
+                if g == ABSTAIN:
+                    abstain += 1
+                elif g == UNKNOWN:
+                    unknown += 1
+                else:
+                    counts[int(g)] += 1
         rated = sum(counts)
-        base = rated if config["denominator"] == "rated" else len(ballots)
+        base = rated if config["denominator"] == "rated" else len(ballots) * len(indices)
         points = sum(c * p for c, p in zip(counts, scale["points"], strict=True))
 
         def rate(n):
