@@ -25,3 +25,17 @@
     });
   });
 })();
+
+// Item form: show only the selected kind's fields (without JavaScript all show; the server reads
+// only the selected kind's).
+(function () {
+  var kind = document.getElementById("kind");
+  if (!kind) return;
+  function show() {
+    document.querySelectorAll("fieldset.kind-fields").forEach(function (f) {
+      f.hidden = f.getAttribute("data-kind").split(" ").indexOf(kind.value) < 0;
+    });
+  }
+  kind.addEventListener("change", show);
+  show();
+})();

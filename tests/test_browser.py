@@ -229,3 +229,72 @@ nominees = ["陈清州", "王𫖮", "陈春", "禤小明", "陈学敏", "{count_
         expect(page.locator(".order-note")).to_have_text("人选按姓氏笔画排序（单名优先）")
         shot(page, "phone-6-stroke-order")
         context.close()
+
+
+def test_every_kind_on_the_phone_and_the_clerks_form(browser, world, settings, tmp_path, sqlite_only):
+    from conftest import ROOT
+    from playwright.sync_api import expect
+
+    evaluation = world.meeting((ROOT / "examples" / "three-way-evaluation.toml").read_text(encoding="utf-8"))
+    contest = world.meeting((ROOT / "examples" / "standing-committee-contest.toml").read_text(encoding="utf-8"))
+    others = world.meeting(
+        """
+[meeting]
+title = "推荐与评分"
+[[groups]]
+name = "与会人员"
+expected = 30
+[[items]]
+title = "推荐副局长人选"
+kind = "recommend"
+seats = 2
+candidates = ["张伟", "王芳", "李强", "欧阳明", "禤小明"]
+write_ins = true
+[[items]]
+title = "竞职演讲评分"
+kind = "score"
+candidates = ["张伟", "王芳"]
+sub_items = [{ name = "演讲", max = 60 }, { name = "答辩", max = 40 }]
+"""
+    )
+    world.staff("clerk")
+    for m in (evaluation, contest, others):
+        for g in m.groups:
+            world.present(g.id, g.expected)
+    pages = []
+    for m, item in (
+        (evaluation, evaluation.items[0]),
+        (contest, contest.items[0]),
+        (others, others.items[0]),
+        (others, others.items[1]),
+    ):
+        code = world.codes(m.groups[0].id, 1)[0]
+        world.open(item.id)
+        pages.append((item, code))
+    with running_server(settings, tmp_path / "server.log") as base:
+        for item, code in pages:
+            context = browser.new_context(
+                viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+            )
+            page = context.new_page()
+            page.goto(f"{base}/v/{code.lower()}")
+            page.goto(f"{base}/ballot/{item.id}")
+            expect(page.locator("h1")).to_contain_text(item.title)
+            if item.kind == "recommend":
+                counter = page.locator(".counter")
+                expect(counter).to_have_text("已选 0/2")
+                page.locator("label.pick-label").nth(0).click()
+                page.locator("label.pick-label").nth(1).click()
+                page.fill("input[name=w0]", "赵敏")
+                expect(counter).to_have_text("已选 3/2")
+                expect(counter).to_have_class("counter over")
+            shot(page, f"phone-kind-{item.kind}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            context.close()
+        context, page = staff_page(browser, base, "clerk1")
+        page.goto(f"{base}/admin/meetings/{others.id}/items/new")
+        page.select_option("#kind", "evaluate")
+        expect(page.locator("fieldset[data-kind=evaluate]")).to_be_visible()
+        expect(page.locator("fieldset[data-kind=recommend]")).to_be_hidden()
+        shot(page, "desk-4-item-form-evaluate")
+        context.close()

@@ -326,7 +326,7 @@ def test_score_refuses_out_of_range_off_step_and_missing_scores():
     cfg = SCORE.parse_config({"candidates": ["张伟"]})
     with pytest.raises(CastError, match="须在 0 到 100 之间"):
         SCORE.parse_cast(cfg, form(s0_0="101"))
-    with pytest.raises(CastError, match="以 1/2 分为单位"):
+    with pytest.raises(CastError, match="以 0.5 分为单位"):
         SCORE.parse_cast(cfg, form(s0_0="90.3"))
     with pytest.raises(CastError, match="请为“张伟”填写得分"):
         SCORE.parse_cast(cfg, form())

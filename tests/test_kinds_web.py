@@ -326,3 +326,105 @@ subjects = ["张伟"]
     text, refusal = run(app, world, toml, 5, casts, refused={"s0_0": "0", "s0_9": "1"})
     assert "表单内容与本议题不符" in refusal
     assert "德 5 0 0 0 0 0 100.00% 100.00% 0.00% 100.00" in text and "综合得分： 90.00" in text
+
+
+FORMS = {
+    "approval": {"nominees": "王建国，拟任城关镇党委书记\n刘晓梅", "preset": "appointment"},
+    "recommend": {
+        "rec_seats": "2",
+        "rec_candidates": "张伟\n王芳\n李强",
+        "rec_write_ins": "1",
+        "rec_denominator": "cast",
+        "rec_threshold_op": ">=",
+        "rec_threshold": "1/2",
+        "rec_ratio": "1.5",
+    },
+    "contest": {"con_posts": "副县长｜1｜张伟、王芳\n副局长｜2｜李强、刘洋、陈静", "preset": "appointment"},
+    "evaluate": {
+        "ev_teams": "某局领导班子",
+        "ev_subjects": "张伟，局长\n王芳",
+        "ev_dimensions": "德、能",
+        "ev_weight_G1": "0.6",
+        "ev_weight_G2": "0.4",
+        "ev_open_G2": "1",
+        "ev_min": "5",
+        "ev_quota": "1",
+        "ev_denominator": "rated",
+    },
+    "score": {
+        "sc_candidates": "张伟\n王芳",
+        "sc_min": "0",
+        "sc_max": "100",
+        "sc_step": "0.5",
+        "sc_sub_items": "演讲，60\n答辩，40",
+        "sc_trim": "totals",
+        "sc_trim_min": "5",
+        "sc_weight_G1": "0.7",
+        "sc_weight_G2": "0.3",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FORMS))
+def test_clerk_form_creates_and_edits_every_kind(client, world, kind):
+    import json
+
+    from conftest import csrf_of
+
+    from ballot.models import Item
+
+    m = world.meeting(
+        '[meeting]\ntitle = "表单"\n[[groups]]\nname = "甲组"\nexpected = 10\n[[groups]]\nname = "乙组"\nexpected = 2\n'
+    )
+    g1, g2 = m.groups[0].id, m.groups[1].id
+    fields = {k.replace("G1", str(g1)).replace("G2", str(g2)): v for k, v in FORMS[kind].items()}
+    groups = [str(g1), str(g2)] if kind in ("evaluate", "score") else [str(g1)]
+    world.staff("clerk")
+    login(client, "clerk1")
+    url = f"/admin/meetings/{m.id}/items/new"
+    data = {"title": f"{kind} 议题", "kind": kind, "order": "strokes", "groups": groups, **fields}
+    r = client.post(url, data={**data, "csrf_token": csrf_of(client.get(url).get_data(as_text=True))})
+    assert r.status_code == 303, r.get_data(as_text=True)
+    with world.db.read() as s:
+        item = s.query(Item).one()
+        stored = json.loads(item.config_json)
+    # the edit form shows the stored configuration; saving it unchanged changes nothing
+    edit = f"/admin/items/{item.id}/edit"
+    page = client.get(edit).get_data(as_text=True)
+    from ballot.web import itemform
+
+    with world.db.read() as s:
+        values = itemform.form_values(kind, stored, s.get(Item, item.id).meeting.groups)
+    shown = __import__("html").unescape(page)
+    assert all(str(v) in shown for v in values.values() if v and "\n" not in str(v))
+    again = {
+        "title": f"{kind} 议题",
+        "kind": kind,
+        "groups": groups,
+        **{k: str(v) for k, v in values.items() if v != ""},
+    }
+    r = client.post(edit, data={**again, "csrf_token": csrf_of(page)})
+    assert r.status_code == 303, r.get_data(as_text=True)
+    with world.db.read() as s:
+        assert json.loads(s.get(Item, item.id).config_json) == stored
+
+
+def test_clerk_form_refuses_weights_that_do_not_sum_to_one(client, world):
+    from conftest import csrf_of
+
+    m = world.meeting(
+        '[meeting]\ntitle = "表单"\n[[groups]]\nname = "甲组"\nexpected = 10\n[[groups]]\nname = "乙组"\nexpected = 2\n'
+    )
+    world.staff("clerk")
+    login(client, "clerk1")
+    url = f"/admin/meetings/{m.id}/items/new"
+    data = {
+        "title": "测评",
+        "kind": "evaluate",
+        "groups": [str(g.id) for g in m.groups],
+        "ev_subjects": "张伟",
+        f"ev_weight_{m.groups[0].id}": "0.5",
+        f"ev_weight_{m.groups[1].id}": "0.4",
+    }
+    r = client.post(url, data={**data, "csrf_token": csrf_of(client.get(url).get_data(as_text=True))})
+    assert r.status_code == 400 and "各组权重之和须恰好为 1，现为 9/10" in r.get_data(as_text=True)

@@ -97,6 +97,10 @@ class ScoreKind(Kind):
             return [(s["name"], Fraction(s["max"])) for s in config["sub_items"]]
         return [("得分", Fraction(config["max"]))]
 
+    def number(self, text: str) -> str:
+        """A configured number as judges read it: 0.5, not 1/2."""
+        return _decimal(Fraction(text))
+
     def form_field_names(self, config: dict) -> list[str]:
         return [f"s{i}_{j}" for i in range(len(config["candidates"])) for j in range(len(self.parts(config)))]
 
@@ -134,11 +138,9 @@ class ScoreKind(Kind):
                     raise CastError(f"“{name}”的{label}“{text}”不是数字") from None
                 part_low = low if len(parts) == 1 else Fraction(0)
                 if not part_low <= value <= high:
-                    raise CastError(
-                        f"“{name}”的{label}须在 {display_fraction(part_low)} 到 {display_fraction(high)} 之间"
-                    )
+                    raise CastError(f"“{name}”的{label}须在 {_decimal(part_low)} 到 {_decimal(high)} 之间")
                 if (value - part_low) % step:
-                    raise CastError(f"“{name}”的{label}须以 {display_fraction(step)} 分为单位")
+                    raise CastError(f"“{name}”的{label}须以 {_decimal(step)} 分为单位")
                 values.append(display_fraction(value))
             checked.append(values)
         return {"scores": checked}

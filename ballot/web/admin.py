@@ -62,6 +62,7 @@ from ..rules import COMPARATORS, DENOMINATORS, PRESETS
 from ..sealing import compact_pending
 from ..slips import PER_PAGE, SlipError, SlipSheet, check_sheet, qr_svg, stream_slips
 from ..users import UserError, authenticate, create_user, may
+from . import itemform
 from .common import client_address, db, limiter, message_page, settings
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -478,42 +479,14 @@ def _codes_csv(meta: dict, rows) -> str:
 # -- items -------------------------------------------------------------------------------------
 
 
-def _parse_nominees(text: str) -> list[dict]:
-    """One nominee a line: 姓名, optionally followed by ，or | or a tab and the post."""
-    nominees = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        for sep in ("\t", "｜", "|", "，", ","):
-            if sep in line:
-                name, post = line.split(sep, 1)
-                break
-        else:
-            name, post = line, ""
-        nominees.append({"name": name.strip(), "post": post.strip()})
-    return nominees
-
-
-def _item_form_data():
+def _item_form_data(groups):
     f = request.form
-    preset = f.get("preset", "appointment")
-    rule: dict = {"preset": preset}
-    if preset == "custom":
-        rule.update(
-            pass_op=f.get("pass_op", ">"),
-            pass_fraction=f.get("pass_fraction", "1/2"),
-            denominator=f.get("denominator", "expected"),
-            basis=f.get("basis", ""),
-        )
-        if f.get("quorum_fraction", "").strip():
-            rule.update(quorum_op=f.get("quorum_op", ">="), quorum_fraction=f.get("quorum_fraction"))
-    raw = {"nominees": _parse_nominees(f.get("nominees", "")), "order": f.get("order", "strokes"), "rule": rule}
+    kind = f.get("kind", "approval")
     try:
         group_ids = [int(x) for x in f.getlist("groups")]
     except ValueError:
         group_ids = []
-    return f.get("title"), f.get("kind", "approval"), raw, group_ids
+    return f.get("title"), kind, itemform.raw_config(f, kind, groups), group_ids
 
 
 def _form_context(meeting, item=None, values=None):
@@ -531,26 +504,8 @@ def _form_context(meeting, item=None, values=None):
 
 
 def _values_from_item(item: Item) -> dict:
-    config = item_config(item)
-    rule = config["rule"]
-    values = {
-        "title": item.title,
-        "kind": item.kind,
-        "groups": item_group_ids(item),
-        "preset": rule["preset"],
-        "order": order_of(config)["key"],
-        "nominees": "\n".join(f"{n['name']}，{n['post']}" if n["post"] else n["name"] for n in config["nominees"]),
-        "basis": rule["basis"] if rule["preset"] == "custom" else "",
-    }
-    if rule["preset"] == "custom":
-        values.update(
-            pass_op=rule["passing"]["op"],
-            pass_fraction=rule["passing"]["fraction"],
-            denominator=rule["passing"]["denominator"],
-        )
-        if rule["quorum"]:
-            values.update(quorum_op=rule["quorum"]["op"], quorum_fraction=rule["quorum"]["fraction"])
-    return values
+    values = itemform.form_values(item.kind, item_config(item), item.meeting.groups)
+    return {**values, "title": item.title, "kind": item.kind, "groups": item_group_ids(item)}
 
 
 @bp.route("/meetings/<id:meeting_id>/items/new", methods=["GET", "POST"])
@@ -560,8 +515,9 @@ def new_item(meeting_id: int):
         m = _get(s, Meeting, meeting_id)
         list(m.groups)
     if request.method == "GET":
-        return render_template("admin/item_form.html", **_form_context(m, values={"preset": "appointment"}))
-    title, kind, raw, group_ids = _item_form_data()
+        defaults = {"preset": "appointment", "rec_seats": 1, "ev_min": 5, "sc_trim_min": 5, "order": "strokes"}
+        return render_template("admin/item_form.html", **_form_context(m, values=defaults))
+    title, kind, raw, group_ids = _item_form_data(m.groups)
     try:
         with db().write() as s:
             add_item(s, actor(), _get(s, Meeting, meeting_id), title, kind, raw, group_ids)
@@ -582,7 +538,7 @@ def edit_item(item_id: int):
         values = _values_from_item(item)
     if request.method == "GET":
         return render_template("admin/item_form.html", **_form_context(m, item, values))
-    title, kind, raw, group_ids = _item_form_data()
+    title, kind, raw, group_ids = _item_form_data(m.groups)
     try:
         with db().write() as s:
             update_item(s, actor(), _get(s, Item, item_id), title, kind, raw, group_ids)
