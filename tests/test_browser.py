@@ -298,3 +298,62 @@ sub_items = [{ name = "演讲", max = 60 }, { name = "答辩", max = 40 }]
         expect(page.locator("fieldset[data-kind=recommend]")).to_be_hidden()
         shot(page, "desk-4-item-form-evaluate")
         context.close()
+
+
+def test_result_pages_of_every_kind_at_projector_size(browser, world, settings, tmp_path, sqlite_only):
+    from conftest import ROOT
+    from httpvoter import Phone
+
+    evaluation = world.meeting((ROOT / "examples" / "three-way-evaluation.toml").read_text(encoding="utf-8"))
+    contest = world.meeting((ROOT / "examples" / "standing-committee-contest.toml").read_text(encoding="utf-8"))
+    others = world.meeting(
+        """
+[meeting]
+title = "推荐与评分"
+[[groups]]
+name = "与会人员"
+expected = 8
+[[items]]
+title = "推荐副局长人选"
+kind = "recommend"
+seats = 2
+ratio = "1.5"
+candidates = ["张伟", "王芳", "李强", "欧阳明", "禤小明"]
+write_ins = true
+[[items]]
+title = "竞职演讲评分"
+kind = "score"
+candidates = ["张伟", "王芳"]
+"""
+    )
+    for m in (evaluation, contest, others):
+        for g in m.groups:
+            world.present(g.id, g.expected)
+    plans = {
+        evaluation.items[0].id: (evaluation, [{f"s{i}": str((i + n) % 4) for i in range(7)} for n in range(6)]),
+        contest.items[0].id: (contest, [{"p0": "0", "p1": str(n % 2), "p2": "1"} for n in range(9)]),
+        others.items[0].id: (others, [{"c0": "1", "c2": "1"}] * 4 + [{"c1": "1", "w0": "赵敏"}] * 3),
+        others.items[1].id: (
+            others,
+            [{"s0_0": s, "s1_0": t} for s, t in (("90", "85"), ("92", "88"), ("88", "90"), ("95", "80"), ("85", "86"))],
+        ),
+    }
+    world.staff("chair")
+    with running_server(settings, tmp_path / "server.log") as base:
+        for item_id, (m, casts) in plans.items():
+            world.open(item_id)
+            codes = world.codes(m.groups[0].id, len(casts))
+            for code, choices in zip(codes, casts, strict=True):
+                phone = Phone(base)
+                phone.enter(code)
+                phone.vote(item_id, choices)
+                phone.close()
+            world.close(item_id)
+        context, page = staff_page(browser, base, "chair1")
+        for item_id in plans:
+            page.goto(f"{base}/admin/items/{item_id}/result")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1920
+            kind = page.locator("table.result").first
+            assert kind.is_visible()
+            shot(page, f"desk-result-{item_id}")
+        context.close()
