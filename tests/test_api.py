@@ -1,5 +1,6 @@
 """JSON API: the whole meeting through /api/v1, its errors, and the OpenAPI document in sync."""
 
+import dataclasses
 import re
 import tomllib
 
@@ -126,3 +127,45 @@ def test_clerk_creates_and_revokes_a_token_on_the_admin_page(app, world):
     assert token not in c.get("/admin/tokens").get_data(as_text=True)  # shown once
     c.post("/admin/tokens", data={"csrf_token": csrf_of(page), "revoke": "1"})
     assert app.test_client().get("/api/v1/meetings/1", headers=headers).status_code == 401
+
+
+def test_an_evaluation_by_sittings_through_the_api_and_the_recount_equals_the_live_tally(client, world, tokens):
+    from ballot.kinds import get_kind
+    from ballot.meetings import ballots_of, item_counts, item_result
+    from ballot.models import Item
+
+    clerk, chair, scrutineer = tokens["clerk"], tokens["chair"], tokens["scrutineer"]
+    body = tomllib.loads((ROOT / "examples" / "three-way-evaluation.toml").read_text(encoding="utf-8"))
+    meeting = client.post("/api/v1/meetings", json=body, headers=clerk).get_json()
+    item, groups = meeting["items"][0], {g["name"]: g["id"] for g in meeting["groups"]}
+    url = f"/api/v1/items/{item['id']}"
+    bad = client.post(f"{url}/open", json=[1], headers=chair)
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "invalid_body"
+    assert client.post(f"{url}/open", json={"group_id": groups["单位干部群众"]}, headers=chair).status_code == 200
+    codes = client.post(f"/api/v1/groups/{groups['单位干部群众']}/codes", json={"count": 6}, headers=clerk).get_json()
+    others = client.post(f"/api/v1/groups/{groups['述职会议']}/codes", json={"count": 1}, headers=clerk).get_json()
+    vote = {f"s{i}": str(i % 4) for i in range(7)} | {"s1": "0", "s2": "1"}
+    for code in codes["codes"]:
+        r = client.post("/api/v1/ballots", json={"code": code, "item_id": item["id"], "choices": vote})
+        assert r.status_code == 201, r.get_json()
+    waiting = client.post("/api/v1/ballots", json={"code": others["codes"][0], "item_id": item["id"], "choices": vote})
+    assert waiting.status_code == 409  # the 述职会议 has not opened yet
+    assert client.get(f"{url}/result", headers=scrutineer).status_code == 409
+    with world.db.read() as s:  # the live tally, before any group closes (every group counted as if closed)
+        row = s.get(Item, item["id"])
+        item_config = __import__("json").loads(row.config_json)
+        counts = dataclasses.replace(item_counts(s, row), closed_groups=frozenset(groups.values()))
+        live = get_kind("evaluate").tally(item_config, ballots_of(s, item["id"]), counts)
+    assert client.post(f"{url}/close", json={"group_id": groups["单位干部群众"]}, headers=chair).status_code == 200
+    partial = client.get(f"{url}/result", headers=scrutineer).get_json()["result"]
+    assert partial["subjects"][1]["composite_note"] == "待所有测评组结束后计算"
+    for name in ("述职会议", "分管领导"):
+        assert client.post(f"{url}/open", json={"group_id": groups[name]}, headers=chair).status_code == 200
+        r = client.post(f"{url}/close", json={"group_id": groups[name]}, headers=chair)
+    assert r.get_json()["status"] == "closed"
+    with world.db.read() as s:  # recounted from the sealed (shuffled) ballots: the same figures per group
+        final = item_result(s, s.get(Item, item["id"]))
+    for before, after in zip(live["subjects"], final["subjects"], strict=True):
+        assert before["groups"][0]["counts"] == after["groups"][0]["counts"]
+        assert before["groups"][0]["mean"] == after["groups"][0]["mean"]
+    assert item_config["weights"] == {"单位干部群众": "2/5", "述职会议": "3/10", "分管领导": "3/10"}

@@ -22,6 +22,7 @@ from ..meetings import (
     item_counts,
     item_result,
     open_item,
+    result_available,
     set_present,
 )
 from ..models import Item, Meeting, VoterGroup
@@ -163,11 +164,18 @@ def _item_json(s, item: Item) -> dict:
 
 
 def _transition(item_id: int, operation):
-    """Open or close an item: 404 for an unknown item, 409 with the reason when refused."""
+    """Open or close an item (or, for kinds voted at separate sittings, one group of it: JSON body
+    {"group_id": …}): 404 for an unknown item, 409 with the reason when refused."""
+    data = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_body", '请求内容须为 JSON 对象，如 {"group_id": 3}，或不带内容')
+    raw = data.get("group_id")
+    if raw is not None and (not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw < 2**31):
+        raise ApiError(422, "invalid_group", "group_id 须为表决组编号（整数）")
     try:
         with db().write() as s:
             _get(s, Item, item_id, "议题")
-            result = _item_json(s, operation(s, g.api_actor, item_id))
+            result = _item_json(s, operation(s, g.api_actor, item_id, raw))
     except OperationError as exc:
         raise _refused(exc) from None
     return jsonify(result)
@@ -210,7 +218,7 @@ def turnout(item_id: int):
 def result(item_id: int):
     with db().read() as s:
         item = _get(s, Item, item_id, "议题")
-        if item.status not in ("closed", "withdrawn") or item.closed_at is None:
+        if not result_available(item) or (item.status == "withdrawn" and item.closed_at is None):
             raise ApiError(409, "not_closed", "表决尚未结束，结束后才有结果")
         return jsonify({"item_id": item.id, "title": item.title, "result": item_result(s, item)})
 

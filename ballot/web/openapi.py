@@ -49,6 +49,15 @@ def _op(summary: str, responses: dict, auth: bool = True, params=(), body=None) 
 
 
 REF = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+# optional: one voting group of an item whose groups vote at separate sittings
+GROUP_BODY = {
+    "required": False,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"group_id": {"type": "integer", "minimum": 1}}}
+        }
+    },
+}
 
 SCHEMAS = {
     "Error": {
@@ -265,12 +274,18 @@ def spec() -> dict:
             },
             "/api/v1/items/{item_id}/open": {
                 "post": _op(
-                    "开始表决", {**_ok(200, REF("Item")), **_errors(401, 403, 404, 409)}, params=[_id("item_id")]
+                    "开始表决（测评、打分可按表决组分别开始）",
+                    {**_ok(200, REF("Item")), **_errors(401, 403, 404, 409, 422)},
+                    params=[_id("item_id")],
+                    body=GROUP_BODY,
                 )
             },
             "/api/v1/items/{item_id}/close": {
                 "post": _op(
-                    "结束表决并封存", {**_ok(200, REF("Item")), **_errors(401, 403, 404, 409)}, params=[_id("item_id")]
+                    "结束表决并封存（测评、打分可按表决组分别结束，最后一组结束时封存）",
+                    {**_ok(200, REF("Item")), **_errors(401, 403, 404, 409, 422)},
+                    params=[_id("item_id")],
+                    body=GROUP_BODY,
                 )
             },
             "/api/v1/items/{item_id}/turnout": {
