@@ -316,7 +316,10 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
         if other.status != "withdrawn" and item_config(other).get("previous_item") == item.id:
             raise OperationError(f"本议题的下一轮已经创建（议题 #{other.id}）")
     config = item_config(item)
-    proposal = kind.next_round(config, item_result(session, item))
+    result = item_result(session, item)
+    if not result.get("finalised", True):
+        raise OperationError("本轮收回票数多于实到人数，结果不能确认，须重新表决本轮，不能据此进入下一轮")
+    proposal = kind.next_round(config, result)
     if proposal is None:
         raise OperationError("所有名额均已产生，无需下一轮")
     proposed = {p["post"]: list(p["candidates"]) for p in proposal["posts"]}
@@ -561,6 +564,17 @@ def series_ranking(session: Session, item: Item) -> list[dict] | None:
     for row in result:
         row["final_display"] = fixed2(Fraction(row["final"])) if row["final"] else "—"
     return [{"series": series, "rows": result, "pending": pending}]
+
+
+def export_item(session: Session, item: Item) -> dict:
+    """The anonymous ballot export of a closed item (see export.py)."""
+    from .export import ballot_export
+
+    if item.status != "closed":
+        raise OperationError("议题结束表决后才能导出选票")
+    ballots, counts = ballots_of(session, item.id), item_counts(session, item)
+    kind, config = get_kind(item.kind), item_config(item)
+    return ballot_export(item.title, item.kind, config, ballots, counts, kind.withheld_groups(config, ballots, counts))
 
 
 def result_available(item: Item) -> bool:

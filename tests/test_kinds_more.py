@@ -451,3 +451,49 @@ def test_evaluate_dimensions_are_each_graded_and_pooled_per_subject():
     zhang = result["subjects"][0]["groups"][0]
     assert zhang["counts"] == [5, 5, 0, 0] and zhang["mean"] == "90"  # (5×100 + 5×80) / 10 ratings
     assert [(d["name"], d["mean"]) for d in zhang["dimensions"]] == [("德", "100"), ("能", "80")]
+
+
+def test_more_ballots_than_members_present_cannot_be_finalised():
+    approval = get_kind("approval")
+    cfg = approval.parse_config({"nominees": ["张三"], "order": "entered"})
+    result = approval.tally(cfg, ballots([{"votes": ["yes"]}] * 9), Counts(11, 8, 11))
+    assert result["finalised"] is False and result["rows"][0]["passed"] is None
+    assert "须重新表决" in result["warnings"][0]
+    cfg = contest_config(candidates=("张伟", "王芳"))
+    result = CONTEST.tally(cfg, ballots([marks(0)] * 9), Counts(11, 8, 11))
+    assert result["finalised"] is False and result["posts"][0]["elected"] == []
+    assert result["posts"][0]["rows"][0]["votes"] == 9  # the counts stay visible
+
+
+@settings(max_examples=60, deadline=None)
+@given(votes=st.lists(st.sampled_from(["yes", "no", "abstain"]), max_size=25), expected=st.integers(1, 30))
+def test_one_more_yes_never_turns_passed_into_not_passed(votes, expected):
+    approval = get_kind("approval")
+    cfg = approval.parse_config({"nominees": ["张三"], "order": "entered"})
+    counts = Counts(expected, None, expected)
+    before = approval.tally(cfg, ballots([{"votes": [v]} for v in votes]), counts)["rows"][0]["passed"]
+    after = approval.tally(cfg, ballots([{"votes": [v]} for v in [*votes, "yes"]]), counts)["rows"][0]["passed"]
+    assert not (before and not after)
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind_key=st.sampled_from(sorted(CONFIGS)), seed=st.integers(0, 10**6), n=st.integers(0, 30))
+def test_a_recount_of_the_anonymous_export_equals_the_live_tally(kind_key, seed, n):
+    import json
+
+    from ballot.export import _canonical, ballot_export, recount
+
+    kind, cfg, rng = get_kind(kind_key), CONFIGS[kind_key](), random.Random(seed)
+    accepted = []
+    for _ in range(n):
+        try:
+            accepted.append(kind.parse_cast(cfg, random_form(kind, cfg, rng)))
+        except CastError:
+            continue
+    counts = Counts(40, 35, 40, groups=((1, "全体"),), closed_groups=frozenset({1}))
+    live = kind.tally(cfg, ballots(accepted), counts)
+    export = json.loads(json.dumps(ballot_export("议题", kind_key, cfg, ballots(accepted), counts), ensure_ascii=False))
+    assert recount(export) == live
+    keys = [_canonical(b) for b in export["ballots"]]
+    assert keys == sorted(keys)  # canonical order: nothing of the order ballots arrived in
+    assert "receipt" not in json.dumps(export)

@@ -428,3 +428,22 @@ def test_clerk_form_refuses_weights_that_do_not_sum_to_one(client, world):
     }
     r = client.post(url, data={**data, "csrf_token": csrf_of(client.get(url).get_data(as_text=True))})
     assert r.status_code == 400 and "各组权重之和须恰好为 1，现为 9/10" in r.get_data(as_text=True)
+
+
+def test_export_of_a_closed_item_recounts_to_its_result(app, world):
+    from ballot.export import recount
+    from ballot.meetings import export_item, item_result
+    from ballot.models import Item
+
+    toml = """
+[[items]]
+title = "测评"
+kind = "evaluate"
+weights = { "委员" = "1" }
+subjects = ["张伟", "王芳"]
+"""
+    run(app, world, toml, 6, [{"s0": "0", "s1": "1"}] * 4 + [{"s0": "2", "s1": "abstain"}] * 2)
+    with world.db.read() as s:
+        item = s.query(Item).one()
+        export, result = export_item(s, item), item_result(s, item)
+    assert recount(export) == result and len(export["ballots"]) == 6 and not export["withheld_groups"]

@@ -184,6 +184,9 @@ class ApprovalKind(Kind):
         rule_line = f"依据：{passing.words('同意票')}（{base_text}"
         rule_line += f"，至少需 {minimum} 票）" if minimum is not None else "）"
         warnings = over_present_warning(counts, cast)
+        if warnings:  # cannot be finalised: no one passes on this vote
+            for row in rows:
+                row["passed"] = None
         return {
             "kind": self.key,
             "order_text": order_of(config)["text"],
@@ -204,6 +207,7 @@ class ApprovalKind(Kind):
             "basis": config["rule"]["basis"],
             "quorum": quorum,
             "rows": rows,
+            "finalised": not warnings,
             "warnings": warnings,
             "rounding": "百分比按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；是否通过按精确分数判断",
         }
@@ -241,8 +245,10 @@ def base_of(denominator: str, counts: Counts, cast: int, valid: int) -> int | No
 
 
 def over_present_warning(counts: Counts, cast: int) -> list[str]:
+    """RULES §1: more ballots than members present means something is wrong; the item cannot be
+    finalised (no one passes or wins on it, and it must be voted again)."""
     if counts.present is not None and cast > counts.present:
-        return [f"收回票数 {cast} 多于实到人数 {counts.present}，结果不能确认"]
+        return [f"收回票数 {cast} 多于实到人数 {counts.present}，本次表决结果不能确认，须重新表决"]
     return []
 
 

@@ -96,6 +96,10 @@ class Kind(ABC):
         """The configuration with its lists re-ordered under another same-surname rule."""
         return config
 
+    def withheld_groups(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> set[int]:
+        """Groups too small for their ballots to be published one by one (RULES §4)."""
+        return set()
+
     def check_groups(self, config: dict, group_names: list[str]) -> None:
         """Refuse a configuration that does not fit the item's voting groups (e.g. weights)."""
 

@@ -129,6 +129,7 @@ class ContestKind(Kind):
                 for i in ballot.choices["marks"][index]:
                     votes[i] += 1
             posts_out.append(self._post_result(post, votes, passing, base))
+        warnings = over_present_warning(counts, cast)
         base_label = DENOMINATORS[passing.denominator]
         base_text = f"{base_label} {base}" if base is not None else f"{base_label}未录入"
         rule_line = f"依据：{passing.words('得票')}（{base_text}"
@@ -154,8 +155,9 @@ class ContestKind(Kind):
             "rule_line": rule_line,
             "basis": config["rule"]["basis"],
             "quorum": quorum_result(config["rule"], counts),
-            "posts": posts_out,
-            "warnings": over_present_warning(counts, cast),
+            "posts": posts_out if not warnings else [self._void(p) for p in posts_out],
+            "finalised": not warnings,
+            "warnings": warnings,
             "rounding": "百分比按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；是否过半数按精确分数判断",
         }
 
@@ -214,6 +216,12 @@ class ContestKind(Kind):
             "tied": [r["name"] for r in tied],
             "next_round": {"candidates": [n for n in names if n in proposal], "reason": reason} if unfilled else None,
         }
+
+    @staticmethod
+    def _void(post: dict) -> dict:
+        """A post of a vote that cannot be finalised: the counts stay visible, no one is elected."""
+        rows = [{**r, "elected": False} for r in post["rows"]]
+        return {**post, "rows": rows, "elected": [], "tied": [], "unfilled": post["seats"], "next_round": None}
 
     def next_round(self, config: dict, result: dict) -> dict | None:
         """The configuration of the next round, from this round's result (None if every seat filled)."""

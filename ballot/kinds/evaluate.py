@@ -256,6 +256,17 @@ class EvaluateKind(Kind):
 
     # -- counting ---------------------------------------------------------------------------
 
+    def withheld_groups(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> set[int]:
+        sizes: dict[int, int] = {}
+        for b in ballots:
+            sizes[b.group_id] = sizes.get(b.group_id, 0) + 1
+        names = dict(counts.groups)
+        return {
+            gid
+            for gid, name in names.items()
+            if sizes.get(gid, 0) < config["min_ballots"] and name not in config["open_groups"]
+        }
+
     def check_groups(self, config: dict, group_names: list[str]) -> None:
         if config["weights"] and set(config["weights"]) != set(group_names):
             raise KindConfigError(
