@@ -358,6 +358,17 @@ def random_form(kind, cfg, rng):
     return fields
 
 
+def accepted_casts(kind, cfg, rng, n) -> list[dict]:
+    """The choices of those of n random forms the kind accepts."""
+    accepted = []
+    for _ in range(n):
+        try:
+            accepted.append(kind.parse_cast(cfg, random_form(kind, cfg, rng)))
+        except CastError:
+            continue
+    return accepted
+
+
 CONFIGS = {
     "recommend": lambda: RECOMMEND.parse_config(
         {"seats": 2, "candidates": ["张伟", "王芳", "李强"], "write_ins": True}
@@ -380,12 +391,7 @@ CONFIGS = {
 @given(kind_key=st.sampled_from(sorted(CONFIGS)), seed=st.integers(0, 10**6), n=st.integers(0, 40))
 def test_accepted_ballots_respect_limits_and_tallies_ignore_ballot_order(kind_key, seed, n):
     kind, cfg, rng = get_kind(kind_key), CONFIGS[kind_key](), random.Random(seed)
-    accepted = []
-    for _ in range(n):
-        try:
-            accepted.append(kind.parse_cast(cfg, random_form(kind, cfg, rng)))
-        except CastError:
-            continue
+    accepted = accepted_casts(kind, cfg, rng, n)
     for choices in accepted:  # limits and quotas are never exceeded by an accepted ballot
         assert kind.check_choices(cfg, choices) == choices
         if kind is RECOMMEND:
@@ -484,12 +490,7 @@ def test_a_recount_of_the_anonymous_export_equals_the_live_tally(kind_key, seed,
     from ballot.export import _canonical, ballot_export, recount
 
     kind, cfg, rng = get_kind(kind_key), CONFIGS[kind_key](), random.Random(seed)
-    accepted = []
-    for _ in range(n):
-        try:
-            accepted.append(kind.parse_cast(cfg, random_form(kind, cfg, rng)))
-        except CastError:
-            continue
+    accepted = accepted_casts(kind, cfg, rng, n)
     counts = Counts(40, 35, 40, groups=((1, "全体"),), closed_groups=frozenset({1}))
     live = kind.tally(cfg, ballots(accepted), counts)
     export = json.loads(json.dumps(ballot_export("议题", kind_key, cfg, ballots(accepted), counts), ensure_ascii=False))

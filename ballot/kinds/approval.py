@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 from .. import strokes
 from ..rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, order_of, people_order
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
 
 CHOICES = {"yes": "同意", "no": "不同意", "abstain": "弃权"}
 MAX_NOMINEES = 200
@@ -150,12 +150,8 @@ class ApprovalKind(Kind):
         return quorum_problems(config["rule"], counts)
 
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
+        valid_ballots, passing, base, minimum = committee_count(config["rule"], ballots, counts)
         cast = len(ballots)
-        valid_ballots = [b for b in ballots if b.valid]
-        valid = len(valid_ballots)
-        passing = Threshold.from_dict(config["rule"]["passing"])
-        base = base_of(passing.denominator, counts, cast, valid)
-        minimum = passing.minimum(base)
         rows = []
         for index, nominee in enumerate(config["nominees"]):
             tally = {"yes": 0, "no": 0, "abstain": 0}
@@ -190,14 +186,7 @@ class ApprovalKind(Kind):
         return {
             "kind": self.key,
             "order_text": order_of(config)["text"],
-            "counts": {
-                "expected": counts.expected,
-                "present": counts.present,
-                "issued": counts.issued,
-                "cast": cast,
-                "valid": valid,
-                "invalid": cast - valid,
-            },
+            "counts": counted(counts, ballots),
             "denominator": passing.denominator,
             "denominator_label": base_label,
             "denominator_value": base,
@@ -242,6 +231,14 @@ def quorum_result(rule: dict, counts: Counts) -> dict | None:
 
 def base_of(denominator: str, counts: Counts, cast: int, valid: int) -> int | None:
     return {"expected": counts.expected, "present": counts.present, "cast": cast, "valid": valid}[denominator]
+
+
+def committee_count(rule: dict, ballots: Sequence[BallotData], counts: Counts):
+    """(valid ballots, the passing threshold, its denominator's value, the fewest votes that pass)."""
+    valid_ballots = [b for b in ballots if b.valid]
+    passing = Threshold.from_dict(rule["passing"])
+    base = base_of(passing.denominator, counts, len(ballots), len(valid_ballots))
+    return valid_ballots, passing, base, passing.minimum(base)
 
 
 def over_present_warning(counts: Counts, cast: int) -> list[str]:

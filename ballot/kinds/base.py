@@ -55,6 +55,19 @@ def people_order(raw, single_given_first: bool) -> dict:
     return {"key": key, "text": text}
 
 
+def counted(counts: Counts, ballots: Sequence[BallotData]) -> dict:
+    """The numbers every result states: 应到, 实到, 发出, 收回, 有效, 无效 (RULES §0)."""
+    valid = sum(1 for b in ballots if b.valid)
+    return {
+        "expected": counts.expected,
+        "present": counts.present,
+        "issued": counts.issued,
+        "cast": len(ballots),
+        "valid": valid,
+        "invalid": len(ballots) - valid,
+    }
+
+
 def order_of(config: dict) -> dict:
     """A stored configuration's order; items stored before orders existed kept their entered order."""
     return config.get("order") or {"key": "entered", "text": "按提名顺序排列"}

@@ -15,8 +15,8 @@ from fractions import Fraction
 from typing import Mapping, Sequence
 
 from ..rules import DENOMINATORS, Threshold, percent
-from .approval import base_of, over_present_warning, parse_rule, quorum_problems, quorum_result
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, order_of, people_order
+from .approval import committee_count, over_present_warning, parse_rule, quorum_problems, quorum_result
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
 from .common import clean_name, ordered, parse_names
 
 MAX_POSTS = 20
@@ -116,12 +116,8 @@ class ContestKind(Kind):
         return quorum_problems(config["rule"], counts)
 
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
+        valid_ballots, passing, base, minimum = committee_count(config["rule"], ballots, counts)
         cast = len(ballots)
-        valid_ballots = [b for b in ballots if b.valid]
-        valid = len(valid_ballots)
-        passing = Threshold.from_dict(config["rule"]["passing"])
-        base = base_of(passing.denominator, counts, cast, valid)
-        minimum = passing.minimum(base)
         posts_out = []
         for index, post in enumerate(config["posts"]):
             votes = [0] * len(post["candidates"])
@@ -139,14 +135,7 @@ class ContestKind(Kind):
             "kind": self.key,
             "order_text": order_of(config)["text"],
             "round": config.get("round", 1),
-            "counts": {
-                "expected": counts.expected,
-                "present": counts.present,
-                "issued": counts.issued,
-                "cast": cast,
-                "valid": valid,
-                "invalid": cast - valid,
-            },
+            "counts": counted(counts, ballots),
             "denominator": passing.denominator,
             "denominator_label": base_label,
             "denominator_value": base,

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Mapping, Sequence
 
 from ..rules import percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, order_of, people_order
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
 from .common import clean_name, display_fraction, exact_fraction, fixed2, ranked, same_name_key
 
 # name -> (grades best first, points per grade); the last grade is the failing one
@@ -342,8 +342,6 @@ class EvaluateKind(Kind):
             )
             for c in CATEGORIES
         }
-        cast = len(ballots)
-        valid = sum(1 for b in ballots if b.valid)
         den = "有效评价票（评了等次的票，弃权、不了解不计入）" if config["denominator"] == "rated" else "收回票数"
         weight_words = (
             "；".join(f"{g} {fixed2(Fraction(w) * 100)}%" for g, w in config["weights"].items())
@@ -353,14 +351,7 @@ class EvaluateKind(Kind):
         return {
             "kind": self.key,
             "order_text": order_of(config)["text"],
-            "counts": {
-                "expected": counts.expected,
-                "present": counts.present,
-                "issued": counts.issued,
-                "cast": cast,
-                "valid": valid,
-                "invalid": cast - valid,
-            },
+            "counts": counted(counts, ballots),
             "groups": [
                 {
                     "id": gid,

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Mapping, Sequence
 
 from ..rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, order_of, people_order
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
 from .common import MAX_NAME, ceil_places, clean_name, exact_fraction, ordered, parse_names, ranked, same_name_key
 
 MAX_SEATS = 50
@@ -191,15 +191,7 @@ class RecommendKind(Kind):
         return {
             "kind": self.key,
             "order_text": order_of(config)["text"],
-            "counts": {
-                "expected": counts.expected,
-                "present": counts.present,
-                "issued": counts.issued,
-                "cast": cast,
-                "valid": valid,
-                "invalid": cast - valid,
-                "blank": blank,
-            },
+            "counts": {**counted(counts, ballots), "blank": blank},
             "seats": config["seats"],
             "denominator": config["denominator"],
             "denominator_label": base_label,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, order_of, people_order
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
 from .common import clean_name, display_fraction, exact_fraction, fixed2, ordered, parse_names, parse_weights, ranked
 
 MAX_SUB_ITEMS = 10
@@ -198,21 +198,12 @@ class ScoreKind(Kind):
             if config["weights"]
             else "单组评委"
         )
-        cast = len(ballots)
-        valid = sum(1 for b in ballots if b.valid)
         return {
             "kind": self.key,
             "order_text": order_of(config)["text"]
             if order_of(config)["key"] == "strokes"
             else "按抽签（录入）顺序排列",
-            "counts": {
-                "expected": counts.expected,
-                "present": counts.present,
-                "issued": counts.issued,
-                "cast": cast,
-                "valid": valid,
-                "invalid": cast - valid,
-            },
+            "counts": counted(counts, ballots),
             "rows": rows,
             "ranking": [{"name": r["name"], "rank": r["rank"], "final": r["final_display"]} for r in rows_ranked],
             "rule_line": f"{trim_words}；最后得分 = Σ 组权重 × 该组平均分（{weight_words}）",
