@@ -231,14 +231,15 @@ nominees = ["陈清州", "王𫖮", "陈春", "禤小明", "陈学敏", "{count_
         context.close()
 
 
-def test_every_kind_on_the_phone_and_the_clerks_form(browser, world, settings, tmp_path, sqlite_only):
+def kinds_meetings(world, sub_items=False):
+    """The two example meetings (测评, 差额) and one with a 推荐 and an 打分 item, 实到 entered."""
     from conftest import ROOT
-    from playwright.sync_api import expect
 
     evaluation = world.meeting((ROOT / "examples" / "three-way-evaluation.toml").read_text(encoding="utf-8"))
     contest = world.meeting((ROOT / "examples" / "standing-committee-contest.toml").read_text(encoding="utf-8"))
+    parts = 'sub_items = [{ name = "演讲", max = 60 }, { name = "答辩", max = 40 }]' if sub_items else ""
     others = world.meeting(
-        """
+        f"""
 [meeting]
 title = "推荐与评分"
 [[groups]]
@@ -248,19 +249,27 @@ expected = 30
 title = "推荐副局长人选"
 kind = "recommend"
 seats = 2
+ratio = "1.5"
 candidates = ["张伟", "王芳", "李强", "欧阳明", "禤小明"]
 write_ins = true
 [[items]]
 title = "竞职演讲评分"
 kind = "score"
 candidates = ["张伟", "王芳"]
-sub_items = [{ name = "演讲", max = 60 }, { name = "答辩", max = 40 }]
+{parts}
 """
     )
-    world.staff("clerk")
     for m in (evaluation, contest, others):
         for g in m.groups:
             world.present(g.id, g.expected)
+    return evaluation, contest, others
+
+
+def test_every_kind_on_the_phone_and_the_clerks_form(browser, world, settings, tmp_path, sqlite_only):
+    from playwright.sync_api import expect
+
+    evaluation, contest, others = kinds_meetings(world, sub_items=True)
+    world.staff("clerk")
     pages = []
     for m, item in (
         (evaluation, evaluation.items[0]),
@@ -301,34 +310,9 @@ sub_items = [{ name = "演讲", max = 60 }, { name = "答辩", max = 40 }]
 
 
 def test_result_pages_of_every_kind_at_projector_size(browser, world, settings, tmp_path, sqlite_only):
-    from conftest import ROOT
     from httpvoter import Phone
 
-    evaluation = world.meeting((ROOT / "examples" / "three-way-evaluation.toml").read_text(encoding="utf-8"))
-    contest = world.meeting((ROOT / "examples" / "standing-committee-contest.toml").read_text(encoding="utf-8"))
-    others = world.meeting(
-        """
-[meeting]
-title = "推荐与评分"
-[[groups]]
-name = "与会人员"
-expected = 8
-[[items]]
-title = "推荐副局长人选"
-kind = "recommend"
-seats = 2
-ratio = "1.5"
-candidates = ["张伟", "王芳", "李强", "欧阳明", "禤小明"]
-write_ins = true
-[[items]]
-title = "竞职演讲评分"
-kind = "score"
-candidates = ["张伟", "王芳"]
-"""
-    )
-    for m in (evaluation, contest, others):
-        for g in m.groups:
-            world.present(g.id, g.expected)
+    evaluation, contest, others = kinds_meetings(world)
     plans = {
         evaluation.items[0].id: (evaluation, [{f"s{i}": str((i + n) % 4) for i in range(7)} for n in range(6)]),
         contest.items[0].id: (contest, [{"p0": "0", "p1": str(n % 2), "p2": "1"} for n in range(9)]),

@@ -22,6 +22,12 @@ expected = {expected}
 """
 
 
+def result_text(client, item_id: int) -> str:
+    """The result page's text, tags removed and spaces collapsed."""
+    html = client.get(f"/admin/items/{item_id}/result").get_data(as_text=True)
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
 def run(app, world, toml: str, expected: int, casts: list[dict], refused: dict | None = None):
     """Load, issue codes, open, vote with one phone per cast, close; return the result page text."""
     m = world.meeting(HEADER.format(expected=expected) + toml)
@@ -45,9 +51,7 @@ def run(app, world, toml: str, expected: int, casts: list[dict], refused: dict |
     world.staff("scrutineer")
     staff = app.test_client()
     login(staff, "scrutineer1")
-    html = staff.get(f"/admin/items/{item.id}/result").get_data(as_text=True)
-    text = re.sub(r"<[^>]+>", " ", html)
-    return " ".join(text.split()), (refusal if refused is not None else None)
+    return result_text(staff, item.id), (refusal if refused is not None else None)
 
 
 def test_recommend_end_to_end(app, world):
@@ -176,7 +180,7 @@ subjects = ["张伟"]
     world.staff("scrutineer")
     staff = app.test_client()
     login(staff, "scrutineer1")
-    page = " ".join(re.sub(r"<[^>]+>", " ", staff.get(f"/admin/items/{item.id}/result").get_data(as_text=True)).split())
+    page = result_text(staff, item.id)
     assert "干部群众 5 100.00%" in page and "表决进行中" in page and "待所有测评组结束后计算" in page
     with world.db.write() as s:
         meetings.open_item(s, ACTOR, item.id, leaders)
@@ -186,7 +190,7 @@ subjects = ["张伟"]
         vote(phone, item.id, {"s0": "1"})  # 称职 = 80
     with world.db.write() as s:
         assert meetings.close_item(s, ACTOR, item.id, leaders).status == "closed"  # last group: sealed
-    page = " ".join(re.sub(r"<[^>]+>", " ", staff.get(f"/admin/items/{item.id}/result").get_data(as_text=True)).split())
+    page = result_text(staff, item.id)
     assert "综合得分： 92.00" in page  # 0.6 × 100 + 0.4 × 80
 
 
@@ -270,9 +274,7 @@ seats = 1
         data={"csrf_token": csrf_of(page), "merge": json.dumps(["阿依古丽买买提", "阿依古丽·买买提"])},
     )
     assert r.status_code == 303
-    after = " ".join(
-        re.sub(r"<[^>]+>", " ", clerk.get(f"/admin/items/{item.id}/result").get_data(as_text=True)).split()
-    )
+    after = result_text(clerk, item.id)
     assert "阿依古丽·买买提 （另行推荐：阿依古丽·买买提、阿依古丽买买提） 3 100.00%" in after
     assert "已确认合并的写法：“阿依古丽买买提”→“阿依古丽·买买提”" in after
 
@@ -307,9 +309,7 @@ candidates = ["张伟", "王芳", "李强"]
             vote(phone, item.id, {"s0_0": score})
         with world.db.write() as s:
             meetings.close_item(s, ACTOR, item.id)
-        page = " ".join(
-            re.sub(r"<[^>]+>", " ", staff.get(f"/admin/items/{item.id}/result").get_data(as_text=True)).split()
-        )
+        page = result_text(staff, item.id)
     # shown right after 王芳's speech: both scored so far, ranked; one still to come
     assert "第 1 名 王芳 95.00 第 2 名 张伟 90.00" in page and "还有 1 名人选未亮分" in page
 
