@@ -28,6 +28,9 @@ class Settings:
     code_failures_global: int = 600
     login_failures_per_client: int = 5
     login_failure_window_seconds: int = 300
+    # Projector screens streamed (SSE) at once per process; served by threads added on top of the
+    # voting threads, so screens never take a thread a vote needs. More screens fall back to polling.
+    screen_streams: int = 4
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -75,4 +78,5 @@ def load_settings(instance_path: Path | None = None, create_secret: bool = False
         voter_session_minutes=_int_env("BALLOT_VOTER_SESSION_MINUTES", 8 * 60),
         code_failures_per_client=_int_env("BALLOT_CODE_FAILURES_PER_CLIENT", 10),
         code_failures_global=_int_env("BALLOT_CODE_FAILURES_GLOBAL", 600),
+        screen_streams=_int_env("BALLOT_SCREEN_STREAMS", 4),
     )

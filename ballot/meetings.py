@@ -57,6 +57,11 @@ def _count(value, what: str, low: int = 0, high: int = MAX_EXPECTED) -> int:
 # -- meetings and groups ---------------------------------------------------------------------
 
 
+def changed(meeting: Meeting) -> None:
+    """Something the projector or the chair's console shows has changed (their event id moves)."""
+    meeting.state_version = (meeting.state_version or 0) + 1
+
+
 def parse_same_surname(value) -> bool:
     """The meeting's same-surname rule: True for 单名优先 (the default), False for 逐字比较."""
     if value is None or value == "":
@@ -176,6 +181,7 @@ def set_present(session: Session, actor: audit.Actor, group: VoterGroup, present
         raise OperationError(f"议题“{busy[0]}”正在表决，结束后才能修改实到人数")
     before = group.present
     group.present = value
+    changed(group.meeting)
     audit.record(session, actor, "attendance.set", group.meeting_id, group=group.name, before=before, after=value)
 
 
@@ -293,6 +299,7 @@ def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make
         raise OperationError("议题正在表决，请先结束表决再撤回")
     if item.status == "withdrawn":
         raise OperationError("该议题已撤回")
+    changed(item.meeting)
     item.status = "withdrawn"
     item.withdrawn_reason = reason
     audit.record(session, actor, "item.withdraw", item.meeting_id, item=item.id, title=item.title, reason=reason)
@@ -455,6 +462,7 @@ def open_item(session: Session, actor: audit.Actor, item_id: int, group_id: int 
     for row in _group_rows(session, item):
         if group_id is None or row.group_id == group_id:
             row.state = "open"
+    changed(item.meeting)
     detail = {"group": _group_name(item, group_id)} if group_id is not None else {}
     audit.record(
         session,
@@ -480,6 +488,7 @@ def close_item(session: Session, actor: audit.Actor, item_id: int, group_id: int
         raise OperationError("议题不存在")
     if item.status != "open":
         raise OperationError("议题不在表决中，不能结束")
+    changed(item.meeting)
     rows = _group_rows(session, item)
     if group_id is not None:
         row = _per_group_row(session, item, group_id)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -59,6 +60,12 @@ class Meeting(Base):
     location: Mapped[str] = mapped_column(String(200), default="")
     # same-surname rule of 姓氏笔画 order (strokes.py): 单名优先 (Xinhua's lists) or 逐字比较
     single_given_first: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # the projector screen: an unguessable key (only its HMAC is stored), what it shows, and a
+    # version every change of state bumps (SSE event ids)
+    screen_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    screen_item_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    screen_reveal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    state_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     groups: Mapped[list["VoterGroup"]] = relationship(back_populates="meeting", order_by="VoterGroup.position")
     items: Mapped[list["Item"]] = relationship(back_populates="meeting", order_by="Item.position")

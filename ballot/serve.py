@@ -27,12 +27,19 @@ class BallotServer(BaseApplication):
         return create_app(load_settings(self.instance_path))
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict:
+def gunicorn_options(host: str, port: int, workers: int, threads: int, screen_streams: int | None = None) -> dict:
+    """`threads` serve votes and pages; `screen_streams` more threads per worker serve the projector's
+    SSE streams, which the app caps at that number (worker_connections = threads: a worker never
+    accepts a connection it has no thread for)."""
+    if screen_streams is None:
+        screen_streams = int(os.environ.get("BALLOT_SCREEN_STREAMS") or 4)
+    total = threads + screen_streams
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
-        "threads": threads,
+        "threads": total,
+        "worker_connections": total,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "info",

@@ -341,3 +341,75 @@ def test_result_pages_of_every_kind_at_projector_size(browser, world, settings, 
             assert kind.is_visible()
             shot(page, f"desk-result-{item_id}")
         context.close()
+
+
+def screen_link(world, meeting) -> str:
+    from conftest import ACTOR
+
+    from ballot import screen
+    from ballot.models import Meeting
+
+    with world.db.write() as s:
+        key = screen.new_key(s, ACTOR, s.get(Meeting, meeting.id), world.settings.derived_key("screen"))
+    return f"/screen/{key}"
+
+
+def put_on_screen(world, meeting, item_id, reveal):
+    from conftest import ACTOR
+
+    from ballot import screen
+    from ballot.models import Meeting
+
+    with world.db.write() as s:
+        screen.show(s, ACTOR, s.get(Meeting, meeting.id), item_id, reveal)
+
+
+def test_projector_updates_within_a_second_and_reveals_the_result(browser, world, settings, tmp_path, sqlite_only):
+    import time
+
+    import httpx
+    from playwright.sync_api import expect
+
+    m = world.standard(nominees=("冼国强", "亓秀英", "王𫖮"))
+    gid, item = m.groups[0].id, m.items[0]
+    world.present(gid, 11)
+    codes = world.codes(gid, 9)
+    world.open(item.id)
+    link = screen_link(world, m)
+    with running_server(settings, tmp_path / "server.log") as base:
+        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        page = context.new_page()
+        page.goto(base + link)
+        expect(page.locator("#cast")).to_have_text("0")
+        expect(page.locator(".item-title")).to_have_text("干部任免票决")
+        delays = []
+        with httpx.Client(base_url=base) as api:
+            for n, code in enumerate(codes, start=1):
+                votes = {"n0": "yes", "n1": "yes" if n <= 5 else "no", "n2": "yes" if n <= 7 else "abstain"}
+                started = time.monotonic()
+                r = api.post("/api/v1/ballots", json={"code": code, "item_id": item.id, "choices": votes})
+                assert r.status_code == 201
+                expect(page.locator("#cast")).to_have_text(str(n), timeout=1000)  # no reload, within 1 s
+                delays.append(time.monotonic() - started)
+        assert max(delays) < 1.0
+        shot(page, "screen-1-turnout")
+        assert page.evaluate("document.documentElement.scrollHeight") <= 1080
+        world.close(item.id)
+        put_on_screen(world, m, item.id, reveal=True)
+        rows = page.locator(".kind-approval .row")
+        expect(rows).to_have_count(3, timeout=1000)
+        # 王 and 亓 have 4 strokes: 王 横横竖横 before 亓 横横撇竖; 冼 has 8. The rule's line is at 6 of 11.
+        expect(rows.nth(0)).to_contain_text("王𫖮")
+        expect(rows.nth(0)).to_contain_text("同意 9")
+        expect(rows.nth(1)).to_contain_text("亓秀英")
+        expect(rows.nth(1)).to_contain_text("同意 5")
+        expect(rows.nth(1)).to_contain_text("未通过")
+        expect(rows.nth(2)).to_contain_text("冼国强")
+        expect(rows.nth(2)).to_contain_text("同意 7")
+        expect(page.locator(".rule")).to_contain_text("应到人数 11 人，至少需 6 票")
+        shot(page, "screen-2-result-approval-light")
+        page.goto(base + link + "?theme=dark")
+        shot(page, "screen-2-result-approval-dark")
+        put_on_screen(world, m, item.id, reveal=False)
+        expect(page.locator(".kind-approval")).to_have_count(0, timeout=1000)
+        context.close()

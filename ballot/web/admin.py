@@ -25,7 +25,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import audit, credentials, meetingfile, strokes
+from .. import audit, credentials, meetingfile, screen, strokes
 from ..apitokens import create_token
 from ..apitokens import revoke as revoke_token
 from ..apitokens import tokens as list_tokens
@@ -150,9 +150,11 @@ def home():
 
 
 def _done(meeting_id: int, note: str | None = None):
+    """Back to the meeting page, or to the chair's console when the form came from there."""
     if note:
         session["flash"] = note
-    return redirect(url_for("admin.meeting", meeting_id=meeting_id), code=303)
+    page = "admin.console" if request.form.get("to") == "console" else "admin.meeting"
+    return redirect(url_for(page, meeting_id=meeting_id), code=303)
 
 
 def _refuse(exc: Exception, back: str):
@@ -182,6 +184,76 @@ def _sittings(s, item: Item, groups) -> list[dict] | None:
         {"id": ig.group_id, "name": names[ig.group_id], "state": ig.state, "cast": cast_count(s, item.id, ig.group_id)}
         for ig in sorted(item.voting_groups, key=lambda ig: ig.group_id)
     ]
+
+
+@bp.post("/meetings/<id:meeting_id>/screen-key")
+@require("prepare")
+def screen_key(meeting_id: int):
+    """A new projector link (shown once); the old one stops working."""
+    with db().write() as s:
+        key = screen.new_key(s, actor(), _get(s, Meeting, meeting_id), settings().derived_key("screen"))
+    base, _warnings = voting_base_url(request.host_url)
+    url = base.rstrip("/") + url_for("screen.page", key=key)
+    return _done(meeting_id, f"大屏链接（只显示这一次，请在投影电脑上打开并收藏；重新生成后旧链接作废）：{url}")
+
+
+@bp.post("/meetings/<id:meeting_id>/screen-key/revoke")
+@require("prepare")
+def screen_key_revoke(meeting_id: int):
+    with db().write() as s:
+        screen.revoke_key(s, actor(), _get(s, Meeting, meeting_id))
+    return _done(meeting_id, "大屏链接已作废。")
+
+
+@bp.post("/meetings/<id:meeting_id>/screen")
+@require("conduct")
+def screen_show(meeting_id: int):
+    """The chair puts an item on the screen, and reveals or hides its result."""
+    back = request.referrer or url_for("admin.console", meeting_id=meeting_id)
+    try:
+        with db().write() as s:
+            screen.show(s, actor(), _get(s, Meeting, meeting_id), _form_id("item"), request.form.get("reveal") == "1")
+    except OperationError as exc:
+        return _refuse(exc, back)
+    return redirect(back, code=303)
+
+
+@bp.get("/meetings/<id:meeting_id>/console")
+@require("conduct")
+def console(meeting_id: int):
+    """The chair's console: phone-friendly, one card per item."""
+    with db().read() as s:
+        m = _get(s, Meeting, meeting_id)
+        groups = list(m.groups)
+        cards = []
+        for item in m.items:
+            if item.status == "withdrawn":
+                continue
+            counts = item_counts(s, item)
+            cards.append(
+                {
+                    "item": item,
+                    "cast": cast_count(s, item.id),
+                    "counts": counts,
+                    "problems": KINDS[item.kind].open_problems(item_config(item), counts)
+                    if item.status == "draft"
+                    else [],
+                    "sittings": _sittings(s, item, groups),
+                    "result_available": result_available(item),
+                    "on_screen": m.screen_item_id == item.id,
+                }
+            )
+    return render_template("admin/console.html", meeting=m, groups=groups, cards=cards, note=session.pop("flash", None))
+
+
+@bp.get("/meetings/<id:meeting_id>/turnout.json")
+@require("observe")
+def turnout_json(meeting_id: int):
+    """Turnout of every item, for the console's live figures (polled)."""
+    with db().read() as s:
+        m = _get(s, Meeting, meeting_id)
+        data = {str(item.id): {"cast": cast_count(s, item.id), "status": item.status} for item in m.items}
+    return jsonify(data)
 
 
 @bp.post("/meetings/<id:meeting_id>/name-order")

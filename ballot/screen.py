@@ -1,0 +1,141 @@
+"""The projector screen of a meeting: its key, what it shows, and the state it shows.
+
+The screen URL carries its own unguessable key (only an HMAC of it is stored), so the projector
+laptop needs no login; a new key revokes the old one. While an item is open the screen shows
+turnout only (已投 / 应到 per group and in total); a closed item's result appears only when the
+chair reveals it. Nothing here links a ballot to anyone: the screen reads counts and results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .clock import utcnow
+from .meetings import (
+    OperationError,
+    changed,
+    item_config,
+    item_counts,
+    item_result,
+    result_available,
+    series_ranking,
+)
+from .models import Ballot, Item, Meeting
+
+KEY_BYTES = 18
+
+
+def _digest(secret: bytes, key: str) -> str:
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+def new_key(session: Session, actor: audit.Actor, meeting: Meeting, secret: bytes) -> str:
+    """A fresh screen key (shown once); the previous one stops working."""
+    key = secrets.token_urlsafe(KEY_BYTES)
+    meeting.screen_key_hash = _digest(secret, key)
+    changed(meeting)
+    audit.record(session, actor, "screen.key", meeting.id)
+    return key
+
+
+def revoke_key(session: Session, actor: audit.Actor, meeting: Meeting) -> None:
+    meeting.screen_key_hash = None
+    changed(meeting)
+    audit.record(session, actor, "screen.revoke", meeting.id)
+
+
+def meeting_for_key(session: Session, key: str, secret: bytes) -> Meeting | None:
+    if not key or len(key) > 64:
+        return None
+    return session.execute(select(Meeting).where(Meeting.screen_key_hash == _digest(secret, key))).scalar_one_or_none()
+
+
+def shown_item(session: Session, meeting: Meeting) -> Item | None:
+    """The item the chair put on the screen, else the one being voted on."""
+    if meeting.screen_item_id:
+        item = session.get(Item, meeting.screen_item_id)
+        if item is not None and item.meeting_id == meeting.id and item.status != "withdrawn":
+            return item
+    return next((i for i in meeting.items if i.status == "open"), None)
+
+
+def show(session: Session, actor: audit.Actor, meeting: Meeting, item_id: int | None, reveal: bool) -> None:
+    """The chair's choice: which item the screen shows, and whether its result is revealed."""
+    item = session.get(Item, item_id) if item_id else None
+    if item_id and (item is None or item.meeting_id != meeting.id):
+        raise OperationError("议题不存在")
+    if reveal and (item is None or not result_available(item)):
+        raise OperationError("表决结束后才能在大屏上公布结果")
+    meeting.screen_item_id = item.id if item else None
+    meeting.screen_reveal = bool(reveal)
+    changed(meeting)
+    audit.record(session, actor, "screen.show", meeting.id, item=meeting.screen_item_id, reveal=meeting.screen_reveal)
+
+
+def signature(session: Session, meeting_id: int) -> tuple | None:
+    """A cheap fingerprint of what the screen shows: it changes with every state change and cast."""
+    row = session.execute(select(Meeting.state_version, Meeting.screen_item_id).where(Meeting.id == meeting_id)).first()
+    if row is None:
+        return None
+    open_items = select(Item.id).where(Item.meeting_id == meeting_id, Item.status == "open")
+    cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id.in_(open_items))).scalar_one()
+    return (row.state_version, cast)
+
+
+def event_id(sig: tuple) -> str:
+    return f"{sig[0]}.{sig[1]}"
+
+
+def state(session: Session, meeting: Meeting, now: datetime | None = None) -> dict:
+    """Everything the screen draws, as plain data."""
+    item = shown_item(session, meeting)
+    data = {"meeting": meeting.title, "date": meeting.date, "item": None}
+    if item is None:
+        return data
+    counts = item_counts(session, item)
+    by_group = dict(
+        session.execute(
+            select(Ballot.group_id, func.count()).where(Ballot.item_id == item.id).group_by(Ballot.group_id)
+        ).all()
+    )
+    groups = [
+        {
+            "name": g.name,
+            "cast": by_group.get(g.id, 0),
+            "expected": g.expected,
+            "present": g.present,
+            "state": next((ig.state for ig in item.voting_groups if ig.group_id == g.id), "waiting"),
+        }
+        for g in meeting.groups
+        if any(ig.group_id == g.id for ig in item.voting_groups)
+    ]
+    cast = sum(g["cast"] for g in groups)
+    opened = item.opened_at
+    data["item"] = {
+        "id": item.id,
+        "title": item.title,
+        "kind": item.kind,
+        "status": item.status,
+        "groups": groups,
+        "cast": cast,
+        "expected": counts.expected,
+        "present": counts.present,
+        "percent": min(100, round(100 * cast / counts.expected)) if counts.expected else 0,
+        "opened_at": opened.isoformat() + "Z" if opened else None,
+        "elapsed_seconds": int(((now or utcnow()) - opened).total_seconds())
+        if opened and item.status == "open"
+        else None,
+        "revealed": bool(meeting.screen_reveal and result_available(item)),
+        "config": item_config(item),
+    }
+    if data["item"]["revealed"]:
+        data["item"]["result"] = item_result(session, item)
+        data["item"]["series"] = series_ranking(session, item)
+    return data

@@ -1,0 +1,63 @@
+"""The projector screen: a read-only page behind its own key, updated by Server-Sent Events."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+
+from .. import screen
+from .common import db, message_page, settings
+from .screenhub import ScreenHub, TooBusy
+
+bp = Blueprint("screen", __name__)
+THEMES = ("light", "dark")
+
+
+def hub() -> ScreenHub:
+    return current_app.extensions["ballot.screen_hub"]
+
+
+def install(app, database, max_streams: int) -> None:
+    def render(state: dict) -> str:
+        with app.app_context():
+            return render_template("screen/live.html", state=state)
+
+    app.extensions["ballot.screen_hub"] = ScreenHub(database, render, max_streams)
+
+
+def _meeting_id(key: str) -> int:
+    with db().read() as s:
+        meeting = screen.meeting_for_key(s, key, settings().derived_key("screen"))
+        if meeting is None:
+            abort(404)
+        return meeting.id
+
+
+@bp.get("/screen/<key>")
+def page(key: str):
+    with db().read() as s:
+        meeting = screen.meeting_for_key(s, key, settings().derived_key("screen"))
+        if meeting is None:
+            return message_page("投屏链接无效", "该投屏链接不存在或已作废，请向会务人员索取新的链接。", 404)
+        title = meeting.title
+        meeting_id = meeting.id
+    eid, html = hub().refresh(meeting_id)
+    theme = request.args.get("theme") if request.args.get("theme") in THEMES else "light"
+    return render_template("screen/page.html", title=title, key=key, live=html, event_id=eid, theme=theme)
+
+
+@bp.get("/screen/<key>/events")
+def events(key: str):
+    meeting_id = _meeting_id(key)
+    try:
+        stream = hub().stream(meeting_id, request.headers.get("Last-Event-ID"))
+    except TooBusy:  # the screen polls instead; votes keep their threads
+        return jsonify({"error": {"code": "busy", "message": "投屏连接已满，改为定时刷新"}}), 503
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return Response(stream, mimetype="text/event-stream", headers=headers)
+
+
+@bp.get("/screen/<key>/snapshot")
+def snapshot(key: str):
+    """Polling fallback: the same state the stream sends."""
+    eid, html = hub().refresh(_meeting_id(key))
+    return jsonify({"id": eid, "html": html})

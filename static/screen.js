@@ -1,0 +1,42 @@
+// Projector screen: replace the live part whenever the server sends a new state (SSE), fall back to
+// polling when streaming is refused or unavailable, and tick the elapsed time locally.
+(function () {
+  var body = document.body, live = document.getElementById("live"), notice = document.getElementById("connection");
+  var lastId = body.getAttribute("data-event-id"), received = Date.now(), polling = null;
+
+  function show(id, html) {
+    if (id === lastId) return;
+    lastId = id;
+    live.innerHTML = html;
+    received = Date.now();
+  }
+  function tick() {
+    var el = live.querySelector(".elapsed");
+    if (!el) return;
+    var s = parseInt(el.getAttribute("data-elapsed"), 10) + Math.floor((Date.now() - received) / 1000);
+    el.textContent = "已进行 " + Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2);
+  }
+  function poll() {
+    if (polling) return;
+    polling = setInterval(function () {
+      fetch(body.getAttribute("data-snapshot"), { cache: "no-store" })
+        .then(function (r) { return r.json(); })
+        .then(function (s) { notice.hidden = true; show(s.id, s.html); })
+        .catch(function () { notice.hidden = false; });
+    }, 2000);
+  }
+  if (window.EventSource) {
+    var source = new EventSource(body.getAttribute("data-events"));
+    source.addEventListener("screen", function (e) {
+      notice.hidden = true;
+      show(e.lastEventId, JSON.parse(e.data).html);
+    });
+    source.onerror = function () {
+      // a refused stream (503: every stream thread busy) closes for good: poll instead
+      if (source.readyState === EventSource.CLOSED) poll(); else notice.hidden = false;
+    };
+  } else {
+    poll();
+  }
+  setInterval(tick, 1000);
+})();
