@@ -4,11 +4,38 @@
   var body = document.body, live = document.getElementById("live"), notice = document.getElementById("connection");
   var lastId = body.getAttribute("data-event-id"), received = Date.now(), polling = null;
 
+  // Beyond what one screen holds (more than 30 people), show the rows a page at a time.
+  var pager = null;
+  function paginate() {
+    if (pager) { clearInterval(pager); pager = null; }
+    var rows = Array.prototype.slice.call(live.querySelectorAll(".rows .row"));
+    var foot = live.querySelector(".rule");
+    if (!rows.length || !foot) return;
+    var limit = foot.getBoundingClientRect().top, pages = [[]];
+    rows.forEach(function (row) {
+      row.classList.remove("off-page");
+      if (row.getBoundingClientRect().bottom > limit && pages[pages.length - 1].length) {
+        var left = row.getBoundingClientRect().left, top = rows[0].getBoundingClientRect().top;
+        if (left === rows[0].getBoundingClientRect().left || row.getBoundingClientRect().top >= top) pages.push([]);
+      }
+      pages[pages.length - 1].push(row);
+    });
+    if (pages.length < 2) return;
+    live.classList.add("paged");
+    var current = 0;
+    function turn() {
+      pages.forEach(function (page, i) { page.forEach(function (row) { row.classList.toggle("off-page", i !== current); }); });
+      current = (current + 1) % pages.length;
+    }
+    turn();
+    pager = setInterval(turn, 8000);
+  }
   function show(id, html) {
     if (id === lastId) return;
     lastId = id;
     live.innerHTML = html;
     received = Date.now();
+    paginate();
   }
   function tick() {
     var el = live.querySelector(".elapsed");
@@ -39,4 +66,5 @@
     poll();
   }
   setInterval(tick, 1000);
+  paginate();
 })();

@@ -341,6 +341,22 @@ def test_result_pages_of_every_kind_at_projector_size(browser, world, settings, 
             assert kind.is_visible()
             shot(page, f"desk-result-{item_id}")
         context.close()
+        # the same results revealed on the projector, in both themes, without scrollbars
+        from playwright.sync_api import expect
+
+        links = {m.id: screen_link(world, m) for m in (evaluation, contest, others)}
+        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        page = context.new_page()
+        for item_id, (m, _) in plans.items():
+            put_on_screen(world, m, item_id, reveal=True)
+            kind = next(i.kind for i in m.items if i.id == item_id)
+            for theme in ("light", "dark"):
+                page.goto(f"{base}{links[m.id]}?theme={theme}")
+                expect(page.locator(f".kind-{kind} .row").first).to_be_visible()
+                assert page.evaluate("document.documentElement.scrollHeight") <= 1080
+                assert page.evaluate("document.documentElement.scrollWidth") <= 1920
+                shot(page, f"screen-3-result-{kind}-{theme}")
+        context.close()
 
 
 def screen_link(world, meeting) -> str:
