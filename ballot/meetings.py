@@ -11,7 +11,7 @@ import re
 from fractions import Fraction
 from typing import Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from . import audit, strokes
@@ -19,7 +19,7 @@ from .casting import lock_item, locked
 from .clock import utcnow
 from .credentials import groups_with_codes, issued_count
 from .kinds import BallotData, Counts, KindConfigError, get_kind
-from .models import Ballot, Item, ItemGroup, Meeting, VoterGroup
+from .models import Ballot, Item, ItemGroup, LiveTally, Meeting, VoterGroup
 from .sealing import rewrite_shuffled
 
 MAX_EXPECTED = 100_000
@@ -204,9 +204,13 @@ def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids
     title = _clean(title, "议题名称", 200)
     try:
         kind = get_kind(str(kind_key))
+        raw_config = dict(raw_config)
+        live = _live_option(raw_config.pop("live", None), raw_config.pop("live_batch", None))
         config = kind.parse_config(raw_config, single_given_first=meeting.single_given_first)
     except KindConfigError as exc:
         raise OperationError(str(exc)) from None
+    if live:
+        config["live"] = live
     valid_ids = {g.id for g in meeting.groups}
     ids = sorted({int(g) for g in group_ids})
     if not ids:
@@ -219,6 +223,28 @@ def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids
     except KindConfigError as exc:
         raise OperationError(str(exc)) from None
     return title, kind.key, _config_json(config), ids
+
+
+LIVE_BATCH = 5
+LIVE_MIN_SECONDS = 5
+
+
+def _live_option(raw, batch) -> dict | None:
+    """Live per-candidate numbers on the screen while an item is open: off unless asked for, and
+    then published only in batches of at least `batch` ballots (default 5)."""
+    if isinstance(raw, dict):  # a stored option, e.g. copied into a correction
+        raw, batch = True, raw.get("batch")
+    if raw in (None, False, "", "0", "false"):
+        return None
+    if raw not in (True, "1", "true", "on"):
+        raise KindConfigError("live（大屏实时显示各人选票数）须为 true 或 false")
+    try:
+        batch = int(batch) if batch not in (None, "") else LIVE_BATCH
+    except (TypeError, ValueError):
+        raise KindConfigError("live_batch（每批最少票数）须为整数") from None
+    if not 2 <= batch <= 1000:
+        raise KindConfigError("live_batch（每批最少票数）须在 2 到 1000 之间")
+    return {"batch": batch, "min_seconds": LIVE_MIN_SECONDS}
 
 
 def _config_json(config: dict) -> str:
@@ -510,6 +536,7 @@ def close_item(session: Session, actor: audit.Actor, item_id: int, group_id: int
     for row in rows:
         row.state = "closed"
     counts = live_counts(session, item)
+    session.execute(delete(LiveTally).where(LiveTally.item_id == item.id))  # batches shown while open
     cast = rewrite_shuffled(session, item.id)
     item.status = "closed"
     item.closed_at = utcnow()

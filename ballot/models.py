@@ -182,6 +182,18 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class LiveTally(Base):
+    """A published live count of an open item that allows one (RULES: batches of at least k
+    ballots). Every screen shows the same batch; deleted when the item closes."""
+
+    __tablename__ = "live_tallies"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ballots: Mapped[int] = mapped_column(Integer)
+    result_json: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class SlipJob(Base):
     """Progress of a slip-sheet PDF being made, visible to every worker (no codes in it)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .clock import utcnow
+from .kinds import get_kind
 from .meetings import (
     OperationError,
     changed,
@@ -27,7 +29,7 @@ from .meetings import (
     result_available,
     series_ranking,
 )
-from .models import Ballot, Item, Meeting
+from .models import Ballot, Item, LiveTally, Meeting
 
 KEY_BYTES = 18
 
@@ -79,6 +81,69 @@ def show(session: Session, actor: audit.Actor, meeting: Meeting, item_id: int | 
     audit.record(session, actor, "screen.show", meeting.id, item=meeting.screen_item_id, reveal=meeting.screen_reveal)
 
 
+def publish_live(session: Session, item: Item, now: datetime | None = None) -> LiveTally | None:
+    """Publish a live count of an open item that allows one, if a batch is due: at least `batch`
+    ballots since the last published count, and at least `min_seconds` since it. Never on a timer
+    alone (a quiet moment would show a single ballot), never from fewer than `batch` ballots.
+    Concurrent publishers (workers, servers) race on the sequence number; one wins."""
+    live = item_config(item).get("live")
+    if item.status != "open" or not live:
+        return None
+    now = now or utcnow()
+    last = session.execute(
+        select(LiveTally).where(LiveTally.item_id == item.id).order_by(LiveTally.seq.desc()).limit(1)
+    ).scalar_one_or_none()
+    cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id == item.id)).scalar_one()
+    shown = last.ballots if last else 0
+    if cast - shown < live["batch"]:
+        return None
+    if last and (now - last.published_at).total_seconds() < live["min_seconds"]:
+        return None
+    result = item_result_live(session, item)
+    if result["counts"]["cast"] - shown < live["batch"]:
+        return None
+    entry = LiveTally(
+        item_id=item.id,
+        seq=(last.seq + 1) if last else 1,
+        ballots=result["counts"]["cast"],
+        result_json=json.dumps(result, ensure_ascii=False),
+        published_at=now,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def due_live_items(session: Session, meeting_id: int, now: datetime | None = None) -> list[int]:
+    """Open items of the meeting whose next live batch is due (read-only: the caller publishes)."""
+    now = now or utcnow()
+    due = []
+    for item in session.execute(select(Item).where(Item.meeting_id == meeting_id, Item.status == "open")).scalars():
+        live = item_config(item).get("live")
+        if not live:
+            continue
+        last = latest_live(session, item)
+        cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id == item.id)).scalar_one()
+        if cast - (last.ballots if last else 0) >= live["batch"] and (
+            last is None or (now - last.published_at).total_seconds() >= live["min_seconds"]
+        ):
+            due.append(item.id)
+    return due
+
+
+def item_result_live(session: Session, item: Item) -> dict:
+    """The tally of an open item's ballots so far (only ever published in batches)."""
+    from .meetings import ballots_of
+
+    return get_kind(item.kind).tally(item_config(item), ballots_of(session, item.id), item_counts(session, item))
+
+
+def latest_live(session: Session, item: Item) -> LiveTally | None:
+    return session.execute(
+        select(LiveTally).where(LiveTally.item_id == item.id).order_by(LiveTally.seq.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
 def signature(session: Session, meeting_id: int) -> tuple | None:
     """A cheap fingerprint of what the screen shows: it changes with every state change and cast."""
     row = session.execute(select(Meeting.state_version, Meeting.screen_item_id).where(Meeting.id == meeting_id)).first()
@@ -86,11 +151,14 @@ def signature(session: Session, meeting_id: int) -> tuple | None:
         return None
     open_items = select(Item.id).where(Item.meeting_id == meeting_id, Item.status == "open")
     cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id.in_(open_items))).scalar_one()
-    return (row.state_version, cast)
+    batches = session.execute(
+        select(func.count()).select_from(LiveTally).where(LiveTally.item_id.in_(open_items))
+    ).scalar_one()
+    return (row.state_version, cast, batches)
 
 
 def event_id(sig: tuple) -> str:
-    return f"{sig[0]}.{sig[1]}"
+    return ".".join(str(part) for part in sig)
 
 
 def state(session: Session, meeting: Meeting, now: datetime | None = None) -> dict:
@@ -135,6 +203,12 @@ def state(session: Session, meeting: Meeting, now: datetime | None = None) -> di
         "revealed": bool(meeting.screen_reveal and result_available(item)),
         "config": item_config(item),
     }
+    live = item_config(item).get("live")
+    if item.status == "open" and live:
+        published = latest_live(session, item)
+        data["item"]["live_batch"] = live["batch"]
+        if published is not None and published.ballots >= live["batch"]:
+            data["item"]["live"] = json.loads(published.result_json)
     if data["item"]["revealed"]:
         data["item"]["result"] = item_result(session, item)
         data["item"]["series"] = series_ranking(session, item)

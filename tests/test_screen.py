@@ -76,3 +76,82 @@ def test_chair_console_puts_items_on_screen_and_enters_attendance(client, world)
     assert client.get(f"/admin/meetings/{m.id}/turnout.json").get_json() == {
         str(item.id): {"cast": 0, "status": "draft"}
     }
+
+
+def test_live_numbers_come_only_in_batches_of_k_never_per_ballot(client, world):
+    """No figure from fewer than k ballots; no refresh for a single ballot; not more often than
+    every few seconds; and every screen shows the same batch."""
+    from datetime import timedelta
+
+    from voting import vote
+
+    from ballot.clock import utcnow
+    from ballot.models import Item, LiveTally
+
+    m = world.meeting(
+        """
+[meeting]
+title = "实时票数"
+[[groups]]
+name = "委员"
+expected = 20
+[[items]]
+title = "推荐"
+kind = "recommend"
+seats = 1
+candidates = ["张伟", "王芳"]
+live = true
+live_batch = 3
+"""
+    )
+    item = m.items[0]
+    world.present(m.groups[0].id, 20)
+    codes = world.codes(m.groups[0].id, 8)
+    world.open(item.id)
+    key = key_for(world, m)
+    t0 = utcnow()
+
+    def cast(n):
+        phone = client.application.test_client()
+        phone.get(f"/v/{codes[n]}")
+        vote(phone, item.id, {"c0": "1"})
+
+    def publish(at):
+        with world.db.write() as s:
+            return screen.publish_live(s, s.get(Item, item.id), now=at)
+
+    def shown():
+        with world.db.read() as s:
+            return screen.state(s, s.get(Meeting, m.id))["item"].get("live")
+
+    for n in range(2):
+        cast(n)
+        assert publish(t0) is None and shown() is None  # 1, then 2 ballots: below k = 3
+    cast(2)
+    first = publish(t0)
+    assert first is not None and first.ballots == 3 and shown()["counts"]["cast"] == 3
+    cast(3)
+    assert publish(t0 + timedelta(seconds=60)) is None  # one new ballot: no refresh, however long
+    assert shown()["counts"]["cast"] == 3
+    cast(4)
+    cast(5)
+    assert publish(t0 + timedelta(seconds=1)) is None  # three new ballots, but too soon
+    second = publish(t0 + timedelta(seconds=6))
+    assert second.ballots == 6 and shown()["counts"]["cast"] == 6
+    # the screen page (polling fallback) shows the published batch, not the live count of 6+
+    cast(6)
+    html = client.get(f"/screen/{key}/snapshot").get_json()["html"]
+    assert "当前为前 6 票" in html and 'id="cast">7<' in html
+    world.close(item.id)
+    with world.db.read() as s:  # the batches go when the item closes
+        assert s.query(LiveTally).count() == 0
+
+
+def test_items_show_no_live_numbers_unless_they_allow_them(client, world):
+    from ballot.models import Item
+
+    m, item, codes = world.ready(codes=6)
+    with world.db.write() as s:
+        assert screen.publish_live(s, s.get(Item, item.id)) is None
+    key = key_for(world, m)
+    assert "实时票数" not in client.get(f"/screen/{key}/snapshot").get_json()["html"]

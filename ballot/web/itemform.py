@@ -61,6 +61,14 @@ def _rule(form: Mapping) -> dict:
 
 def raw_config(form: Mapping, kind: str, groups) -> dict:
     """The raw configuration of `kind` from the submitted form; `groups` are the meeting's groups."""
+    return {
+        **_kind_config(form, kind, groups),
+        "live": form.get("live") == "1",
+        "live_batch": form.get("live_batch", ""),
+    }
+
+
+def _kind_config(form: Mapping, kind: str, groups) -> dict:
     order = form.get("order", "strokes")
     if kind == "recommend":
         raw = {
@@ -180,4 +188,5 @@ def form_values(kind: str, config: dict, groups) -> dict:
             "nominees": "\n".join(f"{n['name']}，{n['post']}" if n["post"] else n["name"] for n in config["nominees"]),
             **_rule_values(config["rule"]),
         }
-    return {**values, "order": order}
+    live = config.get("live") or {}
+    return {**values, "order": order, "live": "1" if live else "", "live_batch": live.get("batch", "")}

@@ -59,5 +59,7 @@ def events(key: str):
 @bp.get("/screen/<key>/snapshot")
 def snapshot(key: str):
     """Polling fallback: the same state the stream sends."""
-    eid, html = hub().refresh(_meeting_id(key))
+    meeting_id = _meeting_id(key)
+    hub().publish_due(meeting_id)
+    eid, html = hub().refresh(meeting_id)
     return jsonify({"id": eid, "html": html})

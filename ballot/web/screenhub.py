@@ -16,8 +16,10 @@ import threading
 import time
 from typing import Callable, Iterator
 
+from sqlalchemy.exc import IntegrityError
+
 from .. import screen
-from ..models import Meeting
+from ..models import Item, Meeting
 
 log = logging.getLogger("ballot")
 POLL_SECONDS = 0.25
@@ -55,10 +57,24 @@ class ScreenHub:
                 watched = [m for m, n in self.watchers.items() if n > 0]
             for meeting_id in watched:
                 try:
+                    self.publish_due(meeting_id)
                     self.refresh(meeting_id)
                 except Exception:  # a database hiccup must not end the watcher
                     log.exception("screen refresh failed")
             time.sleep(POLL_SECONDS)
+
+    def publish_due(self, meeting_id: int) -> None:
+        """Publish live batches that are due (a write only when one is, at most once a batch)."""
+        with self.db.read() as s:
+            due = screen.due_live_items(s, meeting_id)
+        if not due:
+            return
+        try:
+            with self.db.write() as s:
+                for item_id in due:
+                    screen.publish_live(s, s.get(Item, item_id))
+        except IntegrityError:  # another worker or server published this batch first
+            pass
 
     def refresh(self, meeting_id: int) -> tuple[str, str] | None:
         """The current (event id, html), rendered again only if the fingerprint moved."""
