@@ -121,6 +121,17 @@ def set_same_surname(session: Session, actor: audit.Actor, meeting: Meeting, sam
     return kept
 
 
+def name_texts(meeting: Meeting) -> list[str]:
+    """Every name and title the meeting's pages and screen show (for the names web font)."""
+    texts = [meeting.title]
+    for item in meeting.items:
+        texts.append(item.title)
+        config = item_config(item)
+        texts += get_kind(item.kind).people(config)
+        texts += [p["post"] for p in config.get("posts", []) if isinstance(p, dict)]
+    return texts
+
+
 def name_gaps(meeting: Meeting) -> list[strokes.Gap]:
     """Characters in the names of the meeting's items whose stroke order needs a look by eye."""
     return strokes.data_gaps(name for item in meeting.items for name in get_kind(item.kind).people(item_config(item)))

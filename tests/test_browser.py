@@ -429,3 +429,36 @@ def test_projector_updates_within_a_second_and_reveals_the_result(browser, world
         put_on_screen(world, m, item.id, reveal=False)
         expect(page.locator(".kind-approval")).to_have_count(0, timeout=1000)
         context.close()
+
+
+def test_rare_name_characters_come_from_the_meetings_own_web_font(browser, world, settings, tmp_path, sqlite_only):
+    from playwright.sync_api import expect
+
+    m = world.standard(nominees=("王𫖮", "禤小明", "訾雪"))
+    gid, item = m.groups[0].id, m.items[0]
+    world.present(gid, 11)
+    code = world.codes(gid, 1)[0]
+    world.open(item.id)
+    link = screen_link(world, m)
+    with running_server(settings, tmp_path / "server.log") as base:
+        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        page = context.new_page()
+        page.goto(base + link)
+        page.wait_for_load_state("networkidle")
+        # the subset font loads, made of the meeting's own characters (no box on a laptop without them)
+        loaded = page.evaluate("document.fonts.load('40px MeetingNames', '王𫖮禤訾').then(fs => fs.length)")
+        assert loaded == 1
+        css = page.evaluate("fetch(document.querySelector('link[href$=\"names.css\"]').href).then(r => r.text())")
+        font = page.request.get(base + css.split('url("')[1].split('")')[0])
+        assert font.ok and font.headers["content-type"] == "font/woff2" and 1000 < len(font.body()) < 200_000
+        context.close()
+        phone = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, locale="zh-CN")
+        page = phone.new_page()
+        page.goto(f"{base}/v/{code.lower()}")
+        expect(page.locator("fieldset.nominee .name").first).to_have_text("王𫖮")
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(
+            "[...document.fonts].some(f => f.family.includes('MeetingNames') && f.status === 'loaded')"
+        )
+        shot(page, "phone-7-rare-names")
+        phone.close()

@@ -155,3 +155,18 @@ def test_items_show_no_live_numbers_unless_they_allow_them(client, world):
         assert screen.publish_live(s, s.get(Item, item.id)) is None
     key = key_for(world, m)
     assert "实时票数" not in client.get(f"/screen/{key}/snapshot").get_json()["html"]
+
+
+def test_names_font_has_every_character_of_the_meetings_names():
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    from ballot import webfont
+
+    chars = webfont.characters(["王𫖮", "禤小明", "訾雪", "欧阳·买买提"])
+    data = webfont.subset_woff2(chars)
+    if data is None:
+        pytest.skip("no CJK font installed (scripts/setup.sh test installs fonts-noto-cjk)")
+    cmap = TTFont(io.BytesIO(data)).getBestCmap()
+    assert all(ord(ch) in cmap for ch in chars) and len(data) < 100_000

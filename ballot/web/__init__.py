@@ -179,7 +179,7 @@ def _install_headers(app: Flask) -> None:
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         )
         if request.endpoint and not request.endpoint.startswith("static"):
-            resp.headers["Cache-Control"] = "no-store"
+            resp.headers.setdefault("Cache-Control", "no-store")  # a view may allow caching (fonts)
         return resp
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
 
-from .. import screen
+from .. import screen, webfont
+from ..meetings import name_texts
+from ..models import Meeting
 from .common import db, message_page, settings
 from .screenhub import ScreenHub, TooBusy
 
@@ -54,6 +56,33 @@ def events(key: str):
         return jsonify({"error": {"code": "busy", "message": "投屏连接已满，改为定时刷新"}}), 503
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return Response(stream, mimetype="text/event-stream", headers=headers)
+
+
+def font_response(chars: str):
+    data = webfont.subset_woff2(chars)
+    if data is None:
+        abort(404)
+    return Response(data, mimetype="font/woff2", headers={"Cache-Control": "public, max-age=86400, immutable"})
+
+
+def names_css(font_url: str):
+    return Response(webfont.stylesheet(font_url), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+
+
+def _meeting_chars(meeting_id: int) -> str:
+    with db().read() as s:
+        return webfont.characters(name_texts(s.get(Meeting, meeting_id)))
+
+
+@bp.get("/screen/<key>/names.css")
+def screen_names_css(key: str):
+    chars = _meeting_chars(_meeting_id(key))
+    return names_css(url_for("screen.screen_font", key=key, digest=webfont.digest(chars)))
+
+
+@bp.get("/screen/<key>/names-<digest>.woff2")
+def screen_font(key: str, digest: str):
+    return font_response(_meeting_chars(_meeting_id(key)))
 
 
 @bp.get("/screen/<key>/snapshot")

@@ -7,14 +7,16 @@ does not linger in history or logs. Receipts shown again come from the voter's o
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from sqlalchemy import and_, select
 
+from .. import webfont
 from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
 from ..codes import new_receipt
 from ..credentials import find_usable
 from ..itemviews import cached_static, group_state, item_view
 from ..kinds import CastError, get_kind
+from ..meetings import name_texts
 from ..models import Ballot, Credential, Item, ItemGroup, Meeting, Spend, VoterGroup
 from .common import client_address, db, form_lists, limiter, message_page, settings
 
@@ -195,6 +197,7 @@ def ballot_form(item_id: int):
     pending = session.get("p", {}).get(str(item_id))
     return render_template(
         f"vote/kinds/{item.kind}.html",
+        names_css=url_for("vote.names_css"),
         item=item,
         kind=get_kind(item.kind),
         config=item.config,
@@ -234,7 +237,41 @@ def review_page(item_id: int):
     if error:
         return error
     kind, config = get_kind(item.kind), item.config
-    return render_template("vote/review.html", item=item, lines=kind.review(config, pending["choices"]))
+    return render_template(
+        "vote/review.html",
+        item=item,
+        lines=kind.review(config, pending["choices"]),
+        names_css=url_for("vote.names_css"),
+    )
+
+
+def _voter_chars() -> str | None:
+    voter = _voter()
+    if not voter:
+        return None
+    with db().read() as s:
+        return webfont.characters(name_texts(s.get(Meeting, voter["m"])))
+
+
+@bp.get("/ballot/names.css")
+def names_css():
+    """The names web font for this voter's meeting (rare name characters on phones that lack them)."""
+    from .screen import names_css as stylesheet
+
+    chars = _voter_chars()
+    if chars is None:
+        abort(404)
+    return stylesheet(url_for("vote.names_font", digest=webfont.digest(chars)))
+
+
+@bp.get("/ballot/names-<digest>.woff2")
+def names_font(digest: str):
+    from .screen import font_response
+
+    chars = _voter_chars()
+    if chars is None:
+        abort(404)
+    return font_response(chars)
 
 
 @bp.post("/ballot/<id:item_id>/cast")
