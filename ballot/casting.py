@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, insert, select
+from sqlalchemy import and_, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,6 +70,10 @@ _SPEND = {
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _BALLOT = insert(Ballot)
+# PostgreSQL: wake the projector watchers of every app server when this ballot commits
+# (a NOTIFY is delivered at commit, never before; the payload says nothing about the ballot).
+SCREEN_CHANNEL = "ballot_screen"
+_NOTIFY = text(f"SELECT pg_notify('{SCREEN_CHANNEL}', '')")
 
 
 def spend_insert(session, credential_id: str, item_id: int) -> bool:
@@ -101,6 +105,8 @@ def cast_ballot(session, credential_id: str, item_id: int, choices: dict, receip
             "receipt": receipt,
         },
     )
+    if _dialect_name(session) == "postgresql":
+        session.execute(_NOTIFY)
     return Cast(item_id, receipt)
 
 

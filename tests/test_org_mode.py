@@ -103,3 +103,60 @@ def test_online_backup_while_voting(world, settings, backend, tmp_path):
     assert counts == sorted(counts) and counts[-1] == len(done) == 11  # every snapshot consistent
     with pytest.raises(BackupError, match="已存在"):
         backup_sqlite(settings.database_url, final)
+
+
+def test_a_screen_on_one_server_shows_a_ballot_cast_through_another_within_a_second(world, settings, backend, tmp_path):
+    """Across app servers sharing PostgreSQL (LISTEN/NOTIFY wakes the watcher), through SSE."""
+    import json
+    import re
+    import time
+
+    import httpx
+    from conftest import ACTOR
+
+    from ballot import screen
+    from ballot.models import Meeting
+
+    if backend != "postgresql":
+        pytest.skip("several app servers need PostgreSQL")
+    m = world.standard()
+    gid, item = m.groups[0].id, m.items[0]
+    codes = world.codes(gid, 3)
+    world.present(gid, 11)
+    world.open(item.id)
+    with world.db.write() as s:
+        key = screen.new_key(s, ACTOR, s.get(Meeting, m.id), settings.derived_key("screen"))
+    seen: list[tuple[float, int]] = []
+    with (
+        running_server(settings, tmp_path / "a.log", workers=1, entrypoint=True) as a,
+        running_server(
+            settings, tmp_path / "b.log", workers=1, entrypoint=True, extra_env={"BALLOT_MIGRATE": "0"}
+        ) as b,
+    ):
+
+        def watch():
+            with httpx.stream("GET", f"{a}/screen/{key}/events", timeout=30) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        count = re.search(r'id="cast">(\d+)<', json.loads(line[6:])["html"])
+                        seen.append((time.monotonic(), int(count.group(1))))
+                        if count.group(1) == "3":
+                            return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen and seen[0][1] == 0  # the current state at once on connect
+        delays = []
+        with httpx.Client(base_url=b) as api:
+            for n, code in enumerate(codes, start=1):
+                started = time.monotonic()
+                r = api.post("/api/v1/ballots", json={"code": code, "item_id": item.id, "choices": {"n0": "yes"}})
+                assert r.status_code == 201
+                while not any(c >= n for _, c in seen) and time.monotonic() < started + 5:
+                    time.sleep(0.01)
+                delays.append(next(t for t, c in seen if c >= n) - started)
+        watcher.join(timeout=5)
+    assert max(delays) < 1.0, delays

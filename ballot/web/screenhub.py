@@ -16,9 +16,11 @@ import threading
 import time
 from typing import Callable, Iterator
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from .. import screen
+from ..casting import SCREEN_CHANNEL
 from ..models import Item, Meeting
 
 log = logging.getLogger("ballot")
@@ -52,6 +54,7 @@ class ScreenHub:
                 self.thread.start()
 
     def _watch(self) -> None:
+        wait = self._listener() or (lambda: time.sleep(POLL_SECONDS))
         while True:
             with self.cond:
                 watched = [m for m, n in self.watchers.items() if n > 0]
@@ -61,7 +64,33 @@ class ScreenHub:
                     self.refresh(meeting_id)
                 except Exception:  # a database hiccup must not end the watcher
                     log.exception("screen refresh failed")
-            time.sleep(POLL_SECONDS)
+            wait()
+
+    def _listener(self):
+        """On PostgreSQL: a wait that ends at once when any app server commits a ballot (LISTEN),
+        else after the polling interval; None elsewhere (SQLite polls)."""
+        url = make_url(self.db.url)
+        if not url.drivername.startswith("postgresql"):
+            return None
+        try:
+            import psycopg
+
+            conn = psycopg.connect(
+                url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+            )
+            conn.execute(f"LISTEN {SCREEN_CHANNEL}")
+        except Exception:
+            log.exception("LISTEN failed; the projector polls instead")
+            return None
+
+        def wait():
+            try:
+                for _ in conn.notifies(timeout=POLL_SECONDS, stop_after=1):
+                    pass
+            except Exception:
+                time.sleep(POLL_SECONDS)
+
+        return wait
 
     def publish_due(self, meeting_id: int) -> None:
         """Publish live batches that are due (a write only when one is, at most once a batch)."""
