@@ -8,20 +8,30 @@
   var pager = null;
   function paginate() {
     if (pager) { clearInterval(pager); pager = null; }
+    live.classList.remove("paged");
     var rows = Array.prototype.slice.call(live.querySelectorAll(".rows .row"));
     var foot = live.querySelector(".rule");
     if (!rows.length || !foot) return;
-    var limit = foot.getBoundingClientRect().top, pages = [[]];
-    rows.forEach(function (row) {
-      row.classList.remove("off-page");
-      if (row.getBoundingClientRect().bottom > limit && pages[pages.length - 1].length) {
-        var left = row.getBoundingClientRect().left, top = rows[0].getBoundingClientRect().top;
-        if (left === rows[0].getBoundingClientRect().left || row.getBoundingClientRect().top >= top) pages.push([]);
-      }
-      pages[pages.length - 1].push(row);
-    });
-    if (pages.length < 2) return;
+    function fits(row) {
+      var r = row.getBoundingClientRect();
+      return r.bottom <= foot.getBoundingClientRect().top + 1 && r.right <= window.innerWidth;
+    }
+    // pages in the list's order: each page is the rows that fit once the earlier pages are hidden
+    var pages = [], rest = rows;
     live.classList.add("paged");
+    while (rest.length) {
+      rows.forEach(function (row) { row.classList.toggle("off-page", rest.indexOf(row) < 0); });
+      var n = 0;
+      while (n < rest.length && fits(rest[n])) n++;
+      n = Math.max(n, 1);
+      pages.push(rest.slice(0, n));
+      rest = rest.slice(n);
+    }
+    if (pages.length < 2) {
+      live.classList.remove("paged");
+      rows.forEach(function (row) { row.classList.remove("off-page"); });
+      return;
+    }
     var current = 0;
     function turn() {
       pages.forEach(function (page, i) { page.forEach(function (row) { row.classList.toggle("off-page", i !== current); }); });

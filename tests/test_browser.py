@@ -462,3 +462,36 @@ def test_rare_name_characters_come_from_the_meetings_own_web_font(browser, world
         )
         shot(page, "phone-7-rare-names")
         phone.close()
+
+
+@pytest.mark.parametrize("count", [30, 45])
+def test_projector_holds_thirty_people_and_pages_beyond(browser, world, settings, tmp_path, sqlite_only, count):
+    from playwright.sync_api import expect
+
+    surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    names = [f"{surnames[i]}{'建国' if i % 2 else '丽'}" for i in range(count)]
+    m = world.standard(nominees=tuple(names))
+    gid, item = m.groups[0].id, m.items[0]
+    world.present(gid, 11)
+    world.open(item.id)
+    world.close(item.id)
+    link = screen_link(world, m)
+    put_on_screen(world, m, item.id, reveal=True)
+    with running_server(settings, tmp_path / "server.log") as base:
+        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        page = context.new_page()
+        page.goto(base + link)
+        rows = page.locator(".kind-approval .row")
+        expect(rows).to_have_count(count)
+        visible = page.evaluate(
+            "[...document.querySelectorAll('.kind-approval .row')].filter(r => r.offsetParent !== null"
+            " && r.getBoundingClientRect().bottom <= document.querySelector('.rule').getBoundingClientRect().top"
+            " && r.getBoundingClientRect().right <= window.innerWidth).length"
+        )
+        shot(page, f"screen-4-{count}-people")
+        assert page.evaluate("document.documentElement.scrollHeight") <= 1080
+        if count <= 30:
+            assert visible == count  # all on one screen, none under the footer
+        else:
+            assert 0 < visible < count and page.locator("#live.paged").count() == 1  # a page at a time
+        context.close()

@@ -170,3 +170,46 @@ def test_names_font_has_every_character_of_the_meetings_names():
         pytest.skip("no CJK font installed (scripts/setup.sh test installs fonts-noto-cjk)")
     cmap = TTFont(io.BytesIO(data)).getBestCmap()
     assert all(ord(ch) in cmap for ch in chars) and len(data) < 100_000
+
+
+def test_closing_while_ballots_arrive_counts_each_ballot_or_refuses_it_never_half(world):
+    """Casts race a close: every cast either committed before the close (and is counted in the
+    sealed result) or was refused as not open; nothing is half-stored."""
+    import threading
+
+    from ballot import credentials
+    from ballot.casting import NotOpen, cast_ballot
+    from ballot.codes import new_receipt
+    from ballot.meetings import close_item, item_result
+    from ballot.models import Item
+
+    m, item, codes = world.ready(codes=40)
+    key = world.settings.derived_key("credential")
+    outcomes, barrier = [], threading.Barrier(41)
+
+    def voter(code):
+        barrier.wait()
+        try:
+            with world.db.read() as s:
+                credential_id = credentials.find_usable(s, key, code).id
+            with world.db.write() as s:
+                cast_ballot(s, credential_id, item.id, {"votes": ["yes", "no", "abstain"]}, new_receipt())
+            outcomes.append("counted")
+        except NotOpen:
+            outcomes.append("refused")
+
+    def closer():
+        barrier.wait()
+        with world.db.write() as s:
+            close_item(s, ACTOR, item.id)
+
+    threads = [threading.Thread(target=voter, args=(c,)) for c in codes] + [threading.Thread(target=closer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with world.db.read() as s:
+        result = item_result(s, s.get(Item, item.id))
+    assert len(outcomes) == 40 and set(outcomes) <= {"counted", "refused"}
+    assert result["counts"]["cast"] == outcomes.count("counted")
+    assert result["rows"][0]["yes"] == outcomes.count("counted")
