@@ -132,10 +132,17 @@ def due_live_items(session: Session, meeting_id: int, now: datetime | None = Non
 
 
 def item_result_live(session: Session, item: Item) -> dict:
-    """The tally of an open item's ballots so far (only ever published in batches)."""
+    """The tally of an open item's ballots so far (only ever published in batches). A voting
+    group with fewer than k ballots so far is left out, so no cell comes from fewer than k."""
     from .meetings import ballots_of
 
-    return get_kind(item.kind).tally(item_config(item), ballots_of(session, item.id), item_counts(session, item))
+    k = item_config(item)["live"]["batch"]
+    ballots = ballots_of(session, item.id)
+    sizes: dict[int, int] = {}
+    for b in ballots:
+        sizes[b.group_id] = sizes.get(b.group_id, 0) + 1
+    ballots = [b for b in ballots if sizes[b.group_id] >= k]
+    return get_kind(item.kind).tally(item_config(item), ballots, item_counts(session, item))
 
 
 def latest_live(session: Session, item: Item) -> LiveTally | None:

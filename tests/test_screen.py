@@ -213,3 +213,50 @@ def test_closing_while_ballots_arrive_counts_each_ballot_or_refuses_it_never_hal
     assert len(outcomes) == 40 and set(outcomes) <= {"counted", "refused"}
     assert result["counts"]["cast"] == outcomes.count("counted")
     assert result["rows"][0]["yes"] == outcomes.count("counted")
+
+
+def test_a_live_batch_leaves_out_groups_with_fewer_than_k_ballots(world):
+    from ballot.models import Item
+
+    m = world.meeting(
+        """
+[meeting]
+title = "两组"
+[[groups]]
+name = "甲组"
+expected = 10
+[[groups]]
+name = "乙组"
+expected = 10
+[[items]]
+title = "推荐"
+kind = "recommend"
+seats = 1
+candidates = ["张伟", "王芳"]
+live = true
+live_batch = 3
+"""
+    )
+    item = m.items[0]
+    for g in m.groups:
+        world.present(g.id, 10)
+    a, b = world.codes(m.groups[0].id, 3), world.codes(m.groups[1].id, 2)
+    world.open(item.id)
+    from voting import vote
+
+    for code in a + b:
+        phone = world_app_client(world)
+        phone.get(f"/v/{code}")
+        vote(phone, item.id, {"c0": "1"})
+    with world.db.write() as s:
+        published = screen.publish_live(s, s.get(Item, item.id))
+    import json
+
+    result = json.loads(published.result_json)
+    assert result["counts"]["cast"] == 3  # 乙组's 2 ballots are not in any published figure yet
+
+
+def world_app_client(world):
+    from ballot.web import create_app
+
+    return create_app(world.settings, world.db).test_client()
