@@ -86,49 +86,43 @@ def publish_live(session: Session, item: Item, now: datetime | None = None) -> L
     ballots since the last published count, and at least `min_seconds` since it. Never on a timer
     alone (a quiet moment would show a single ballot), never from fewer than `batch` ballots.
     Concurrent publishers (workers, servers) race on the sequence number; one wins."""
-    live = item_config(item).get("live")
-    if item.status != "open" or not live:
+    last = _due_batch(session, item, now or utcnow())
+    if last is False:
         return None
-    now = now or utcnow()
-    last = session.execute(
-        select(LiveTally).where(LiveTally.item_id == item.id).order_by(LiveTally.seq.desc()).limit(1)
-    ).scalar_one_or_none()
-    cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id == item.id)).scalar_one()
     shown = last.ballots if last else 0
-    if cast - shown < live["batch"]:
-        return None
-    if last and (now - last.published_at).total_seconds() < live["min_seconds"]:
-        return None
     result = item_result_live(session, item)
-    if result["counts"]["cast"] - shown < live["batch"]:
-        return None
+    if result["counts"]["cast"] - shown < item_config(item)["live"]["batch"]:
+        return None  # the new ballots are in groups still below k
     entry = LiveTally(
         item_id=item.id,
         seq=(last.seq + 1) if last else 1,
         ballots=result["counts"]["cast"],
         result_json=json.dumps(result, ensure_ascii=False),
-        published_at=now,
+        published_at=now or utcnow(),
     )
     session.add(entry)
     session.flush()
     return entry
 
 
+def _due_batch(session: Session, item: Item, now: datetime):
+    """False if no batch is due; else the last published batch (None if there is none yet)."""
+    live = item_config(item).get("live")
+    if item.status != "open" or not live:
+        return False
+    last = latest_live(session, item)
+    cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id == item.id)).scalar_one()
+    if cast - (last.ballots if last else 0) < live["batch"]:
+        return False
+    if last is not None and (now - last.published_at).total_seconds() < live["min_seconds"]:
+        return False
+    return last
+
+
 def due_live_items(session: Session, meeting_id: int, now: datetime | None = None) -> list[int]:
     """Open items of the meeting whose next live batch is due (read-only: the caller publishes)."""
-    now = now or utcnow()
-    due = []
-    for item in session.execute(select(Item).where(Item.meeting_id == meeting_id, Item.status == "open")).scalars():
-        live = item_config(item).get("live")
-        if not live:
-            continue
-        last = latest_live(session, item)
-        cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id == item.id)).scalar_one()
-        if cast - (last.ballots if last else 0) >= live["batch"] and (
-            last is None or (now - last.published_at).total_seconds() >= live["min_seconds"]
-        ):
-            due.append(item.id)
-    return due
+    items = session.execute(select(Item).where(Item.meeting_id == meeting_id, Item.status == "open")).scalars()
+    return [item.id for item in items if _due_batch(session, item, now or utcnow()) is not False]
 
 
 def item_result_live(session: Session, item: Item) -> dict:
