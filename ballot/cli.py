@@ -47,9 +47,84 @@ def main():
 @main.command(help="新建实例：实例文件夹、密钥（0600）和数据库结构。")
 @instance_option
 def init(instance):
+    from . import signing
+
     settings = _settings(instance, create=True)
     upgrade(settings.database_url)
+    if signing.current_id(settings.instance_path) is None:
+        key = signing.create_key(settings.instance_path)
+        click.echo(f"签名密钥已生成：{key.id_hex}（指纹 {key.fingerprint}）")
     click.echo(f"实例已就绪：{settings.instance_path}")
+
+
+@main.group(help="签名密钥（结果报告的 Ed25519 签名）。")
+def keys():
+    pass
+
+
+@keys.command("show", help="显示当前签名密钥的编号和指纹（供监票人在表决前记下）。")
+@instance_option
+def keys_show(instance):
+    from . import signing
+
+    for i, key in enumerate(signing.public_keys(_settings(instance).instance_path)):
+        click.echo(f"{'当前' if i == 0 else '旧'}密钥 {key.id_hex}  指纹 {key.fingerprint}")
+
+
+@keys.command("rotate", help="生成新的签名密钥；旧公钥保留，用于核验以前的报告。")
+@instance_option
+def keys_rotate(instance):
+    from . import signing
+
+    key = signing.create_key(_settings(instance).instance_path)
+    click.echo(f"新签名密钥：{key.id_hex}（指纹 {key.fingerprint}）")
+
+
+@main.command("export", help="导出会议的签名计票归档（tally.json、签名、选票导出、回执、操作记录）到文件夹。")
+@instance_option
+@click.argument("meeting_id", type=int)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def export_cmd(instance, meeting_id, folder):
+    from . import archive, signing
+    from .models import Meeting
+
+    settings = _settings(instance)
+    database = Database(settings.database_url)
+    try:
+        with database.read() as s:
+            meeting = s.get(Meeting, meeting_id)
+            if meeting is None:
+                raise click.ClickException(f"会议 #{meeting_id} 不存在")
+            files = archive.build(s, meeting, signing.load_key(settings.instance_path))
+    except (OperationError, signing.SigningError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    archive.write(files, folder)
+    click.echo(f"已写入 {folder}：{'、'.join(files)}")
+
+
+@main.command("verify", help="离线核验签名计票归档（文件夹或 zip）：签名、摘要、按选票重新计票。")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="会前公布的 minisign 公钥；省略则用归档里的公钥（并提示核对指纹）",
+)
+def verify_cmd(path, public_key):
+    from . import archive, signing
+
+    try:
+        key = signing.PublicKey.parse(public_key.read_text()) if public_key else None
+        checks = archive.verify(archive.read(path), key)
+    except (signing.SigningError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for c in checks:
+        click.echo(c.line)
+    failed = [c for c in checks if not c.ok]
+    click.echo("结论：全部通过" if not failed else f"结论：{len(failed)} 项失败")
+    if failed:
+        raise SystemExit(1)
 
 
 @main.group(help="数据库结构管理。")

@@ -31,7 +31,7 @@ pip_install --upgrade pip
 if [ "$mode" = "test" ]; then
   # unicode-data: Unihan, to check the stroke data; libicu-dev + pkg-config: PyICU builds against them
   apt_install fonts-wqy-zenhei fonts-dejavu-core chromium fonts-noto-cjk postgresql zbar-tools poppler-utils \
-    unicode-data libicu-dev pkg-config g++
+    unicode-data libicu-dev pkg-config g++ minisign
   pip_install -e ".[test]"
 else
   apt_install fonts-wqy-zenhei fonts-dejavu-core  # slip sheets (TrueType CJK + monospace)

@@ -25,7 +25,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import audit, credentials, meetingfile, screen, strokes
+from .. import audit, credentials, meetingfile, screen, signing, strokes
 from ..apitokens import create_token
 from ..apitokens import revoke as revoke_token
 from ..apitokens import tokens as list_tokens
@@ -327,12 +327,14 @@ def meeting(meeting_id: int):
             s.execute(select(IssueBatch).where(IssueBatch.meeting_id == m.id).order_by(IssueBatch.id)).scalars()
         )
         gaps = name_gaps(m)
+        keys = signing.public_keys(settings().instance_path)
     note = session.pop("flash", None)
     base_url, url_warnings = voting_base_url(request.host_url)
     return render_template(
         "admin/meeting.html",
         meeting=m,
         gaps=gaps,
+        signing_key=keys[0] if keys else None,
         name_rule=strokes.rule_text(m.single_given_first),
         groups=groups,
         items=items,

@@ -1,0 +1,219 @@
+"""The signed tally archive of a meeting, and its offline verification.
+
+Files (all but the signature are canonical JSON, RFC 8785, UTF-8):
+- `tally.json`: the meeting, every closed item's configuration, counts (应到/实到/发出/收回/有效/
+  无效), result and times, slip reconciliation per group, the software version, the signing key's
+  id and fingerprint, and the SHA-256 of `ballots.json`, `receipts.json` and `audit.log`;
+- `tally.json.minisig` + `minisign.pub`: an Ed25519 signature in the minisign format;
+- `ballots.json`: the anonymous ballot export of every closed item (export.py);
+- `receipts.json`: the receipt codes counted, per item (inclusion only, never content);
+- `audit.log`: the meeting's clerk and chair actions, one JSON object a line, hash-chained.
+`verify` checks all of it without a server or a database and recounts every item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import rfc8785
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import __version__, audit, credentials, signing, strokes
+from .export import recount
+from .meetings import OperationError, export_item, item_config, item_counts, item_result
+from .models import Ballot, Meeting
+
+FORMAT = "ballot-tally/1"
+FILES = ("tally.json", "tally.json.minisig", "minisign.pub", "ballots.json", "receipts.json", "audit.log")
+
+
+def canonical(value) -> bytes:
+    return rfc8785.dumps(value)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def build(session: Session, meeting: Meeting, key: signing.SigningKey) -> dict[str, bytes]:
+    """Every file of the archive, signed with `key`."""
+    items = [i for i in meeting.items if i.status == "closed"]
+    if not items:
+        raise OperationError("本会议还没有结束表决的议题，无可归档的结果")
+    ballots = canonical(
+        {"format": "ballot-archive/1", "meeting": meeting.id, "items": [export_item(session, i) for i in items]}
+    )
+    receipts = canonical(
+        {
+            "meeting": meeting.id,
+            "items": [
+                {
+                    "item": i.id,
+                    "receipts": sorted(session.execute(select(Ballot.receipt).where(Ballot.item_id == i.id)).scalars()),
+                }
+                for i in items
+            ],
+        }
+    )
+    entries = audit.entries(session, meeting.id)
+    log = "".join(
+        json.dumps(
+            {
+                "seq": e.seq,
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "role": e.role,
+                "action": e.action,
+                "detail": json.loads(e.detail_json),
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        + "\n"
+        for e in entries
+    ).encode()
+    tally = {
+        "format": FORMAT,
+        "software": {"name": "ballot", "version": __version__},
+        "key": {"id": key.public.id_hex, "fingerprint": key.public.fingerprint},
+        "meeting": {
+            "id": meeting.id,
+            "title": meeting.title,
+            "date": meeting.date,
+            "location": meeting.location,
+            "name_order": strokes.rule_text(meeting.single_given_first),
+        },
+        "items": [_item_entry(session, i) for i in items],
+        "reconciliation": [{"group": g.name, **credentials.reconciliation(session, g.id)} for g in meeting.groups],
+        "digests": {"ballots.json": sha256(ballots), "receipts.json": sha256(receipts), "audit.log": sha256(log)},
+        "audit_head": entries[-1].hash if entries else None,
+    }
+    tally_bytes = canonical(tally)
+    comment = f"ballot tally report, meeting {meeting.id}, sha256 {sha256(tally_bytes)}"
+    return {
+        "tally.json": tally_bytes,
+        "tally.json.minisig": key.sign(tally_bytes, comment).encode(),
+        "minisign.pub": key.public.minisign().encode(),
+        "ballots.json": ballots,
+        "receipts.json": receipts,
+        "audit.log": log,
+    }
+
+
+def _item_entry(session: Session, item) -> dict:
+    counts = item_counts(session, item)
+    return {
+        "id": item.id,
+        "title": item.title,
+        "kind": item.kind,
+        "opened_at": _iso(item.opened_at),
+        "closed_at": _iso(item.closed_at),
+        "config": item_config(item),
+        "counts": {"expected": counts.expected, "present": counts.present, "issued": counts.issued},
+        "result": item_result(session, item),
+    }
+
+
+def _same_result(export: dict, reported: dict) -> bool:
+    """A recount of the export equals the reported result; for a group too small to publish
+    ballot by ballot (only its totals are in the report) the other groups' figures must agree."""
+    counted = recount(export)
+    if not export.get("withheld_groups"):
+        return counted == reported
+    withheld = {int(g) for g in export["withheld_groups"]}
+    for mine, theirs in zip(counted.get("subjects", []), reported.get("subjects", []), strict=True):
+        shown = [(a, b) for a, b in zip(mine["groups"], theirs["groups"], strict=True) if b["group_id"] not in withheld]
+        if any(a != b for a, b in shown):
+            return False
+    return True
+
+
+def write(files: dict[str, bytes], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in FILES:
+            if name in files:
+                z.writestr(name, files[name])
+    return out.getvalue()
+
+
+def read(path: Path) -> dict[str, bytes]:
+    """The files of an archive folder or zip."""
+    path = Path(path)
+    if path.is_dir():
+        return {name: (path / name).read_bytes() for name in FILES if (path / name).exists()}
+    with zipfile.ZipFile(path) as z:
+        return {name: z.read(name) for name in FILES if name in z.namelist()}
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    line: str  # Chinese, one line: what was checked and the verdict
+
+
+def verify(files: dict[str, bytes], public_key: signing.PublicKey | None = None) -> list[Check]:
+    """Every check, each passed or failed with its reason. `public_key`: the key the scrutineers
+    noted (else the archive's own minisign.pub, and the check says so)."""
+    checks: list[Check] = []
+
+    def check(ok: bool, what: str, why: str = "") -> bool:
+        checks.append(Check(ok, f"{'通过' if ok else '失败'}：{what}{'' if ok else '：' + why}"))
+        return ok
+
+    missing = [n for n in FILES if n not in files]
+    if not check(not missing, "归档文件齐全", f"缺少 {'、'.join(missing)}"):
+        return checks
+    try:
+        key = public_key or signing.PublicKey.parse(files["minisign.pub"].decode())
+        signing.verify(files["tally.json"], files["tally.json.minisig"].decode(), key)
+        check(
+            True,
+            f"签名（密钥 {key.id_hex}，指纹 {key.fingerprint}）"
+            + ("" if public_key else "；请核对该指纹与会前公布的一致"),
+        )
+    except (signing.SigningError, UnicodeDecodeError) as exc:
+        check(False, "签名", str(exc))
+        return checks
+    try:
+        tally = json.loads(files["tally.json"])
+        ballots = json.loads(files["ballots.json"])
+    except ValueError:
+        check(False, "报告可读", "JSON 格式无效")
+        return checks
+    for name in ("ballots.json", "receipts.json", "audit.log"):
+        check(
+            sha256(files[name]) == tally["digests"][name],
+            f"{name} 与签名报告中的摘要一致",
+            "文件内容与报告记录的 SHA-256 不符，文件被改动过",
+        )
+    by_title = {e["title"]: e for e in ballots.get("items", [])}
+    for item in tally["items"]:
+        export = by_title.get(item["title"])
+        if export is None:
+            check(False, f"议题“{item['title']}”重新计票", "选票导出中没有该议题")
+            continue
+        try:
+            same, why = _same_result(export, item["result"]), "按导出的选票重新计票，结果与报告不一致"
+        except Exception as exc:  # a tampered export may not even parse as ballots
+            same, why = False, f"选票导出无法计票（{type(exc).__name__}）"
+        check(same, f"议题“{item['title']}”按选票导出重新计票，与报告一致", why)
+    return checks

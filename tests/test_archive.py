@@ -1,0 +1,154 @@
+"""The signed tally archive: minisign-compatible signature, digests, recount, and tampering."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+from voting import vote
+
+from ballot import archive, signing
+from ballot.cli import main
+from ballot.models import Meeting
+
+pytestmark = pytest.mark.server  # real files, the CLI and the minisign binary
+
+
+@pytest.fixture
+def built(app, world, tmp_path):
+    """A meeting with a closed 逐人表态 and a closed 测评 (one group too small to publish)."""
+    m = world.meeting(
+        """
+[meeting]
+title = "归档测试"
+[[groups]]
+name = "常委"
+expected = 7
+[[groups]]
+name = "分管领导"
+expected = 2
+[[items]]
+title = "干部任免票决"
+groups = ["常委"]
+nominees = ["张三", "李四"]
+[[items]]
+title = "班子测评"
+kind = "evaluate"
+weights = { "常委" = "0.5", "分管领导" = "0.5" }
+subjects = ["张三"]
+"""
+    )
+    first, second = m.items
+    for g in m.groups:
+        world.present(g.id, g.expected)
+    codes = world.codes(m.groups[0].id, 6)
+    leaders = world.codes(m.groups[1].id, 2)
+    world.open(first.id)
+    for i, code in enumerate(codes):
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, first.id, {"n0": "yes", "n1": "yes" if i < 3 else "no"})
+    world.close(first.id)
+    world.open(second.id)
+    for code in codes[:5] + leaders:
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, second.id, {"s0": "0"})
+    world.close(second.id)
+    key = signing.create_key(tmp_path / "inst")
+    with world.db.read() as s:
+        files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
+    folder = tmp_path / "archive"
+    archive.write(files, folder)
+    return folder, key, files
+
+
+def test_archive_verifies_and_recounts_every_item(built):
+    folder, key, files = built
+    checks = archive.verify(archive.read(folder), key)
+    assert all(c.ok for c in checks), [c.line for c in checks]
+    lines = [c.line for c in checks]
+    assert any("干部任免票决" in line and "重新计票" in line for line in lines)
+    tally = json.loads(files["tally.json"])
+    assert tally["key"]["fingerprint"] == key.fingerprint and tally["audit_head"]
+    assert files["tally.json"] == archive.canonical(tally)  # RFC 8785 canonical form
+    ballots = json.loads(files["ballots.json"])
+    evaluation = next(e for e in ballots["items"] if e["kind"] == "evaluate")
+    assert list(evaluation["withheld_groups"].values()) == [2]  # 2 leaders: totals only, never ballot by ballot
+    assert b"receipt" not in files["ballots.json"]
+    assert {r["group"] for r in tally["reconciliation"]} == {"常委", "分管领导"}
+
+
+@pytest.mark.skipif(shutil.which("minisign") is None, reason="Debian minisign (scripts/setup.sh test installs it)")
+def test_the_standard_minisign_verifies_the_signature(built):
+    folder, key, _ = built
+    ok = subprocess.run(
+        ["minisign", "-V", "-p", str(folder / "minisign.pub"), "-m", str(folder / "tally.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and "verified" in ok.stdout + ok.stderr
+    (folder / "tally.json").write_bytes((folder / "tally.json").read_bytes().replace(b'"', b"'", 1))
+    bad = subprocess.run(
+        ["minisign", "-V", "-p", str(folder / "minisign.pub"), "-m", str(folder / "tally.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0
+
+
+def flip(files, name, old: bytes, new: bytes):
+    assert old in files[name]
+    return {**files, name: files[name].replace(old, new, 1)}
+
+
+def failures(files, key):
+    return [c.line for c in archive.verify(files, key) if not c.ok]
+
+
+def test_tampering_is_detected_with_the_right_message(built, tmp_path):
+    folder, key, files = built
+    # one byte of the report
+    assert any("签名与文件内容不符" in f for f in failures(flip(files, "tally.json", b"7", b"8"), key))
+    # one ballot in the export: the digest no longer matches the signed report
+    changed = flip(files, "ballots.json", b'"yes"', b'"no"')
+    assert any(
+        "ballots.json 与签名报告中的摘要一致：文件内容与报告记录的 SHA-256 不符" in f for f in failures(changed, key)
+    )
+    # a signature swapped for that of another file
+    other = signing.load_key(tmp_path / "inst").sign(b"another file", "x")
+    assert any("签名与文件内容不符" in f for f in failures({**files, "tally.json.minisig": other.encode()}, key))
+    # another key: the key the scrutineers noted does not match
+    stranger = signing.create_key(tmp_path / "other")
+    assert any("不是这个公钥" in f for f in failures(files, stranger))
+
+
+def test_cli_export_and_verify(app, world, built, tmp_path, monkeypatch):
+    folder, key, files = built
+    run = CliRunner()
+    good = run.invoke(main, ["verify", str(folder), "--public-key", str(folder / "minisign.pub")])
+    assert good.exit_code == 0 and "结论：全部通过" in good.output
+    zipped = tmp_path / "archive.zip"
+    zipped.write_bytes(archive.zipped(files))
+    assert run.invoke(main, ["verify", str(zipped)]).exit_code == 0
+    (folder / "ballots.json").write_bytes(files["ballots.json"].replace(b'"yes"', b'"no"', 1))
+    bad = run.invoke(main, ["verify", str(folder)])
+    assert bad.exit_code == 1 and "失败" in bad.output and "结论：" in bad.output
+
+
+def test_the_private_key_is_private_and_can_have_a_passphrase(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    monkeypatch.setenv(signing.PASSPHRASE_ENV, "会议密钥口令")
+    public = signing.create_key(tmp_path)
+    key_file = tmp_path / "signing" / f"{public.id_hex}.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600 and b"ENCRYPTED" in key_file.read_bytes()
+    assert signing.load_key(tmp_path).public == public
+    monkeypatch.setenv(signing.PASSPHRASE_ENV, "错的口令")
+    with pytest.raises(signing.SigningError, match="口令"):
+        signing.load_key(tmp_path)
+    monkeypatch.delenv(signing.PASSPHRASE_ENV)
+    rotated = signing.create_key(tmp_path)  # rotation keeps the old public key
+    assert [k.id_hex for k in signing.public_keys(tmp_path)] == [rotated.id_hex, public.id_hex]
