@@ -152,3 +152,55 @@ def test_the_private_key_is_private_and_can_have_a_passphrase(tmp_path, monkeypa
     monkeypatch.delenv(signing.PASSPHRASE_ENV)
     rotated = signing.create_key(tmp_path)  # rotation keeps the old public key
     assert [k.id_hex for k in signing.public_keys(tmp_path)] == [rotated.id_hex, public.id_hex]
+
+
+def test_verify_page_and_the_clerks_zip_download(app, world, built, tmp_path):
+    import io
+
+    from conftest import csrf_of
+
+    folder, key, files = built
+    page = app.test_client()
+    form = page.get("/verify").get_data(as_text=True)
+    good = page.post(
+        "/verify",
+        data={"csrf_token": csrf_of(form), "archive": (io.BytesIO(archive.zipped(files)), "archive.zip")},
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
+    assert "结论：全部通过" in good
+    tampered = {**files, "ballots.json": files["ballots.json"].replace(b'"yes"', b'"no"', 1)}
+    bad = page.post(
+        "/verify",
+        data={"csrf_token": csrf_of(form), "archive": (io.BytesIO(archive.zipped(tampered)), "archive.zip")},
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
+    assert "结论：有项目未通过" in bad and "SHA-256 不符" in bad
+    junk = page.post(
+        "/verify",
+        data={"csrf_token": csrf_of(form), "archive": (io.BytesIO(b"not a zip"), "x.zip")},
+        content_type="multipart/form-data",
+    )
+    assert junk.status_code == 200 and "不是有效的 zip 文件" in junk.get_data(as_text=True)
+
+
+def test_clerk_downloads_the_archive_as_one_zip(app, world, built, settings):
+    import io
+    import zipfile
+
+    from conftest import login
+
+    folder, _, files = built
+    meeting_id = json.loads(files["tally.json"])["meeting"]["id"]
+    world.staff("scrutineer")
+    client = app.test_client()
+    login(client, "scrutineer1")
+    refused = client.get(f"/admin/meetings/{meeting_id}/archive.zip")
+    assert refused.status_code == 400 and "ballot init" in refused.get_data(as_text=True)
+    key = signing.create_key(settings.instance_path)
+    assert key.fingerprint in client.get(f"/admin/meetings/{meeting_id}").get_data(as_text=True)
+    r = client.get(f"/admin/meetings/{meeting_id}/archive.zip")
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.data)) as z:
+        got = {n: z.read(n) for n in z.namelist()}
+    assert set(got) == set(archive.FILES)
+    assert all(c.ok for c in archive.verify(got, key))

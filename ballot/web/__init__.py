@@ -113,11 +113,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     csrf.init_app(app)
 
-    from . import admin, api, screen, vote
+    from . import admin, api, screen, verifypage, vote
 
     screen.install(app, app.extensions["ballot.db"], settings.screen_streams)
     app.register_blueprint(vote.bp)
     app.register_blueprint(screen.bp)
+    app.register_blueprint(verifypage.bp)
     app.register_blueprint(admin.bp)
     csrf.exempt(api.bp)  # bearer tokens and codes, no cookies: CSRF does not apply
     app.register_blueprint(api.bp)

@@ -186,6 +186,26 @@ def _sittings(s, item: Item, groups) -> list[dict] | None:
     ]
 
 
+@bp.get("/meetings/<id:meeting_id>/archive.zip")
+@require("observe")
+def archive_zip(meeting_id: int):
+    """The signed tally archive of the meeting's closed items, as one zip."""
+    from .. import archive
+
+    try:
+        with db().read() as s:
+            m = _get(s, Meeting, meeting_id)
+            files = archive.build(s, m, signing.load_key(settings().instance_path))
+    except (OperationError, signing.SigningError) as exc:
+        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    name = f"ballot-archive-{meeting_id}.zip"
+    return Response(
+        archive.zipped(files),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
+    )
+
+
 @bp.post("/meetings/<id:meeting_id>/screen-key")
 @require("prepare")
 def screen_key(meeting_id: int):
