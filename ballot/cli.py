@@ -387,6 +387,10 @@ def demo(instance, host, port, no_serve):
         shutil.rmtree(instance)
     settings = _settings(instance, create=True)
     upgrade(settings.database_url)
+    from . import signing
+
+    if signing.current_id(settings.instance_path) is None:
+        signing.create_key(settings.instance_path)
     password = _create_admin(settings, "admin", None)
     database = Database(settings.database_url)
     try:

@@ -162,10 +162,11 @@ def event_id(sig: tuple) -> str:
     return ".".join(str(part) for part in sig)
 
 
-def state(session: Session, meeting: Meeting, now: datetime | None = None) -> dict:
-    """Everything the screen draws, as plain data."""
+def state(session: Session, meeting: Meeting, now: datetime | None = None, key_label: str | None = None) -> dict:
+    """Everything the screen draws, as plain data (`key_label`: the signing key's id and
+    fingerprint, shown so scrutineers can compare it with the one they noted)."""
     item = shown_item(session, meeting)
-    data = {"meeting": meeting.title, "date": meeting.date, "item": None}
+    data = {"meeting": meeting.title, "date": meeting.date, "item": None, "key": key_label}
     if item is None:
         return data
     counts = item_counts(session, item)

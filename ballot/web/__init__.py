@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     from . import admin, api, screen, verifypage, vote
 
-    screen.install(app, app.extensions["ballot.db"], settings.screen_streams)
+    screen.install(app, app.extensions["ballot.db"], settings)
     app.register_blueprint(vote.bp)
     app.register_blueprint(screen.bp)
     app.register_blueprint(verifypage.bp)

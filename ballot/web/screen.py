@@ -18,12 +18,16 @@ def hub() -> ScreenHub:
     return current_app.extensions["ballot.screen_hub"]
 
 
-def install(app, database, max_streams: int) -> None:
+def install(app, database, settings) -> None:
+    from .. import signing
+
     def render(state: dict) -> str:
         with app.app_context():
             return render_template("screen/live.html", state=state)
 
-    app.extensions["ballot.screen_hub"] = ScreenHub(database, render, max_streams)
+    keys = signing.public_keys(settings.instance_path)
+    label = f"签名密钥 {keys[0].id_hex} · 指纹 {keys[0].fingerprint}" if keys else None
+    app.extensions["ballot.screen_hub"] = ScreenHub(database, render, settings.screen_streams, label)
 
 
 def _meeting_id(key: str) -> int:

@@ -33,9 +33,10 @@ class TooBusy(Exception):
 
 
 class ScreenHub:
-    def __init__(self, database, render: Callable[[dict], str], max_streams: int):
+    def __init__(self, database, render: Callable[[dict], str], max_streams: int, key_label: str | None = None):
         self.db = database
         self.render = render
+        self.key_label = key_label
         self.max_streams = max_streams
         self.cond = threading.Condition()
         self.latest: dict[int, tuple[str, str]] = {}  # meeting id -> (event id, html)
@@ -115,7 +116,7 @@ class ScreenHub:
             current = self.latest.get(meeting_id)
             if current and current[0] == eid:
                 return current
-            state = screen.state(s, s.get(Meeting, meeting_id))
+            state = screen.state(s, s.get(Meeting, meeting_id), key_label=self.key_label)
         html = self.render(state)
         with self.cond:
             self.latest[meeting_id] = (eid, html)
