@@ -29,8 +29,9 @@ class BallotServer(BaseApplication):
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int, screen_streams: int | None = None) -> dict:
     """`threads` serve votes and pages; `screen_streams` more threads per worker serve the projector's
-    SSE streams, which the app caps at that number (worker_connections = threads: a worker never
-    accepts a connection it has no thread for)."""
+    SSE streams, which the app caps at that number (a stream beyond it is refused at once), so at
+    most `screen_streams` threads are ever held by long requests and queued votes always get one.
+    gunicorn's default worker_connections stays, so idle keep-alive connections cost no thread."""
     if screen_streams is None:
         screen_streams = int(os.environ.get("BALLOT_SCREEN_STREAMS") or 4)
     total = threads + screen_streams
@@ -39,7 +40,6 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, screen_st
         "workers": workers,
         "worker_class": "gthread",
         "threads": total,
-        "worker_connections": total,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "info",
