@@ -31,6 +31,7 @@ from .models import Ballot, Meeting
 
 FORMAT = "ballot-tally/1"
 FILES = ("tally.json", "tally.json.minisig", "minisign.pub", "ballots.json", "receipts.json", "audit.log")
+EXTRA = ("results.xlsx",)  # made from the signed files, for the clerk; not needed to verify
 
 
 def canonical(value) -> bytes:
@@ -102,7 +103,10 @@ def build(session: Session, meeting: Meeting, key: signing.SigningKey) -> dict[s
     }
     tally_bytes = canonical(tally)
     comment = f"ballot tally report, meeting {meeting.id}, sha256 {sha256(tally_bytes)}"
+    from . import workbook
+
     return {
+        "results.xlsx": workbook.build(tally, json.loads(ballots)),
         "tally.json": tally_bytes,
         "tally.json.minisig": key.sign(tally_bytes, comment).encode(),
         "minisign.pub": key.public.minisign().encode(),
@@ -149,7 +153,7 @@ def write(files: dict[str, bytes], folder: Path) -> None:
 def zipped(files: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name in FILES:
+        for name in FILES + EXTRA:
             if name in files:
                 z.writestr(name, files[name])
     return out.getvalue()

@@ -202,5 +202,21 @@ def test_clerk_downloads_the_archive_as_one_zip(app, world, built, settings):
     assert r.status_code == 200 and r.mimetype == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.data)) as z:
         got = {n: z.read(n) for n in z.namelist()}
-    assert set(got) == set(archive.FILES)
+    assert set(got) == set(archive.FILES + archive.EXTRA)
     assert all(c.ok for c in archive.verify(got, key))
+
+
+def test_results_workbook_has_a_sheet_per_item_and_the_anonymous_ballots(built):
+    import io
+
+    from openpyxl import load_workbook
+
+    _, _, files = built
+    wb = load_workbook(io.BytesIO(files["results.xlsx"]))
+    assert wb.sheetnames == ["1.干部任免票决", "2.班子测评", "匿名选票"]
+    first = [[c.value for c in row] for row in wb["1.干部任免票决"].iter_rows()]
+    assert any(row[:6] == ["应到", "实到", "发出", "收回", "有效", "无效"] for row in first)
+    assert any(row[0] == "李四" and row[2:5] == [6, 0, 0] for row in first)  # 李 before 张 (姓氏笔画)
+    ballots = json.loads(files["ballots.json"])
+    published = sum(len(e["ballots"]) for e in ballots["items"])
+    assert wb["匿名选票"].max_row == 1 + published  # the small group's 2 ballots are not there either
