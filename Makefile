@@ -13,3 +13,4 @@ bench:       ## load figures (3,000 voters; 3,000 slips to PDF; 100,000 names so
 	.venv/bin/python bench/slips.py
 	.venv/bin/python bench/strokes.py
 	.venv/bin/python bench/screen.py
+	.venv/bin/python bench/archive.py
