@@ -125,6 +125,7 @@ def _item_entry(session: Session, item) -> dict:
         "opened_at": _iso(item.opened_at),
         "closed_at": _iso(item.closed_at),
         "config": item_config(item),
+        "witnesses": json.loads(item.witnesses_json) if item.witnesses_json else None,
         "counts": {"expected": counts.expected, "present": counts.present, "issued": counts.issued},
         "result": item_result(session, item),
     }

@@ -516,7 +516,24 @@ def open_item(session: Session, actor: audit.Actor, item_id: int, group_id: int 
     return item
 
 
-def close_item(session: Session, actor: audit.Actor, item_id: int, group_id: int | None = None) -> Item:
+def parse_witnesses(scrutineers: str = "", tellers: str = "") -> dict | None:
+    """监票人 and 计票人 as the chair types them (separated by 、，, or spaces)."""
+
+    def names(text: str) -> list[str]:
+        for sep in ("，", ",", "、", ";", "；"):
+            text = (text or "").replace(sep, " ")
+        found = [n for n in text.split() if n]
+        if any(len(n) > 50 or not n.isprintable() for n in found) or len(found) > 20:
+            raise OperationError("监票人、计票人姓名格式无效")
+        return found
+
+    witnesses = {"scrutineers": names(scrutineers), "tellers": names(tellers)}
+    return witnesses if witnesses["scrutineers"] or witnesses["tellers"] else None
+
+
+def close_item(
+    session: Session, actor: audit.Actor, item_id: int, group_id: int | None = None, witnesses: dict | None = None
+) -> Item:
     """Close and seal in one transaction; the caller compacts storage after commit. With a group
     (kinds voted at separate sittings) only that group stops voting; the item closes and is sealed
     when its last group closes."""
@@ -551,6 +568,8 @@ def close_item(session: Session, actor: audit.Actor, item_id: int, group_id: int
     cast = rewrite_shuffled(session, item.id)
     item.status = "closed"
     item.closed_at = utcnow()
+    if witnesses:
+        item.witnesses_json = json.dumps(witnesses, ensure_ascii=False)
     item.closed_counts_json = json.dumps(
         {"expected": counts.expected, "present": counts.present, "issued": counts.issued}
     )
@@ -561,6 +580,7 @@ def close_item(session: Session, actor: audit.Actor, item_id: int, group_id: int
         item.meeting_id,
         item=item.id,
         title=item.title,
+        witnesses=witnesses,
         cast=cast,
         expected=counts.expected,
         present=counts.present,

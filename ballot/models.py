@@ -101,6 +101,8 @@ class Item(Base):
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), nullable=True)
     # 应到/实到/发出 as they stood at close: the sealed result never moves afterwards.
     closed_counts_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # 监票人 and 计票人 named by the chair at close, printed in the signed report
+    witnesses_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Set once the storage has been compacted after sealing (see sealing.compact_pending).
     compacted: Mapped[bool] = mapped_column(Boolean, default=False)
     meeting: Mapped[Meeting] = relationship(back_populates="items")

@@ -220,3 +220,26 @@ def test_results_workbook_has_a_sheet_per_item_and_the_anonymous_ballots(built):
     ballots = json.loads(files["ballots.json"])
     published = sum(len(e["ballots"]) for e in ballots["items"])
     assert wb["匿名选票"].max_row == 1 + published  # the small group's 2 ballots are not there either
+
+
+def test_scrutineers_and_tellers_named_at_close_are_in_the_signed_report(app, world, tmp_path):
+    from conftest import csrf_of, login
+
+    m, item, codes = world.ready(codes=3)
+    world.staff("chair")
+    chair = app.test_client()
+    login(chair, "chair1")
+    url = f"/admin/items/{item.id}/close"
+    page = chair.get(url).get_data(as_text=True)
+    assert "监票人" in page and "计票人" in page
+    bad = chair.post(url, data={"csrf_token": csrf_of(page), "confirm": "1", "scrutineers": "x" * 60})
+    assert bad.status_code == 400 and "姓名格式无效" in bad.get_data(as_text=True)
+    done = chair.post(
+        url, data={"csrf_token": csrf_of(page), "confirm": "1", "scrutineers": "王建国、刘晓梅", "tellers": "陈静"}
+    )
+    assert done.status_code == 303
+    signing.create_key(tmp_path / "inst")
+    with world.db.read() as s:
+        files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
+    [entry] = json.loads(files["tally.json"])["items"]
+    assert entry["witnesses"] == {"scrutineers": ["王建国", "刘晓梅"], "tellers": ["陈静"]}

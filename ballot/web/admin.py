@@ -48,6 +48,7 @@ from ..meetings import (
     name_gaps,
     next_round,
     open_item,
+    parse_witnesses,
     result_available,
     series_ranking,
     set_present,
@@ -696,7 +697,8 @@ def close(item_id: int):
         return _refuse(OperationError("请勾选确认后再结束表决"), url_for("admin.close", item_id=item_id))
     try:
         with db().write() as s:
-            closed = close_item(s, actor(), item_id, group_id).status == "closed"
+            witnesses = parse_witnesses(request.form.get("scrutineers", ""), request.form.get("tellers", ""))
+            closed = close_item(s, actor(), item_id, group_id, witnesses).status == "closed"
     except OperationError as exc:
         return _refuse(exc, url_for("admin.meeting", meeting_id=item.meeting_id))
     if not closed:
