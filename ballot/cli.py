@@ -51,8 +51,8 @@ def init(instance):
 
     settings = _settings(instance, create=True)
     upgrade(settings.database_url)
-    if signing.current_id(settings.instance_path) is None:
-        key = signing.create_key(settings.instance_path)
+    key = signing.ensure_key(settings.instance_path)
+    if key is not None:
         click.echo(f"签名密钥已生成：{key.id_hex}（指纹 {key.fingerprint}）")
     click.echo(f"实例已就绪：{settings.instance_path}")
 
@@ -389,8 +389,7 @@ def demo(instance, host, port, no_serve):
     upgrade(settings.database_url)
     from . import signing
 
-    if signing.current_id(settings.instance_path) is None:
-        signing.create_key(settings.instance_path)
+    signing.ensure_key(settings.instance_path)
     password = _create_admin(settings, "admin", None)
     database = Database(settings.database_url)
     try:

@@ -136,6 +136,11 @@ def create_key(instance_path: Path) -> PublicKey:
     return public
 
 
+def ensure_key(instance_path: Path) -> PublicKey | None:
+    """Make the instance's first key if it has none; the new key, or None if one existed."""
+    return create_key(instance_path) if current_id(instance_path) is None else None
+
+
 def public_keys(instance_path: Path) -> list[PublicKey]:
     """Every public key the instance ever had (the current one first)."""
     folder = _dir(instance_path)

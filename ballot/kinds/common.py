@@ -101,6 +101,24 @@ def parse_weights(raw, group_names: Iterable[str] | None, what: str = "权重") 
     return weights
 
 
+def stored_weights(raw) -> dict[str, str] | None:
+    """Optional group weights of a configuration, checked (sum exactly 1), stored as strings."""
+    if not raw:
+        return None
+    return {g: str(w) for g, w in parse_weights(raw, None).items()}
+
+
+def check_weighted_groups(weights: dict | None, group_names: list[str], what: str) -> None:
+    """Several voting groups need a weight each, and weights only for the item's groups."""
+    if weights and set(weights) != set(group_names):
+        raise KindConfigError(
+            f"权重须恰好为参加{what}的每个组各设一个：参加的组是 {'、'.join(group_names)}，"
+            f"设了权重的组是 {'、'.join(weights)}"
+        )
+    if len(group_names) > 1 and not weights:
+        raise KindConfigError("多个组须设置各组权重（weights），权重之和为 1")
+
+
 def display_fraction(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 

@@ -16,7 +16,16 @@ from typing import Mapping, Sequence
 
 from ..rules import percent
 from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
-from .common import clean_name, display_fraction, exact_fraction, fixed2, ranked, same_name_key
+from .common import (
+    check_weighted_groups,
+    clean_name,
+    display_fraction,
+    exact_fraction,
+    fixed2,
+    ranked,
+    same_name_key,
+    stored_weights,
+)
 
 # name -> (grades best first, points per grade); the last grade is the failing one
 SCALES = {
@@ -49,14 +58,7 @@ class EvaluateKind(Kind):
         unknown = raw.get("allow_unknown", False)
         if not isinstance(unknown, bool):
             raise KindConfigError("allow_unknown（不了解）须为 true 或 false")
-        weights_raw = raw.get("weights")
-        weights = None
-        if weights_raw:
-            from .common import parse_weights
-
-            weights = {g: str(w) for g, w in parse_weights(weights_raw, None).items()}
-        if isinstance(raw.get("weights"), Mapping) and raw.get("weights") and weights is None:
-            raise KindConfigError("权重格式无效")
+        weights = stored_weights(raw.get("weights"))
         minimum = raw.get("min_ballots", 5)
         if not isinstance(minimum, int) or isinstance(minimum, bool) or not 1 <= minimum <= 1000:
             raise KindConfigError("每组最少票数（min_ballots）须为 1 到 1000 的整数")
@@ -257,24 +259,10 @@ class EvaluateKind(Kind):
     # -- counting ---------------------------------------------------------------------------
 
     def withheld_groups(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> set[int]:
-        sizes: dict[int, int] = {}
-        for b in ballots:
-            sizes[b.group_id] = sizes.get(b.group_id, 0) + 1
-        names = dict(counts.groups)
-        return {
-            gid
-            for gid, name in names.items()
-            if sizes.get(gid, 0) < config["min_ballots"] and name not in config["open_groups"]
-        }
+        return _small_groups(config, dict(counts.groups), ballots)
 
     def check_groups(self, config: dict, group_names: list[str]) -> None:
-        if config["weights"] and set(config["weights"]) != set(group_names):
-            raise KindConfigError(
-                f"权重须恰好为参加测评的每个组各设一个：参加的组是 {'、'.join(group_names)}，"
-                f"设了权重的组是 {'、'.join(config['weights'])}"
-            )
-        if len(group_names) > 1 and not config["weights"]:
-            raise KindConfigError("多个测评组须设置各组权重（weights），权重之和为 1")
+        check_weighted_groups(config["weights"], group_names, "测评")
         unknown = [g for g in config["open_groups"] if g not in group_names]
         if unknown:
             raise KindConfigError(f"不匿名的组“{'、'.join(unknown)}”不是参加测评的组")
@@ -287,11 +275,8 @@ class EvaluateKind(Kind):
         weights = {g: Fraction(w) for g, w in config["weights"].items()} if config["weights"] else None
         sgf = config.get("single_given_first", True)
         by_group = {gid: [b for b in ballots if b.group_id == gid and b.valid] for gid in groups}
-        withheld = {
-            gid
-            for gid, name in groups.items()
-            if gid in closed and len(by_group[gid]) < config["min_ballots"] and name not in config["open_groups"]
-        }
+        valid = [b for gid in groups for b in by_group[gid]]
+        withheld = _small_groups(config, groups, valid) & closed
         subjects_out = []
         for index, subject in enumerate(config["subjects"]):
             scale = config["scales"][subject["scale"]]
@@ -445,3 +430,15 @@ class EvaluateKind(Kind):
                 return None, f"“{cell['group']}”对该对象没有有效评价"
             total += weight * Fraction(cell["mean"])
         return total, ""
+
+
+def _small_groups(config: dict, groups: dict[int, str], ballots: Sequence[BallotData]) -> set[int]:
+    """Groups with fewer ballots than the minimum and not marked 不匿名: no figure of theirs is shown."""
+    sizes: dict[int, int] = {}
+    for b in ballots:
+        sizes[b.group_id] = sizes.get(b.group_id, 0) + 1
+    return {
+        gid
+        for gid, name in groups.items()
+        if sizes.get(gid, 0) < config["min_ballots"] and name not in config["open_groups"]
+    }

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 from ..rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
 from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
-from .common import MAX_NAME, ceil_places, clean_name, exact_fraction, ordered, parse_names, ranked, same_name_key
+from .common import ceil_places, clean_name, exact_fraction, ordered, parse_names, ranked, same_name_key
 
 MAX_SEATS = 50
 RATE_BASES = ("cast", "valid", "expected")
@@ -262,6 +262,3 @@ def _tied(rows: list[dict], row: dict) -> int:
 
 def _ratio_text(ratio: Fraction) -> str:
     return str(ratio.numerator) if ratio.denominator == 1 else f"{float(ratio):g}"
-
-
-__all__ = ["RecommendKind", "MAX_NAME"]

@@ -14,7 +14,17 @@ from fractions import Fraction
 from typing import Mapping, Sequence
 
 from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
-from .common import clean_name, display_fraction, exact_fraction, fixed2, ordered, parse_names, parse_weights, ranked
+from .common import (
+    check_weighted_groups,
+    clean_name,
+    display_fraction,
+    exact_fraction,
+    fixed2,
+    ordered,
+    parse_names,
+    ranked,
+    stored_weights,
+)
 
 MAX_SUB_ITEMS = 10
 
@@ -55,9 +65,7 @@ class ScoreKind(Kind):
         trim_min = raw.get("trim_min_judges", 5)
         if not isinstance(trim_min, int) or isinstance(trim_min, bool) or not 3 <= trim_min <= 100:
             raise KindConfigError("去分所需最少评委数（trim_min_judges）须为 3 到 100 的整数")
-        weights = None
-        if raw.get("weights"):
-            weights = {g: str(w) for g, w in parse_weights(raw["weights"], None).items()}
+        weights = stored_weights(raw.get("weights"))
         return {
             "candidates": ordered(candidates, order, single_given_first),
             "order": order,
@@ -84,10 +92,7 @@ class ScoreKind(Kind):
         return {**config, "candidates": names, "order": order, "single_given_first": single_given_first}
 
     def check_groups(self, config: dict, group_names: list[str]) -> None:
-        if config["weights"] and set(config["weights"]) != set(group_names):
-            raise KindConfigError(f"权重须恰好为参加打分的每个评委组各设一个：参加的组是 {'、'.join(group_names)}")
-        if len(group_names) > 1 and not config["weights"]:
-            raise KindConfigError("多个评委组须设置各组权重（weights），权重之和为 1")
+        check_weighted_groups(config["weights"], group_names, "打分")
 
     # -- casting ----------------------------------------------------------------------------
 
