@@ -354,9 +354,7 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
     kind = get_kind(item.kind)
     if not hasattr(kind, "next_round") or item.status != "closed":
         raise OperationError("只有已结束的差额票决议题才能进入下一轮")
-    later = session.execute(select(Item.id).where(Item.meeting_id == item.meeting_id)).scalars().all()
-    for other_id in later:
-        other = session.get(Item, other_id)
+    for other in item.meeting.items:
         if other.status != "withdrawn" and item_config(other).get("previous_item") == item.id:
             raise OperationError(f"本议题的下一轮已经创建（议题 #{other.id}）")
     config = item_config(item)
