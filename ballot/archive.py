@@ -5,6 +5,8 @@ Files (all but the signature are canonical JSON, RFC 8785, UTF-8):
   无效), result and times, slip reconciliation per group, the software version, the signing key's
   id and fingerprint, and the SHA-256 of `ballots.json`, `receipts.json` and `audit.log`;
 - `tally.json.minisig` + `minisign.pub`: an Ed25519 signature in the minisign format;
+- `report.pdf` + `report.pdf.minisig`: the same report as a PDF/A-3b document for the archive
+  (report.py), with tally.json and its signature attached, signed by the same key;
 - `ballots.json`: the anonymous ballot export of every closed item (export.py);
 - `receipts.json`: the receipt codes counted, per item (inclusion only, never content);
 - `audit.log`: the meeting's clerk and chair actions, one JSON object a line, hash-chained.
@@ -24,14 +26,35 @@ import rfc8785
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import __version__, audit, credentials, signing, strokes
+from . import __version__, audit, credentials, report, reportfonts, signing, strokes, workbook
 from .export import recount
 from .meetings import OperationError, export_item, item_config, item_counts, item_result
 from .models import Ballot, Meeting
 
 FORMAT = "ballot-tally/1"
-FILES = ("tally.json", "tally.json.minisig", "minisign.pub", "ballots.json", "receipts.json", "audit.log")
+FILES = (
+    "tally.json",
+    "tally.json.minisig",
+    "minisign.pub",
+    "report.pdf",
+    "report.pdf.minisig",
+    "ballots.json",
+    "receipts.json",
+    "audit.log",
+)
 EXTRA = ("results.xlsx",)  # made from the signed files, for the clerk; not needed to verify
+
+
+class UnprintableNames(OperationError):
+    """Names with characters the report's fonts cannot print; the clerk must look before signing."""
+
+    def __init__(self, gaps: list[reportfonts.Missing]):
+        self.gaps = gaps
+        super().__init__(
+            "报告无法正确印出以下字符："
+            + reportfonts.describe(gaps)
+            + "。请改用规范汉字录入；若核对后仍要导出，请确认（tally.json 保存原字，PDF 中该字可能为空框）"
+        )
 
 
 def canonical(value) -> bytes:
@@ -46,8 +69,28 @@ def _iso(value) -> str | None:
     return value.isoformat() + "Z" if value else None
 
 
-def build(session: Session, meeting: Meeting, key: signing.SigningKey) -> dict[str, bytes]:
-    """Every file of the archive, signed with `key`."""
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def unprintable(tally: dict) -> list[reportfonts.Missing]:
+    """Characters of the report (names, titles, witnesses …) that no report font prints faithfully."""
+    return reportfonts.missing(_strings(tally))
+
+
+def build(
+    session: Session, meeting: Meeting, key: signing.SigningKey, accept_unprintable: bool = False
+) -> dict[str, bytes]:
+    """Every file of the archive, signed with `key`. Refused while a name has a character the
+    report cannot print, unless the clerk has seen the list and accepts it (`accept_unprintable`):
+    tally.json keeps the exact character either way, only the PDF would show an empty box."""
     items = [i for i in meeting.items if i.status == "closed"]
     if not items:
         raise OperationError("本会议还没有结束表决的议题，无可归档的结果")
@@ -101,15 +144,20 @@ def build(session: Session, meeting: Meeting, key: signing.SigningKey) -> dict[s
         "digests": {"ballots.json": sha256(ballots), "receipts.json": sha256(receipts), "audit.log": sha256(log)},
         "audit_head": entries[-1].hash if entries else None,
     }
+    gaps = unprintable(tally)
+    if gaps and not accept_unprintable:
+        raise UnprintableNames(gaps)
     tally_bytes = canonical(tally)
     comment = f"ballot tally report, meeting {meeting.id}, sha256 {sha256(tally_bytes)}"
-    from . import workbook
-
+    tally_signature = key.sign(tally_bytes, comment).encode()
+    pdf = report.render(tally_bytes, tally_signature)
     return {
         "results.xlsx": workbook.build(tally, json.loads(ballots)),
         "tally.json": tally_bytes,
-        "tally.json.minisig": key.sign(tally_bytes, comment).encode(),
+        "tally.json.minisig": tally_signature,
         "minisign.pub": key.public.minisign().encode(),
+        "report.pdf": pdf,
+        "report.pdf.minisig": key.sign(pdf, f"ballot tally report PDF, meeting {meeting.id}").encode(),
         "ballots.json": ballots,
         "receipts.json": receipts,
         "audit.log": log,
@@ -198,6 +246,11 @@ def verify(files: dict[str, bytes], public_key: signing.PublicKey | None = None)
     except (signing.SigningError, UnicodeDecodeError) as exc:
         check(False, "签名", str(exc))
         return checks
+    try:
+        signing.verify(files["report.pdf"], files["report.pdf.minisig"].decode(), key)
+        check(True, "report.pdf 的签名")
+    except (signing.SigningError, UnicodeDecodeError) as exc:
+        check(False, "report.pdf 的签名", str(exc))
     try:
         tally = json.loads(files["tally.json"])
         ballots = json.loads(files["ballots.json"])

@@ -80,12 +80,20 @@ def keys_rotate(instance):
     click.echo(f"新签名密钥：{key.id_hex}（指纹 {key.fingerprint}）")
 
 
-@main.command("export", help="导出会议的签名计票归档（tally.json、签名、选票导出、回执、操作记录）到文件夹。")
+@main.command(
+    "export",
+    help="导出会议的签名计票归档（tally.json、report.pdf、签名、选票导出、回执、操作记录、results.xlsx）到文件夹。",
+)
 @instance_option
 @click.argument("meeting_id", type=int)
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def export_cmd(instance, meeting_id, folder):
-    from . import archive, signing
+@click.option(
+    "--accept-unprintable",
+    is_flag=True,
+    help="已核对：姓名中有报告字库印不出的字，仍然导出（tally.json 保存原字，PDF 中该字可能为空框）",
+)
+def export_cmd(instance, meeting_id, folder, accept_unprintable):
+    from . import archive, reportfonts, signing
     from .models import Meeting
 
     settings = _settings(instance)
@@ -95,8 +103,10 @@ def export_cmd(instance, meeting_id, folder):
             meeting = s.get(Meeting, meeting_id)
             if meeting is None:
                 raise click.ClickException(f"会议 #{meeting_id} 不存在")
-            files = archive.build(s, meeting, signing.load_key(settings.instance_path))
-    except (OperationError, signing.SigningError) as exc:
+            files = archive.build(s, meeting, signing.load_key(settings.instance_path), accept_unprintable)
+    except archive.UnprintableNames as exc:
+        raise click.ClickException(f"{exc}\n核对后如仍要导出，请加 --accept-unprintable") from None
+    except (OperationError, signing.SigningError, reportfonts.FontError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         database.dispose()
@@ -275,6 +285,13 @@ def _issue(settings, database, meeting_id: int, group_name: str | None, count: i
         return m, group, issued, batch_id
 
 
+def _key_fingerprint(settings) -> str:
+    from . import signing
+
+    keys = signing.public_keys(settings.instance_path)
+    return keys[0].fingerprint if keys else ""
+
+
 @codes.command("issue", help="为一个表决组签发一次性票码：打印用的票（PDF）和/或 CSV。票码只此一次，服务器不保存原文。")
 @instance_option
 @click.argument("meeting_id", type=int)
@@ -299,7 +316,7 @@ def codes_issue(instance, meeting_id, group_name, count, pdf_path, csv_path, pub
     try:
         m, group, issued, batch_id = _issue(settings, database, meeting_id, group_name, count)
         if pdf_path:
-            sheet = SlipSheet(m.title, group.name, m.date, base_url, wifi)
+            sheet = SlipSheet(m.title, group.name, m.date, base_url, wifi, _key_fingerprint(settings))
             try:
                 with open(pdf_path, "wb") as out:
                     pages = render_slips(

@@ -35,6 +35,7 @@ MONO_FONT_CANDIDATES = ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.tt
 COLUMNS, ROWS = 2, 5
 PER_PAGE = COLUMNS * ROWS
 INSTRUCTIONS = ("扫码，或在手机浏览器输入网址和票码", "微信若有提示，请点“继续访问”")
+FINGERPRINT_LABEL = "计票报告签名密钥指纹 "
 PARALLEL_FROM = 200  # below this many slips a process pool costs more than it saves
 
 
@@ -49,6 +50,9 @@ class SlipSheet:
     date: str
     base_url: str  # e.g. http://192.168.1.10:8000
     wifi: str = ""
+    # the instance's report-signing key, so scrutineers can note it before voting and match the
+    # signed report to it afterwards (the same on every slip: it identifies the server, not a voter)
+    key_fingerprint: str = ""
 
     def url_for(self, code: str) -> str:
         return f"{self.base_url.rstrip('/')}/V/{code}".upper()
@@ -152,7 +156,16 @@ def check_sheet(sheet: SlipSheet) -> None:
     """Refuse, before any code is shown, a sheet the fonts cannot print."""
     cjk = _register("BallotCJK", CJK_FONT_CANDIDATES)
     _register("BallotMono", MONO_FONT_CANDIDATES)
-    _check_glyphs(cjk, sheet.title + sheet.group + sheet.date + sheet.wifi + "".join(INSTRUCTIONS) + "网址：无线网络")
+    _check_glyphs(
+        cjk,
+        sheet.title
+        + sheet.group
+        + sheet.date
+        + sheet.wifi
+        + "".join(INSTRUCTIONS)
+        + "网址：无线网络"
+        + FINGERPRINT_LABEL,
+    )
 
 
 def stream_slips(
@@ -322,3 +335,6 @@ def _slip(c: Canvas, sheet: SlipSheet, code: str, matrix, x0, y0, w, h, qr_size,
         top -= 3.6 * mm
     if sheet.wifi:
         c.drawString(tx, top, "无线网络：" + sheet.wifi)
+    if sheet.key_fingerprint:  # under the QR's quiet zone (13.7 mm below it, 4.4 mm needed)
+        c.setFont("BallotCJK", 6.5)
+        c.drawString(qx, y0 + 4 * mm, FINGERPRINT_LABEL + sheet.key_fingerprint)

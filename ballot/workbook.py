@@ -10,6 +10,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from .resulttables import COUNT_HEADER, count_row, item_notes, item_tables
+
 BOLD = Font(bold=True)
 
 
@@ -28,97 +30,12 @@ def _table(ws, header: list[str], rows: list[list]) -> None:
 
 
 def _item_rows(ws, item: dict) -> None:
-    r = item["result"]
-    kind = item["kind"]
-    if kind == "approval":
-        _table(
-            ws,
-            ["人选", "职务", "同意", "不同意", "弃权", "同意率", "结果"],
-            [
-                [
-                    x["name"],
-                    x["post"],
-                    x["yes"],
-                    x["no"],
-                    x["abstain"],
-                    x["rate_display"],
-                    "通过" if x["passed"] else ("不能确认" if x["passed"] is None else "未通过"),
-                ]
-                for x in r["rows"]
-            ],
-        )
-    elif kind == "contest":
-        for post in r["posts"]:
-            ws.append([f"{post['post']}（{len(post['rows'])} 选 {post['seats']}）"])
+    for table in item_tables(item):
+        if table.caption:
+            ws.append([table.caption])
             ws[ws.max_row][0].font = BOLD
-            _table(
-                ws,
-                ["人选", "得票", "得票率", "过半数", "结果"],
-                [
-                    [
-                        x["name"],
-                        x["votes"],
-                        x["rate_display"],
-                        "是" if x["majority"] else "否",
-                        "当选" if x["elected"] else "",
-                    ]
-                    for x in post["rows"]
-                ],
-            )
-            ws.append([])
-    elif kind == "recommend":
-        _table(
-            ws,
-            ["名次", "人选", "另行推荐", "得票", "得票率"],
-            [[x["rank"], x["name"], "是" if x["written_in"] else "", x["votes"], x["rate_display"]] for x in r["rows"]],
-        )
-        if r.get("shortlist"):
-            ws.append([])
-            ws.append([r["shortlist"]["words"], "、".join(r["shortlist"]["names"])])
-    elif kind == "evaluate":
-        for s in r["subjects"]:
-            ws.append(
-                [f"{s['name']}（{s['category_label']}）", "综合得分", s["composite_display"], s["composite_note"]]
-            )
-            ws[ws.max_row][0].font = BOLD
-            header = [
-                "测评组",
-                *s["grades"],
-                "弃权",
-                "不了解",
-                f"{s['grades'][0]}率",
-                f"{s['grades'][1]}以上率",
-                f"{s['grades'][-1]}率",
-                "平均分",
-                "提示",
-            ]
-            rows = []
-            for cell in s["groups"]:
-                if "counts" not in cell:
-                    rows.append([cell["group"], "票数不足或未结束，不显示"])
-                    continue
-                rows.append(
-                    [
-                        cell["group"],
-                        *cell["counts"],
-                        cell["abstain"],
-                        cell["unknown"],
-                        cell["top_rate"],
-                        cell["good_or_better_rate"],
-                        cell["fail_rate"],
-                        cell["mean_display"],
-                        "；".join(cell["flags"]),
-                    ]
-                )
-            _table(ws, header, rows)
-            ws.append([])
-    elif kind == "score":
-        groups = [g["group"] for g in r["rows"][0]["groups"]] if r["rows"] else []
-        _table(
-            ws,
-            ["名次", "人选", *groups, "最后得分"],
-            [[x["rank"], x["name"], *[g["mean_display"] for g in x["groups"]], x["final_display"]] for x in r["rows"]],
-        )
+        _table(ws, table.header, table.rows)
+        ws.append([])
 
 
 def build(tally: dict, ballots: dict) -> bytes:
@@ -126,24 +43,16 @@ def build(tally: dict, ballots: dict) -> bytes:
     wb.remove(wb.active)
     for n, item in enumerate(tally["items"], start=1):
         ws = wb.create_sheet(_sheet_title(n, item["title"]))
-        c, r = item["counts"], item["result"]["counts"]
         ws.append([item["title"]])
         ws["A1"].font = Font(bold=True, size=14)
         ws.append([tally["meeting"]["title"], tally["meeting"]["date"]])
-        ws.append(["应到", "实到", "发出", "收回", "有效", "无效"])
-        ws.append([c["expected"], c["present"], c["issued"], r["cast"], r["valid"], r["invalid"]])
+        ws.append(COUNT_HEADER)
+        ws.append(count_row(item))
         ws.append([])
         _item_rows(ws, item)
-        ws.append([])
-        for line in (
-            item["result"].get("order_text"),
-            item["result"].get("rule_line"),
-            item["result"].get("basis"),
-            item["result"].get("rounding"),
-        ):
-            if line:
-                ws.append([line])
-                ws.cell(ws.max_row, 1).alignment = Alignment(wrap_text=False)
+        for line in item_notes(item):
+            ws.append([line])
+            ws.cell(ws.max_row, 1).alignment = Alignment(wrap_text=False)
         for col in range(1, ws.max_column + 1):
             ws.column_dimensions[get_column_letter(col)].width = 14
         ws.column_dimensions["A"].width = 24

@@ -19,6 +19,12 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Slips: a TrueType CJK font + a monospace one (reportlab). The signed report (WeasyPrint): Pango and
+# HarfBuzz's subsetter (~50x faster with CJK fonts), Noto CJK, and HanaMin + BabelStone Han for the
+# rare characters of names that Noto lacks.
+REPORT_PACKAGES="fonts-wqy-zenhei fonts-dejavu-core fonts-noto-cjk fonts-hanazono fonts-babelstone-han \
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
+
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
@@ -30,11 +36,11 @@ pip_install() {  # quiet unless it fails
 pip_install --upgrade pip
 if [ "$mode" = "test" ]; then
   # unicode-data: Unihan, to check the stroke data; libicu-dev + pkg-config: PyICU builds against them
-  apt_install fonts-wqy-zenhei fonts-dejavu-core chromium fonts-noto-cjk postgresql zbar-tools poppler-utils \
+  apt_install $REPORT_PACKAGES chromium postgresql zbar-tools poppler-utils \
     unicode-data libicu-dev pkg-config g++ minisign
   pip_install -e ".[test]"
 else
-  apt_install fonts-wqy-zenhei fonts-dejavu-core  # slip sheets (TrueType CJK + monospace)
+  apt_install $REPORT_PACKAGES
   pip_install -e .
 fi
 .venv/bin/python -c "import ballot, flask, sqlalchemy" || { echo "installation failed" >&2; exit 1; }

@@ -212,6 +212,12 @@ def test_cli_issues_a_pdf(tmp_path, monkeypatch, backend, db_url):
     )
     assert r.exit_code == 0, r.output
     assert len(decode(pdf.read_bytes(), tmp_path, 2)) == 1
+    # the report-signing key made by `ballot init`: its fingerprint on every slip, to note before voting
+    from ballot import signing
+
+    (key,) = signing.public_keys(inst)
+    text = text_of(pdf.read_bytes(), tmp_path)
+    assert text.count("计票报告签名密钥指纹 " + key.fingerprint) == 11
     r = run.invoke(main, ["codes", "issue", "--instance", str(inst), "1", "--count", "1"])
     assert r.exit_code != 0 and "--pdf" in r.output
     r = run.invoke(main, ["codes", "void-unused", "--instance", str(inst), "1", "--group", "县委常委"])

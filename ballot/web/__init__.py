@@ -6,7 +6,6 @@ import logging
 import os
 import re
 from datetime import timedelta
-from pathlib import Path
 
 from flask import Flask, abort, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -14,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from ..assets import asset_dir
 from ..config import Settings, load_settings
 from ..db import Database
 from ..ratelimit import FailureLimiter
@@ -21,14 +21,6 @@ from .sessions import EncryptedCookieSessionInterface
 
 csrf = CSRFProtect()
 log = logging.getLogger("ballot")
-
-_PACKAGE = Path(__file__).resolve().parent.parent
-
-
-def _asset_dir(name: str) -> str:
-    """ballot/<name> in an installed wheel, <checkout>/<name> in a source tree."""
-    inside = _PACKAGE / name
-    return str(inside if inside.is_dir() else _PACKAGE.parent / name)
 
 
 ERROR_TEXT = {
@@ -64,8 +56,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or load_settings()
     app = Flask(
         "ballot",
-        template_folder=_asset_dir("templates"),
-        static_folder=_asset_dir("static"),
+        template_folder=asset_dir("templates"),
+        static_folder=asset_dir("static"),
         instance_path=str(settings.instance_path),
     )
     app.config.update(
@@ -111,6 +103,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings.login_failure_window_seconds,
         storage,
     )
+
+    @app.before_request
+    def _larger_uploads():  # before CSRF reads the form: the /verify page takes whole archives
+        if request.endpoint == "verify.verify":
+            request.max_content_length = verifypage.MAX_UPLOAD + 64 * 1024
+            request.max_form_memory_size = 1024 * 1024  # werkzeug buffers a part this large in one piece
+
     csrf.init_app(app)
 
     from . import admin, api, screen, verifypage, vote

@@ -46,6 +46,7 @@ from ..meetings import (
     item_group_ids,
     item_result,
     name_gaps,
+    name_texts,
     next_round,
     open_item,
     parse_witnesses,
@@ -158,6 +159,16 @@ def _done(meeting_id: int, note: str | None = None):
     return redirect(url_for(page, meeting_id=meeting_id), code=303)
 
 
+def _unprintable(m: Meeting) -> dict:
+    """Name characters the archive report cannot print (or why no report can be printed at all)."""
+    from .. import reportfonts
+
+    try:
+        return {"gaps": reportfonts.missing(name_texts(m)), "error": None}
+    except reportfonts.FontError as exc:
+        return {"gaps": [], "error": str(exc)}
+
+
 def _refuse(exc: Exception, back: str):
     return message_page("操作未完成", str(exc), 400, back=back)
 
@@ -187,17 +198,21 @@ def _sittings(s, item: Item, groups) -> list[dict] | None:
     ]
 
 
-@bp.get("/meetings/<id:meeting_id>/archive.zip")
+@bp.route("/meetings/<id:meeting_id>/archive.zip", methods=["GET", "POST"])
 @require("observe")
 def archive_zip(meeting_id: int):
-    """The signed tally archive of the meeting's closed items, as one zip."""
-    from .. import archive
+    """The signed tally archive of the meeting's closed items, as one zip. While a name has a
+    character the report cannot print, the clerk first sees the list and confirms (POST)."""
+    from .. import archive, reportfonts
 
+    accept = request.method == "POST" and request.form.get("accept_unprintable") == "1"
     try:
         with db().read() as s:
             m = _get(s, Meeting, meeting_id)
-            files = archive.build(s, m, signing.load_key(settings().instance_path))
-    except (OperationError, signing.SigningError) as exc:
+            files = archive.build(s, m, signing.load_key(settings().instance_path), accept_unprintable=accept)
+    except archive.UnprintableNames as exc:
+        return render_template("admin/unprintable.html", meeting_id=meeting_id, gaps=exc.gaps)
+    except (OperationError, signing.SigningError, reportfonts.FontError) as exc:
         return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
     name = f"ballot-archive-{meeting_id}.zip"
     return Response(
@@ -348,6 +363,7 @@ def meeting(meeting_id: int):
             s.execute(select(IssueBatch).where(IssueBatch.meeting_id == m.id).order_by(IssueBatch.id)).scalars()
         )
         gaps = name_gaps(m)
+        unprintable = _unprintable(m)
         keys = signing.public_keys(settings().instance_path)
     note = session.pop("flash", None)
     base_url, url_warnings = voting_base_url(request.host_url)
@@ -355,6 +371,7 @@ def meeting(meeting_id: int):
         "admin/meeting.html",
         meeting=m,
         gaps=gaps,
+        unprintable=unprintable,
         signing_key=keys[0] if keys else None,
         name_rule=strokes.rule_text(m.single_given_first),
         groups=groups,
@@ -477,7 +494,10 @@ def slips_pdf(group_id: int):
             group = _get(s, VoterGroup, group_id)
             meeting = group.meeting
             meeting_id = meeting.id
-            sheet = SlipSheet(meeting.title, group.name, meeting.date, base_url, wifi)
+            keys = signing.public_keys(settings().instance_path)
+            sheet = SlipSheet(
+                meeting.title, group.name, meeting.date, base_url, wifi, keys[0].fingerprint if keys else ""
+            )
             check_sheet(sheet)  # before any code exists: a sheet that cannot print issues nothing
             if s.get(SlipJob, token) is not None:
                 token = secrets.token_hex(16)
