@@ -3,8 +3,10 @@
     .venv/bin/python bench/archive.py [--items 10] [--ballots 3000]
 
 Ballots are inserted directly (this measures the archive, not voting). Prints the seconds to build
-and sign the archive (tally.json, ballots.json, receipts, audit log, results.xlsx), to verify it
-offline (signature, digests, recount of every item), the archive's size and the peak RSS.
+and sign the archive (tally.json, report.pdf, ballots.json, receipts, audit log, results.xlsx), to
+verify it offline (signature, digests, recount of every item), the archive's size and the peak RSS;
+then the seconds to render report.pdf alone against a floor: WeasyPrint rendering a one-page
+Chinese PDF/A with the same fonts in the same run (its fixed cost of fonts and layout).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from ballot import archive, audit, meetingfile, signing  # noqa: E402
+from ballot import archive, audit, meetingfile, report, reportfonts, signing  # noqa: E402
 from ballot.codes import new_id, new_receipt  # noqa: E402
 from ballot.db import Database  # noqa: E402
 from ballot.meetings import close_item, open_item, set_present  # noqa: E402
@@ -82,6 +84,21 @@ def main() -> None:
     verified = time.perf_counter() - start
     assert all(c.ok for c in checks), [c.line for c in checks if not c.ok]
     size = sum(len(v) for v in files.values())
+    start = time.perf_counter()
+    pdf = report.render(files["tally.json"], files["tally.json.minisig"])
+    rendered = time.perf_counter() - start
+    (tmp / "report.pdf").write_bytes(pdf)
+    from weasyprint import HTML
+
+    start = time.perf_counter()
+    HTML(
+        string=f'<html lang="zh-CN"><body style="font-family: {reportfonts.css_family()}">计票结果报告 张伟</body></html>'
+    ).write_pdf(pdf_variant="pdf/a-3b")
+    floor = time.perf_counter() - start
+    print(
+        f"report.pdf: rendered in {rendered:.2f} s ({len(pdf) / 1e3:.0f} kB, {tmp / 'report.pdf'}); "
+        f"floor (one-page PDF/A, same fonts) {floor:.2f} s; ratio {rendered / floor:.1f}"
+    )
     print(
         f"archive of {args.items} items x {args.ballots} ballots: built and signed in {built:.1f} s, "
         f"verified with a recount in {verified:.1f} s; {size / 1e6:.1f} MB "

@@ -78,6 +78,18 @@ title = "班子成员民主测评"
 kind = "evaluate"
 weights = {{ "常委" = "0.5", "列席" = "0.5" }}
 subjects = ["王𫖮", "禤文华"]
+[[items]]
+title = "民主推荐县发改局副局长人选"
+kind = "recommend"
+groups = ["常委"]
+seats = 1
+candidates = ["亓秀英", "司马青"]
+write_ins = true
+[[items]]
+title = "竞职演讲评分"
+kind = "score"
+groups = ["常委"]
+candidates = ["靳一鸣", "郄晓东"]
 """
 
 
@@ -85,7 +97,7 @@ subjects = ["王𫖮", "禤文华"]
 def meeting_archive(app, world, tmp_path):
     rare = fallback_only_character()
     m = world.meeting(MEETING.format(rare=rare))
-    approval, contest, evaluation = m.items
+    approval, contest, evaluation, recommendation, scoring = m.items
     members, guests = m.groups
     world.present(members.id, 7)
     world.present(guests.id, 2)
@@ -109,6 +121,18 @@ def meeting_archive(app, world, tmp_path):
         phone.get(f"/v/{code}")
         vote(phone, evaluation.id, {"s0": "0", "s1": "1"})
     world.close(evaluation.id)
+    world.open(recommendation.id)
+    for i, code in enumerate(codes):
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, recommendation.id, {"c0": "1"} if i < 4 else ({"c1": "1"} if i < 6 else {"w0": "上官婉"}))
+    world.close(recommendation.id)
+    world.open(scoring.id)
+    for i, code in enumerate(codes[:5]):
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, scoring.id, {"s0_0": str(80 + i), "s1_0": str(90 - i)})
+    world.close(scoring.id)
     key = signing.create_key(tmp_path / "inst")
     with world.db.read() as s:
         files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
@@ -119,7 +143,7 @@ def meeting_archive(app, world, tmp_path):
     return folder, key, files, rare
 
 
-NAMES = ["王𫖮", "禤文华", "刘䶮", "訾明", "欧阳丽"]
+NAMES = ["王𫖮", "禤文华", "刘䶮", "訾明", "欧阳丽", "亓秀英", "司马青", "上官婉", "靳一鸣", "郄晓东"]
 
 
 @needs_poppler
