@@ -223,15 +223,46 @@ class Check:
     line: str  # Chinese, one line: what was checked and the verdict
 
 
-def verify(files: dict[str, bytes], public_key: signing.PublicKey | None = None) -> list[Check]:
-    """Every check, each passed or failed with its reason. `public_key`: the key the scrutineers
-    noted (else the archive's own minisign.pub, and the check says so)."""
-    checks: list[Check] = []
-
+def _checker(checks: list[Check]):
     def check(ok: bool, what: str, why: str = "") -> bool:
         checks.append(Check(ok, f"{'通过' if ok else '失败'}：{what}{'' if ok else '：' + why}"))
         return ok
 
+    return check
+
+
+def verify_report(tally_bytes: bytes, signature: bytes, keys: list[signing.PublicKey]) -> list[Check]:
+    """tally.json and its signature alone (no ballots, so no recount), against any of `keys`."""
+    checks: list[Check] = []
+    check = _checker(checks)
+    if not keys:
+        check(False, "签名", "没有可用的公钥：请同时上传会前公布的 minisign.pub")
+        return checks
+    errors = []
+    for key in keys:
+        try:
+            signing.verify(tally_bytes, signature.decode(), key)
+        except (signing.SigningError, UnicodeDecodeError) as exc:
+            errors.append(str(exc))
+            continue
+        check(True, f"tally.json 的签名（密钥 {key.id_hex}，指纹 {key.fingerprint}）")
+        break
+    else:
+        check(False, "tally.json 的签名", errors[0] if len(keys) == 1 else "不是所给任何公钥签署的，或文件被改动过")
+        return checks
+    try:
+        tally = json.loads(tally_bytes)
+        check(True, f"报告可读：{tally['meeting']['title']}，{len(tally['items'])} 个议题")
+    except (ValueError, KeyError, TypeError):
+        check(False, "报告可读", "JSON 格式无效")
+    return checks
+
+
+def verify(files: dict[str, bytes], public_key: signing.PublicKey | None = None) -> list[Check]:
+    """Every check, each passed or failed with its reason. `public_key`: the key the scrutineers
+    noted (else the archive's own minisign.pub, and the check says so)."""
+    checks: list[Check] = []
+    check = _checker(checks)
     missing = [n for n in FILES if n not in files]
     if not check(not missing, "归档文件齐全", f"缺少 {'、'.join(missing)}"):
         return checks

@@ -243,3 +243,37 @@ def test_scrutineers_and_tellers_named_at_close_are_in_the_signed_report(app, wo
         files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
     [entry] = json.loads(files["tally.json"])["items"]
     assert entry["witnesses"] == {"scrutineers": ["王建国", "刘晓梅"], "tellers": ["陈静"]}
+
+
+def test_verify_page_checks_tally_json_and_its_signature_alone(app, world, built, settings):
+    import io
+
+    from conftest import csrf_of
+
+    _, key, files = built
+    page = app.test_client()
+    form = page.get("/verify").get_data(as_text=True)
+
+    def post(tally: bytes, signature: bytes, public_key: bytes | None = None) -> str:
+        data = {
+            "csrf_token": csrf_of(form),
+            "tally": (io.BytesIO(tally), "tally.json"),
+            "signature": (io.BytesIO(signature), "tally.json.minisig"),
+        }
+        if public_key is not None:
+            data["public_key"] = (io.BytesIO(public_key), "minisign.pub")
+        return page.post("/verify", data=data, content_type="multipart/form-data").get_data(as_text=True)
+
+    good = post(files["tally.json"], files["tally.json.minisig"], files["minisign.pub"])
+    assert "结论：全部通过" in good and key.fingerprint in good and 'id="signature-only"' in good
+    assert "没有可用的公钥" in post(files["tally.json"], files["tally.json.minisig"])  # the server has no key yet
+    signing.create_key(settings.instance_path)  # the server's own key is not the one that signed
+    assert "不是这个公钥" in post(files["tally.json"], files["tally.json.minisig"])
+    with world.db.read() as s:
+        meeting = s.get(Meeting, json.loads(files["tally.json"])["meeting"]["id"])
+        own = archive.build(s, meeting, signing.load_key(settings.instance_path))
+    assert "结论：全部通过" in post(own["tally.json"], own["tally.json.minisig"])  # the server's keys by default
+    changed = own["tally.json"].replace(b"7", b"8", 1)
+    assert "结论：有项目未通过" in post(changed, own["tally.json.minisig"])
+    nothing = page.post("/verify", data={"csrf_token": csrf_of(form)}, content_type="multipart/form-data")
+    assert "请选择归档 zip 文件，或同时选择" in nothing.get_data(as_text=True)

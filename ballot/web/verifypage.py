@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import zipfile
 from io import BytesIO
+from pathlib import Path
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
 from .. import archive, signing
 
@@ -15,22 +16,33 @@ MAX_UPLOAD = 50 * 1024 * 1024
 
 @bp.route("/verify", methods=["GET", "POST"])
 def verify():
-    checks, error = None, None
+    checks, error, signature_only = None, None, False
     if request.method == "POST":
         upload = request.files.get("archive")
         key_upload = request.files.get("public_key")
+        tally, signature = request.files.get("tally"), request.files.get("signature")
         try:
-            if not upload or not upload.filename:
-                raise ValueError("请选择归档 zip 文件")
-            data = upload.read(MAX_UPLOAD + 1)
-            if len(data) > MAX_UPLOAD:
-                raise ValueError("文件过大")
-            with zipfile.ZipFile(BytesIO(data)) as z:
-                files = {name: z.read(name) for name in archive.FILES if name in z.namelist()}
             key = None
             if key_upload and key_upload.filename:
                 key = signing.PublicKey.parse(key_upload.read(4096).decode())
-            checks = archive.verify(files, key)
+            if upload and upload.filename:
+                with zipfile.ZipFile(BytesIO(_read(upload))) as z:
+                    files = {name: z.read(name) for name in archive.FILES if name in z.namelist()}
+                checks = archive.verify(files, key)
+            elif tally and tally.filename and signature and signature.filename:
+                # no archive: the signature alone, against the key given or this server's own keys
+                keys = [key] if key else signing.public_keys(Path(current_app.instance_path))
+                checks = archive.verify_report(_read(tally), signature.read(4096), keys)
+                signature_only = True
+            else:
+                raise ValueError("请选择归档 zip 文件，或同时选择 tally.json 与 tally.json.minisig")
         except (ValueError, zipfile.BadZipFile, UnicodeDecodeError, signing.SigningError) as exc:
             error = str(exc) if not isinstance(exc, zipfile.BadZipFile) else "不是有效的 zip 文件"
-    return render_template("verify.html", checks=checks, error=error)
+    return render_template("verify.html", checks=checks, error=error, signature_only=signature_only)
+
+
+def _read(upload) -> bytes:
+    data = upload.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise ValueError("文件过大")
+    return data
