@@ -103,7 +103,11 @@ def build(
             "items": [
                 {
                     "item": i.id,
-                    "receipts": sorted(session.execute(select(Ballot.receipt).where(Ballot.item_id == i.id)).scalars()),
+                    "receipts": sorted(
+                        session.execute(
+                            select(Ballot.receipt).where(Ballot.item_id == i.id, Ballot.receipt.is_not(None))
+                        ).scalars()
+                    ),
                 }
                 for i in items
             ],

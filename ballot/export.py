@@ -35,14 +35,26 @@ def ballot_export(
         if b.group_id in withheld:
             left_out[str(b.group_id)] = left_out.get(str(b.group_id), 0) + 1
             continue
-        rows.append({"group": b.group_id, "valid": b.valid, "choices": b.choices})
+        row = {"group": b.group_id, "valid": b.valid, "choices": b.choices}
+        if b.channel != "phone":  # paper: the channel and why a sheet is 无效 (phones never are)
+            row.update(channel=b.channel, reason=b.reason)
+        rows.append(row)
     rows.sort(key=_canonical)
     return {
         "format": FORMAT,
         "title": title,
         "kind": kind,
         "config": config,
-        "counts": {"expected": counts.expected, "present": counts.present, "issued": counts.issued},
+        "counts": {
+            "expected": counts.expected,
+            "present": counts.present,
+            "issued": counts.issued,
+            **(
+                {"paper_issued": counts.paper_issued, "paper_pending": counts.paper_pending}
+                if counts.paper_issued is not None
+                else {}
+            ),
+        },
         "groups": [[gid, name] for gid, name in counts.groups],
         "withheld_groups": left_out,
         "ballots": rows,
@@ -55,5 +67,8 @@ def recount(export: dict) -> dict:
         raise ValueError(f"不是本系统的选票导出文件（format 应为 {FORMAT}）")
     groups = tuple((int(gid), str(name)) for gid, name in export["groups"])
     counts = Counts(**export["counts"], groups=groups, closed_groups=frozenset(gid for gid, _ in groups))
-    ballots = [BallotData(int(b["group"]), bool(b["valid"]), b["choices"]) for b in export["ballots"]]
+    ballots = [
+        BallotData(int(b["group"]), bool(b["valid"]), b["choices"], b.get("channel", "phone"), b.get("reason"))
+        for b in export["ballots"]
+    ]
     return get_kind(export["kind"]).tally(export["config"], ballots, counts)

@@ -434,7 +434,16 @@ def live_counts(session: Session, item: Item) -> Counts:
         issued=issued_count(session, ids),
         groups=_voting_groups(item),
         closed_groups=_closed_groups(item),
+        **_paper_counts(item),
     )
+
+
+def _paper_counts(item: Item) -> dict:
+    """发出 on paper (the sheets handed out, per group, summed) and whether entry is still going on."""
+    issued = [row.paper_issued for row in item.voting_groups if row.paper_issued is not None]
+    if not issued:
+        return {}
+    return {"paper_issued": sum(issued), "paper_pending": not item.paper_done}
 
 
 def item_counts(session: Session, item: Item) -> Counts:
@@ -446,6 +455,7 @@ def item_counts(session: Session, item: Item) -> Counts:
             issued=stored["issued"],
             groups=_voting_groups(item),
             closed_groups=_closed_groups(item),
+            **_paper_counts(item),
         )
     return live_counts(session, item)
 
@@ -589,9 +599,11 @@ def close_item(
 
 def ballots_of(session: Session, item_id: int) -> list[BallotData]:
     rows = session.execute(
-        select(Ballot.group_id, Ballot.valid, Ballot.choices_json).where(Ballot.item_id == item_id)
+        select(Ballot.group_id, Ballot.valid, Ballot.choices_json, Ballot.channel, Ballot.invalid_reason).where(
+            Ballot.item_id == item_id
+        )
     ).all()
-    return [BallotData(g, v, json.loads(c)) for g, v, c in rows]
+    return [BallotData(g, v, json.loads(c), ch, r) for g, v, c, ch, r in rows]
 
 
 def cast_count(session: Session, item_id: int, group_id: int | None = None) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     false,
     true,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -37,8 +38,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-ROLES = ("admin", "clerk", "chair", "scrutineer")
-ROLE_LABELS = {"admin": "管理员", "clerk": "会务人员", "chair": "主持人", "scrutineer": "监票人"}
+ROLES = ("admin", "clerk", "chair", "scrutineer", "teller")
+ROLE_LABELS = {"admin": "管理员", "clerk": "会务人员", "chair": "主持人", "scrutineer": "监票人", "teller": "计票人"}
 
 
 class User(Base):
@@ -105,6 +106,8 @@ class Item(Base):
     witnesses_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Set once the storage has been compacted after sealing (see sealing.compact_pending).
     compacted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when the 监票人 declares every paper ballot of the item entered and compared
+    paper_done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     meeting: Mapped[Meeting] = relationship(back_populates="items")
     voting_groups: Mapped[list["ItemGroup"]] = relationship(cascade="all, delete-orphan", order_by="ItemGroup.group_id")
 
@@ -117,6 +120,8 @@ class ItemGroup(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"), primary_key=True)
     # waiting | open | closed: groups of some kinds (测评, 打分) vote at different sittings
     state: Mapped[str] = mapped_column(String(8), default="waiting", server_default="waiting")
+    # paper ballots printed and handed out to this group for this item (发出, paper channel)
+    paper_issued: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class IssueBatch(Base):
@@ -166,7 +171,38 @@ class Ballot(Base):
     group_id: Mapped[int] = mapped_column(Integer)
     valid: Mapped[bool] = mapped_column(Boolean, default=True)
     choices_json: Mapped[str] = mapped_column(Text)
-    receipt: Mapped[str] = mapped_column(String(16))
+    receipt: Mapped[str | None] = mapped_column(String(16), nullable=True)  # none on paper
+    channel: Mapped[str] = mapped_column(String(8), default="phone", server_default="phone")  # phone | paper
+    invalid_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)  # paper.REASONS key
+
+
+class PaperBatch(Base):
+    """A stack of paper ballots of one item and group, entered twice by two 计票人."""
+
+    __tablename__ = "paper_batches"
+    __table_args__ = (UniqueConstraint("item_id", "group_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"))
+    number: Mapped[int] = mapped_column(Integer)  # 第 N 叠, per item and group
+    # entering (fewer than two entries) | mismatch (the 监票人 settles) | counted (ballots stored)
+    status: Mapped[str] = mapped_column(String(12), default="entering")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    counted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    settled_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # the 监票人's decisions
+
+
+class PaperEntry(Base):
+    """One 计票人's entry of a batch: one line of marks per sheet, as typed."""
+
+    __tablename__ = "paper_entries"
+    __table_args__ = (UniqueConstraint("batch_id", "entry_no"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("paper_batches.id"), index=True)
+    entry_no: Mapped[int] = mapped_column(Integer)  # 1 or 2
+    teller: Mapped[str] = mapped_column(String(64))  # the staff user who typed it
+    lines_json: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class AuditEntry(Base):

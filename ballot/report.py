@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from . import reportfonts
 from .assets import asset_dir
 from .kinds import get_kind
-from .resulttables import COUNT_HEADER, count_row, item_notes, item_tables
+from .resulttables import COUNT_HEADER, channel_table, count_row, item_notes, item_tables
 from .slips import qr_svg
 
 RECONCILIATION_HEADER = ["表决组", "签发", "已使用", "未使用", "已作废", "核对"]
@@ -56,7 +56,8 @@ def _item_view(item: dict) -> dict:
         "opened_at": item["opened_at"],
         "closed_at": item["closed_at"],
         "count_header": COUNT_HEADER,
-        "count_row": count_row(item),
+        "count_row": ["—" if n is None else n for n in count_row(item)],
+        "channels": channel_table(item),
         "finalised": item["result"].get("finalised", True),
         "tables": item_tables(item),
         "notes": item_notes(item),

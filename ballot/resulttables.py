@@ -63,6 +63,7 @@ def item_tables(item: dict) -> list[Table]:
         ]
     if kind == "evaluate":
         tables = []
+        paper_invalid = any(c.get("invalid") for s in r["subjects"] for c in s["groups"])
         for s in r["subjects"]:
             rows = []
             for cell in s["groups"]:
@@ -84,6 +85,12 @@ def item_tables(item: dict) -> list[Table]:
                 )
             grades = s["grades"]
             header = ["测评组", *grades, "弃权", "不了解", f"{grades[0]}率", f"{grades[1]}以上率", f"{grades[-1]}率"]
+            if paper_invalid:  # paper ballots can be 无效 for one subject (RULES §4)
+                header.insert(len(grades) + 3, "无效")
+                for row in rows:
+                    if len(row) > 2:
+                        cell = next(c for c in s["groups"] if c["group"] == row[0])
+                        row.insert(len(grades) + 3, cell.get("invalid", 0))
             composite = f"综合得分 {s['composite_display']}" + (
                 f"（{s['composite_note']}）" if s["composite_note"] else ""
             )
@@ -105,10 +112,24 @@ def item_tables(item: dict) -> list[Table]:
     raise ValueError(f"unknown ballot kind {kind!r}")
 
 
+def channel_table(item: dict) -> Table | None:
+    """发出/收回/有效/无效 per channel (phone, paper) and in total, when the item had paper ballots."""
+    c = item["result"]["counts"]
+    if not c.get("channels"):
+        return None
+    rows = [[ch["label"], ch["issued"], ch["cast"], ch["valid"], ch["invalid"]] for ch in c["channels"]]
+    rows.append(["合计", c["issued"], c["cast"], c["valid"], c["invalid"]])
+    return Table(["渠道", "发出", "收回", "有效", "无效"], rows)
+
+
 def item_notes(item: dict) -> list[str]:
-    """The lines printed under the tables: warnings first, then the shortlist, order, rule and rounding."""
+    """The lines printed under the tables: warnings first, then 无效 by reason, the shortlist,
+    order, rule and rounding."""
     r = item["result"]
     lines = list(r.get("warnings") or [])
+    reasons = r["counts"].get("invalid_reasons")
+    if reasons:
+        lines.append("无效票：" + "；".join(f"{x['label']} {x['count']} 张" for x in reasons))
     if r.get("shortlist"):
         lines.append(f"{r['shortlist']['words']}：{'、'.join(r['shortlist']['names']) or '无'}")
     lines += [r[k] for k in ("order_text", "rule_line", "basis", "rounding") if r.get(k)]
@@ -119,5 +140,5 @@ COUNT_HEADER = ["应到", "实到", "发出", "收回", "有效", "无效"]
 
 
 def count_row(item: dict) -> list[int]:
-    c, r = item["counts"], item["result"]["counts"]
-    return [c["expected"], c["present"], c["issued"], r["cast"], r["valid"], r["invalid"]]
+    r = item["result"]["counts"]  # 发出 there is codes + paper sheets
+    return [r["expected"], r["present"], r["issued"], r["cast"], r["valid"], r["invalid"]]

@@ -31,7 +31,15 @@ _rng = random.SystemRandom()
 
 def rewrite_shuffled(session: Session, item_id: int) -> int:
     # Plain rows, not ORM objects, so nothing of the old rows stays in the session.
-    cols_b = (Ballot.item_id, Ballot.group_id, Ballot.valid, Ballot.choices_json, Ballot.receipt)
+    cols_b = (
+        Ballot.item_id,
+        Ballot.group_id,
+        Ballot.valid,
+        Ballot.choices_json,
+        Ballot.receipt,
+        Ballot.channel,
+        Ballot.invalid_reason,
+    )
     rows_b = [row._asdict() for row in session.execute(select(*cols_b).where(Ballot.item_id == item_id))]
     rows_s = [
         row._asdict()

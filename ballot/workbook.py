@@ -10,7 +10,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from .resulttables import COUNT_HEADER, count_row, item_notes, item_tables
+from .resulttables import COUNT_HEADER, channel_table, count_row, item_notes, item_tables
 
 BOLD = Font(bold=True)
 
@@ -49,6 +49,10 @@ def build(tally: dict, ballots: dict) -> bytes:
         ws.append(COUNT_HEADER)
         ws.append(count_row(item))
         ws.append([])
+        channels = channel_table(item)
+        if channels:
+            _table(ws, channels.header, channels.rows)
+            ws.append([])
         _item_rows(ws, item)
         for line in item_notes(item):
             ws.append([line])

@@ -45,6 +45,7 @@ def test_ballot_table_has_no_link_columns(db_url):
     engine = create_engine(db_url)
     columns = {c["name"] for c in inspect(engine).get_columns("ballots")}
     engine.dispose()
-    assert columns == {"id", "item_id", "group_id", "valid", "choices_json", "receipt"}
+    # channel (phone | paper) and the reason a paper ballot is 无效: neither links to a voter
+    assert columns == {"id", "item_id", "group_id", "valid", "choices_json", "receipt", "channel", "invalid_reason"}
     spend_columns = {c["name"] for c in inspect(create_engine(db_url)).get_columns("spends")}
     assert spend_columns == {"credential_id", "item_id"}

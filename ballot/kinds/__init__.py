@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .approval import ApprovalKind
-from .base import ORDERS, BallotData, CastError, Counts, Kind, KindConfigError, order_of
+from .base import CHANNELS, INVALID_REASONS, ORDERS, BallotData, CastError, Counts, Kind, KindConfigError, order_of
 from .contest import ContestKind
 from .evaluate import EvaluateKind
 from .recommend import RecommendKind
@@ -21,4 +21,16 @@ def get_kind(key: str) -> Kind:
         raise KindConfigError(f"未知的表决方式“{key}”，可用：{'、'.join(KINDS)}") from None
 
 
-__all__ = ["KINDS", "ORDERS", "order_of", "get_kind", "Kind", "Counts", "BallotData", "CastError", "KindConfigError"]
+__all__ = [
+    "KINDS",
+    "CHANNELS",
+    "INVALID_REASONS",
+    "ORDERS",
+    "order_of",
+    "get_kind",
+    "Kind",
+    "Counts",
+    "BallotData",
+    "CastError",
+    "KindConfigError",
+]

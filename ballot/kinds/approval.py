@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 from .. import strokes
 from ..rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 
 CHOICES = {"yes": "同意", "no": "不同意", "abstain": "弃权"}
 MAX_NOMINEES = 200
@@ -179,7 +179,7 @@ class ApprovalKind(Kind):
             base_text = f"{base_label}未录入"
         rule_line = f"依据：{passing.words('同意票')}（{base_text}"
         rule_line += f"，至少需 {minimum} 票）" if minimum is not None else "）"
-        warnings = over_present_warning(counts, cast)
+        warnings = count_warnings(counts, ballots)  # no one passes on a vote that cannot be finalised
         if warnings:  # cannot be finalised: no one passes on this vote
             for row in rows:
                 row["passed"] = None
@@ -239,14 +239,6 @@ def committee_count(rule: dict, ballots: Sequence[BallotData], counts: Counts):
     passing = Threshold.from_dict(rule["passing"])
     base = base_of(passing.denominator, counts, len(ballots), len(valid_ballots))
     return valid_ballots, passing, base, passing.minimum(base)
-
-
-def over_present_warning(counts: Counts, cast: int) -> list[str]:
-    """RULES §1: more ballots than members present means something is wrong; the item cannot be
-    finalised (no one passes or wins on it, and it must be voted again)."""
-    if counts.present is not None and cast > counts.present:
-        return [f"收回票数 {cast} 多于实到人数 {counts.present}，本次表决结果不能确认，须重新表决"]
-    return []
 
 
 def _display(nominee: dict) -> str:

@@ -31,6 +31,19 @@ class Counts:
     issued: int  # 发出: codes issued (and not voided) to the voting groups
     groups: tuple[tuple[int, str], ...] = ()  # the voting groups (id, name), for kinds counted per group
     closed_groups: frozenset[int] = frozenset()  # groups whose voting on the item is over
+    paper_issued: int | None = None  # 发出 on paper (sheets handed out); None: no paper ballots
+    paper_pending: bool = False  # paper sheets still being entered and compared
+
+
+CHANNELS = {"phone": "手机/自助机", "paper": "纸质票"}
+INVALID_REASONS = {
+    "overvote": "多选（超过应选人数，或同一人选划了多个符号）",
+    "outside": "符号划在格外",
+    "unreadable": "无法辨认",
+    "range": "分数超出范围或不合步长",
+    "blank_score": "漏评（有人选未打分）",
+    "other": "其他（如非本次选票）",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,8 @@ class BallotData:
     group_id: int
     valid: bool
     choices: dict
+    channel: str = "phone"
+    reason: str | None = None  # why a paper ballot is 无效 (an INVALID_REASONS key)
 
 
 ORDERS = {"strokes": "姓氏笔画", "entered": "提名顺序"}
@@ -56,16 +71,58 @@ def people_order(raw, single_given_first: bool) -> dict:
 
 
 def counted(counts: Counts, ballots: Sequence[BallotData]) -> dict:
-    """The numbers every result states: 应到, 实到, 发出, 收回, 有效, 无效 (RULES §0)."""
+    """The numbers every result states: 应到, 实到, 发出, 收回, 有效, 无效 (RULES §0); with paper
+    ballots also per channel, and 无效 by reason."""
     valid = sum(1 for b in ballots if b.valid)
-    return {
+    out = {
         "expected": counts.expected,
         "present": counts.present,
-        "issued": counts.issued,
+        "issued": counts.issued + (counts.paper_issued or 0),
         "cast": len(ballots),
         "valid": valid,
         "invalid": len(ballots) - valid,
     }
+    if counts.paper_issued is not None or any(b.channel != "phone" for b in ballots):
+        out["channels"] = []
+        for channel, label in CHANNELS.items():
+            mine = [b for b in ballots if b.channel == channel]
+            ok = sum(1 for b in mine if b.valid)
+            issued = counts.issued if channel == "phone" else (counts.paper_issued or 0)
+            out["channels"].append(
+                {
+                    "channel": channel,
+                    "label": label,
+                    "issued": issued,
+                    "cast": len(mine),
+                    "valid": ok,
+                    "invalid": len(mine) - ok,
+                }
+            )
+    reasons: dict[str, int] = {}
+    for b in ballots:
+        if not b.valid and b.reason:
+            reasons[b.reason] = reasons.get(b.reason, 0) + 1
+    if reasons:
+        out["invalid_reasons"] = [
+            {"reason": key, "label": INVALID_REASONS.get(key, key), "count": reasons[key]}
+            for key in INVALID_REASONS
+            if key in reasons
+        ]
+    return out
+
+
+def count_warnings(counts: Counts, ballots: Sequence[BallotData]) -> list[str]:
+    """Why a result cannot be finalised (RULES §0, §1, §7): paper still being entered, more paper
+    ballots back than handed out, or more ballots in all than members present."""
+    warnings = []
+    if counts.paper_pending:
+        warnings.append("纸质票尚未全部录入并核对一致，结果暂不能确认")
+    paper = sum(1 for b in ballots if b.channel == "paper")
+    if paper and paper > (counts.paper_issued or 0):
+        warnings.append(f"纸质票收回 {paper} 张，多于发出 {counts.paper_issued or 0} 张，本次表决无效，须重新表决")
+    if counts.present is not None and len(ballots) > counts.present:
+        warnings.append(f"收回票数 {len(ballots)} 多于实到人数 {counts.present}，本次表决结果不能确认，须重新表决")
+    return warnings
 
 
 def order_of(config: dict) -> dict:

@@ -15,8 +15,8 @@ from fractions import Fraction
 from typing import Mapping, Sequence
 
 from ..rules import DENOMINATORS, Threshold, percent
-from .approval import committee_count, over_present_warning, parse_rule, quorum_problems, quorum_result
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
+from .approval import committee_count, parse_rule, quorum_problems, quorum_result
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from .common import clean_name, ordered, parse_names
 
 MAX_POSTS = 20
@@ -125,7 +125,7 @@ class ContestKind(Kind):
                 for i in ballot.choices["marks"][index]:
                     votes[i] += 1
             posts_out.append(self._post_result(post, votes, passing, base))
-        warnings = over_present_warning(counts, cast)
+        warnings = count_warnings(counts, ballots)
         base_label = DENOMINATORS[passing.denominator]
         base_text = f"{base_label} {base}" if base is not None else f"{base_label}未录入"
         rule_line = f"依据：{passing.words('得票')}（{base_text}"

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Mapping, Sequence
 
 from ..rules import percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from .common import (
     check_weighted_groups,
     clean_name,
@@ -41,6 +41,7 @@ SCALE_LABELS = {
 CATEGORIES = {"person": "个人", "team": "班子"}
 DEFAULT_SCALE = {"person": "competence", "team": "quality"}
 ABSTAIN, UNKNOWN = "abstain", "unknown"
+INVALID = "invalid"  # paper only: two grades marked for a subject, or over an 优秀 quota (RULES §4)
 FLAGS = {
     "fail_over_third": ("不称职票超过三分之一", Fraction(1, 3)),
 }
@@ -361,7 +362,8 @@ class EvaluateKind(Kind):
             "rule_line": f"比率与平均分的分母：{den}；综合得分 = Σ 组权重 × 该组平均分（{weight_words}），各组分别计算、不合并",
             "basis": f"每组少于 {config['min_ballots']} 票时不显示该组任何数字，含该组的综合得分一并不显示"
             "（标为不匿名的组除外）；不称职票超过三分之一等提示只作提示，不自动产生后果（RULES §4）",
-            "warnings": [],
+            "warnings": count_warnings(counts, ballots),
+            "finalised": not count_warnings(counts, ballots),
             "rounding": "比率、平均分、综合得分按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；排名按精确值，相同者并列",
         }
 
@@ -372,7 +374,7 @@ class EvaluateKind(Kind):
         """Counts over the given units of every ballot (one unit, or a subject's dimensions)."""
         grades = scale["grades"]
         counts = [0] * len(grades)
-        abstain = unknown = 0
+        abstain = unknown = invalid = 0
         for b in ballots:
             for index in indices:
                 g = b.choices["grades"][index]
@@ -380,6 +382,8 @@ class EvaluateKind(Kind):
                     abstain += 1
                 elif g == UNKNOWN:
                     unknown += 1
+                elif g == INVALID:
+                    invalid += 1
                 else:
                     counts[int(g)] += 1
         rated = sum(counts)
@@ -399,6 +403,7 @@ class EvaluateKind(Kind):
             "counts": counts,
             "abstain": abstain,
             "unknown": unknown,
+            "invalid": invalid,
             "rated": rated,
             "base": base,
             "rates": [percent(rate(c)) for c in counts],

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Mapping, Sequence
 
 from ..rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from .common import ceil_places, clean_name, exact_fraction, ordered, parse_names, ranked, same_name_key
 
 MAX_SEATS = 50
@@ -204,7 +204,8 @@ class RecommendKind(Kind):
             "rule_line": f"得票率 = 得票数 ÷ {base_label}（{base}）；每票推荐不超过 {config['seats']} 名；"
             f"空白票 {blank} 张计为弃权",
             "basis": "民主推荐结果是选拔任用的重要参考，不简单以票取人（RULES §3）",
-            "warnings": [],
+            "warnings": count_warnings(counts, ballots),
+            "finalised": not count_warnings(counts, ballots),
             "rounding": "得票率按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；名次相同者并列，按姓氏笔画排列",
         }
 

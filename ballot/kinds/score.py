@@ -13,7 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, counted, order_of, people_order
+from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from .common import (
     check_weighted_groups,
     clean_name,
@@ -213,7 +213,8 @@ class ScoreKind(Kind):
             "ranking": [{"name": r["name"], "rank": r["rank"], "final": r["final_display"]} for r in rows_ranked],
             "rule_line": f"{trim_words}；最后得分 = Σ 组权重 × 该组平均分（{weight_words}）",
             "basis": "评委打分规则（RULES §5）：去掉一个最高分和一个最低分",
-            "warnings": [],
+            "warnings": count_warnings(counts, ballots),
+            "finalised": not count_warnings(counts, ballots),
             "rounding": "得分按精确分数计算，显示时四舍五入（ROUND_HALF_UP）保留两位小数；最后得分相同者名次并列",
         }
 

@@ -352,5 +352,7 @@ def receipts(item_id: int):
         item = s.get(Item, item_id)
         if item is None or item.status not in ("closed", "withdrawn") or item.closed_at is None:
             return message_page("回执清单尚未公布", "表决结束后才公布回执清单。", 404, back=url_for("vote.start"))
-        codes = sorted(s.execute(select(Ballot.receipt).where(Ballot.item_id == item_id)).scalars())
+        codes = sorted(
+            s.execute(select(Ballot.receipt).where(Ballot.item_id == item_id, Ballot.receipt.is_not(None))).scalars()
+        )
     return render_template("vote/receipts.html", item=item, receipts=codes)
