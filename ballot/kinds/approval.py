@@ -151,7 +151,6 @@ class ApprovalKind(Kind):
 
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
         valid_ballots, passing, base, minimum = committee_count(config["rule"], ballots, counts)
-        cast = len(ballots)
         rows = []
         for index, nominee in enumerate(config["nominees"]):
             tally = {"yes": 0, "no": 0, "abstain": 0}

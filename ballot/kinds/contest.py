@@ -117,7 +117,6 @@ class ContestKind(Kind):
 
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
         valid_ballots, passing, base, minimum = committee_count(config["rule"], ballots, counts)
-        cast = len(ballots)
         posts_out = []
         for index, post in enumerate(config["posts"]):
             votes = [0] * len(post["candidates"])

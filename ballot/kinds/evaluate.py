@@ -271,6 +271,7 @@ class EvaluateKind(Kind):
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
         """Per group as `counts.groups` names them; the composite needs every group in
         `counts.closed_groups`. Without groups, all ballots are one closed group."""
+        warnings = count_warnings(counts, ballots)  # why the result cannot be finalised yet, if it cannot
         groups = dict(counts.groups) or {b.group_id: "全体" for b in ballots} or {0: "全体"}
         closed = set(counts.closed_groups) if counts.groups else set(groups)
         weights = {g: Fraction(w) for g, w in config["weights"].items()} if config["weights"] else None
@@ -362,8 +363,8 @@ class EvaluateKind(Kind):
             "rule_line": f"比率与平均分的分母：{den}；综合得分 = Σ 组权重 × 该组平均分（{weight_words}），各组分别计算、不合并",
             "basis": f"每组少于 {config['min_ballots']} 票时不显示该组任何数字，含该组的综合得分一并不显示"
             "（标为不匿名的组除外）；不称职票超过三分之一等提示只作提示，不自动产生后果（RULES §4）",
-            "warnings": count_warnings(counts, ballots),
-            "finalised": not count_warnings(counts, ballots),
+            "warnings": warnings,
+            "finalised": not warnings,
             "rounding": "比率、平均分、综合得分按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；排名按精确值，相同者并列",
         }
 

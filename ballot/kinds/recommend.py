@@ -147,6 +147,7 @@ class RecommendKind(Kind):
         return lines or [("（未推荐任何人）", "弃权")]
 
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
+        warnings = count_warnings(counts, ballots)  # why the result cannot be finalised yet, if it cannot
         sgf = config.get("single_given_first", True)
         cast = len(ballots)
         valid_ballots = [b for b in ballots if b.valid]
@@ -204,8 +205,8 @@ class RecommendKind(Kind):
             "rule_line": f"得票率 = 得票数 ÷ {base_label}（{base}）；每票推荐不超过 {config['seats']} 名；"
             f"空白票 {blank} 张计为弃权",
             "basis": "民主推荐结果是选拔任用的重要参考，不简单以票取人（RULES §3）",
-            "warnings": count_warnings(counts, ballots),
-            "finalised": not count_warnings(counts, ballots),
+            "warnings": warnings,
+            "finalised": not warnings,
             "rounding": "得票率按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；名次相同者并列，按姓氏笔画排列",
         }
 

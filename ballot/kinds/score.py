@@ -165,6 +165,7 @@ class ScoreKind(Kind):
     # -- counting ---------------------------------------------------------------------------
 
     def tally(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
+        warnings = count_warnings(counts, ballots)  # why the result cannot be finalised yet, if it cannot
         groups = dict(counts.groups) or {b.group_id: "全体评委" for b in ballots} or {0: "全体评委"}
         weights = {g: Fraction(w) for g, w in config["weights"].items()} if config["weights"] else None
         by_group = {gid: [b for b in ballots if b.valid and b.group_id == gid] for gid in groups}
@@ -213,8 +214,8 @@ class ScoreKind(Kind):
             "ranking": [{"name": r["name"], "rank": r["rank"], "final": r["final_display"]} for r in rows_ranked],
             "rule_line": f"{trim_words}；最后得分 = Σ 组权重 × 该组平均分（{weight_words}）",
             "basis": "评委打分规则（RULES §5）：去掉一个最高分和一个最低分",
-            "warnings": count_warnings(counts, ballots),
-            "finalised": not count_warnings(counts, ballots),
+            "warnings": warnings,
+            "finalised": not warnings,
             "rounding": "得分按精确分数计算，显示时四舍五入（ROUND_HALF_UP）保留两位小数；最后得分相同者名次并列",
         }
 
