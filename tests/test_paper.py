@@ -1,0 +1,262 @@
+"""Paper ballots counted with the phones: hand-computed examples for every kind (overvote, blank,
+marks outside the boxes, mixed channels), double entry with a mismatch settled by the 监票人,
+and the finalisation checks (paper 收回 > 发出, paper + phone 收回 > 实到, entry not finished)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ACTOR
+from voting import vote
+
+from ballot import audit, paper, paperentry
+from ballot.export import recount
+from ballot.kinds import get_kind
+from ballot.meetings import OperationError, export_item, item_result
+from ballot.models import Item
+
+TELLER_1 = audit.Actor("teller1", "teller")
+TELLER_2 = audit.Actor("teller2", "teller")
+SCRUTINEER = audit.Actor("scrutineer1", "scrutineer")
+
+HEADER = """
+[meeting]
+title = "纸质票"
+[[groups]]
+name = "委员"
+expected = {expected}
+"""
+
+
+def setup_item(app, world, toml: str, expected: int, present: int, phone_casts: list[dict]):
+    m = world.meeting(HEADER.format(expected=expected) + toml)
+    gid, item = m.groups[0].id, m.items[0]
+    codes = world.codes(gid, len(phone_casts)) if phone_casts else []
+    world.present(gid, present)
+    world.open(item.id)
+    for code, choices in zip(codes, phone_casts, strict=True):
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, item.id, choices)
+    return gid, item.id
+
+
+def enter_paper(world, item_id: int, gid: int, issued: int, lines: list[str], second: list[str] | None = None):
+    """Record 发出, then one batch typed by two tellers; returns the batch id."""
+    with world.db.write() as s:
+        paperentry.set_paper_issued(s, ACTOR, item_id, gid, issued)
+        batch = paperentry.new_batch(s, ACTOR, item_id, gid)
+        batch_id = batch.id
+    with world.db.write() as s:
+        paperentry.submit_entry(s, TELLER_1, batch_id, "\n".join(lines))
+    with world.db.write() as s:
+        paperentry.submit_entry(s, TELLER_2, batch_id, "\n".join(second if second is not None else lines))
+    return batch_id
+
+
+def finish(world, item_id: int):
+    world.close(item_id)
+    with world.db.write() as s:
+        paperentry.finish(s, SCRUTINEER, item_id)
+
+
+def result(world, item_id: int) -> dict:
+    with world.db.read() as s:
+        item = s.get(Item, item_id)
+        r = item_result(s, item)
+        assert recount(export_item(s, item)) == r  # anyone recounts the paper with the phones
+        return r
+
+
+def test_approval_paper_and_phones_counted_together(app, world):
+    toml = """
+[[items]]
+title = "干部任免票决"
+nominees = ["张三", "李四"]
+"""
+    # the sheet lists 李四 then 张三 (姓氏笔画). 4 phones: both 同意. Paper (5 handed out):
+    # 同意/同意, 同意/不同意, 多划 on 李四 (无效), blank (弃权 both), marks outside the boxes (无效)
+    gid, item_id = setup_item(app, world, toml, 9, 9, [{"n0": "yes", "n1": "yes"}] * 4)
+    enter_paper(world, item_id, gid, 5, ["11", "12", "x1", "00", "*1"])
+    world.close(item_id)
+    pending = result(world, item_id)
+    assert pending["finalised"] is False and "纸质票尚未全部录入并核对一致" in pending["warnings"][0]
+    with world.db.write() as s:
+        paperentry.finish(s, SCRUTINEER, item_id)
+    r = result(world, item_id)
+    c = r["counts"]
+    assert (c["issued"], c["cast"], c["valid"], c["invalid"]) == (9, 9, 7, 2)
+    phone, on_paper = c["channels"]
+    assert (phone["issued"], phone["cast"], phone["valid"], phone["invalid"]) == (4, 4, 4, 0)
+    assert (on_paper["issued"], on_paper["cast"], on_paper["valid"], on_paper["invalid"]) == (5, 5, 3, 2)
+    assert {x["reason"]: x["count"] for x in c["invalid_reasons"]} == {"overvote": 1, "outside": 1}
+    rows = {x["name"]: x for x in r["rows"]}
+    # 李四: 4 + 2 同意, 1 弃权 → 6 > 9/2 passes
+    assert (rows["李四"]["yes"], rows["李四"]["no"], rows["李四"]["abstain"], rows["李四"]["passed"]) == (6, 0, 1, True)
+    # 张三: 4 + 1 同意, 1 不同意, 1 弃权 → 5 > 4.5 passes
+    assert (rows["张三"]["yes"], rows["张三"]["no"], rows["张三"]["abstain"], rows["张三"]["passed"]) == (5, 1, 1, True)
+    assert r["finalised"] is True
+
+
+def test_recommend_overvote_is_invalid_and_blank_is_abstention(app, world):
+    toml = """
+[[items]]
+title = "民主推荐"
+kind = "recommend"
+seats = 2
+candidates = ["王芳", "李强", "张伟"]
+write_ins = true
+"""
+    gid, item_id = setup_item(app, world, toml, 10, 8, [{"c0": "1"}])
+    lines = ["110", "111", "000", "100+赵敏", "100+赵敏,钱七"]  # valid, overvote, blank, write-in, overvote
+    enter_paper(world, item_id, gid, 6, lines)
+    finish(world, item_id)
+    r = result(world, item_id)
+    assert (r["counts"]["cast"], r["counts"]["valid"], r["counts"]["invalid"]) == (6, 4, 2)
+    votes = {x["name"]: x["votes"] for x in r["rows"]}
+    # listed 王芳 c0, 李强 c1, 张伟 c2: 王芳 phone + "110" + "100+赵敏" = 3; 李强 1; 赵敏 1
+    assert votes["王芳"] == 3 and votes["李强"] == 1 and votes["赵敏"] == 1 and votes["张伟"] == 0
+    assert r["counts"]["blank"] == 1  # the blank sheet: valid, 弃权
+
+
+def test_evaluate_subject_marked_twice_or_over_the_quota_is_invalid_for_those_subjects(app, world):
+    toml = """
+[[items]]
+title = "民主测评"
+kind = "evaluate"
+min_ballots = 1
+subjects = ["张三", "李四"]
+quotas = [{ max = 1 }]
+"""
+    gid, item_id = setup_item(app, world, toml, 6, 6, [{"s0": "0", "s1": "1"}])
+    # "11": both 优秀 over the cap of 1 → both 无效; "1x": 李四 marked twice → 李四 无效; "20": 称职, 弃权
+    enter_paper(world, item_id, gid, 3, ["11", "1x", "20"])
+    finish(world, item_id)
+    r = result(world, item_id)
+    assert (r["counts"]["cast"], r["counts"]["valid"], r["counts"]["invalid"]) == (4, 4, 0)
+    cells = {s["name"]: s["groups"][0] for s in r["subjects"]}
+    # 张三: phone 优秀, "1x" 优秀, "20" 称职, "11" 无效 → 2 优秀 1 称职 of 3 rated
+    assert cells["张三"]["counts"][:2] == [2, 1] and cells["张三"]["invalid"] == 1
+    # 李四: phone 称职, "11" 无效, "1x" 无效, "20" 弃权 → 1 称职 of 1 rated
+    assert cells["李四"]["counts"][:2] == [0, 1] and cells["李四"]["invalid"] == 2 and cells["李四"]["abstain"] == 1
+
+
+def test_contest_and_score_on_paper(app, world):
+    contest = """
+[[items]]
+title = "差额票决"
+kind = "contest"
+[[items.posts]]
+post = "局长"
+seats = 1
+candidates = ["张伟", "王芳", "李强"]
+"""
+    gid, item_id = setup_item(app, world, contest, 9, 9, [{"p0": "0"}] * 3)
+    # listed 王芳, 李强, 张伟: "100" 王芳; "110" overvote; "000" blank; "100" 王芳; "001" 张伟
+    enter_paper(world, item_id, gid, 6, ["100", "110", "000", "100", "001"])
+    finish(world, item_id)
+    r = result(world, item_id)
+    rows = {x["name"]: x for x in r["posts"][0]["rows"]}
+    assert rows["王芳"]["votes"] == 5 and rows["王芳"]["elected"] is True  # 3 phones + 2 paper; 5 > 9/2
+    assert (r["counts"]["cast"], r["counts"]["invalid"]) == (8, 1)
+
+    score = """
+[[items]]
+title = "评分"
+kind = "score"
+candidates = ["张伟", "王芳"]
+"""
+    m = world.meeting(HEADER.format(expected=5) + score)
+    gid, item_id = m.groups[0].id, m.items[0].id
+    world.present(gid, 5)
+    world.open(item_id)
+    # 5 judges on paper: 3 valid sheets, one out of range, one left blank
+    enter_paper(world, item_id, gid, 5, ["90 80", "85.5 70", "80 90.0", "101 80", "- 80"])
+    finish(world, item_id)
+    r = result(world, item_id)
+    assert (r["counts"]["valid"], r["counts"]["invalid"]) == (3, 2)
+    reasons = {x["reason"]: x["count"] for x in r["counts"]["invalid_reasons"]}
+    assert reasons == {"range": 1, "blank_score": 1}
+    finals = {x["name"]: x["final_display"] for x in r["rows"]}
+    # fewer than 5 judges: no trimming; 张伟 (90 + 85.5 + 80)/3 = 85.17, 王芳 (80 + 70 + 90)/3 = 80
+    assert finals == {"张伟": "85.17", "王芳": "80.00"}
+
+
+def test_a_mismatch_is_settled_by_the_scrutineer_and_recorded(app, world):
+    toml = """
+[[items]]
+title = "干部任免票决"
+nominees = ["张三", "李四"]
+"""
+    gid, item_id = setup_item(app, world, toml, 3, 3, [])
+    batch_id = enter_paper(world, item_id, gid, 3, ["11", "12", "21"], second=["11", "22", "21", "11"])
+    with world.db.read() as s:
+        batch = s.get(paperentry.PaperBatch, batch_id)
+        assert batch.status == "mismatch"
+        diffs = paperentry.differences(s, batch)
+    assert [(d.index, d.first, d.second) for d in diffs] == [(1, "12", "22"), (3, None, "11")]
+    assert diffs[0].first_meaning == "李四 同意；张三 不同意" and diffs[0].second_meaning == "李四 不同意；张三 不同意" and "没有这一张" in diffs[1].first_meaning
+    with world.db.write() as s, pytest.raises(OperationError, match="还有 1 张票未核定"):
+        paperentry.settle(s, SCRUTINEER, batch_id, {1: "1"})
+    with world.db.write() as s, pytest.raises(OperationError, match="第 2 张：应输入 2 个键"):
+        paperentry.settle(s, SCRUTINEER, batch_id, {1: "123", 3: "drop"})
+    with world.db.write() as s:
+        paperentry.settle(s, SCRUTINEER, batch_id, {1: "1", 3: "drop"})
+    finish(world, item_id)
+    r = result(world, item_id)
+    assert r["counts"]["cast"] == 3
+    with world.db.read() as s:
+        entries = [e for e in audit.entries(s, None) if e.action == "paper.settle"]
+    (entry,) = entries
+    detail = json.loads(entry.detail_json)
+    assert detail["sheets"] == [
+        {"sheet": 2, "entry1": "12", "entry2": "22", "decided": "12"},
+        {"sheet": 4, "entry1": None, "entry2": "11", "decided": None},
+    ]
+
+
+def test_one_teller_cannot_enter_a_batch_twice_and_bad_lines_change_nothing(app, world):
+    toml = """
+[[items]]
+title = "干部任免票决"
+nominees = ["张三", "李四"]
+"""
+    gid, item_id = setup_item(app, world, toml, 3, 3, [])
+    with world.db.write() as s:
+        paperentry.set_paper_issued(s, ACTOR, item_id, gid, 3)
+        batch_id = paperentry.new_batch(s, ACTOR, item_id, gid).id
+    with world.db.write() as s, pytest.raises(OperationError, match="第 2 张（1）：应输入 2 个键.*第 3 张（19）：无效的键“9”"):
+        paperentry.submit_entry(s, TELLER_1, batch_id, "11\n1\n19")
+    with world.db.write() as s:
+        paperentry.submit_entry(s, TELLER_1, batch_id, "11\n12")
+    with world.db.write() as s, pytest.raises(OperationError, match="两名不同的计票人"):
+        paperentry.submit_entry(s, TELLER_1, batch_id, "11\n12")
+    with world.db.read() as s:
+        assert paperentry.entry_count(s, batch_id) == 1
+
+
+def test_more_paper_back_than_handed_out_or_than_present_refuses_finalisation(app, world):
+    toml = """
+[[items]]
+title = "干部任免票决"
+nominees = ["张三"]
+"""
+    gid, item_id = setup_item(app, world, toml, 9, 6, [{"n0": "yes"}] * 4)
+    enter_paper(world, item_id, gid, 2, ["1", "1", "1"])  # 3 sheets back, 2 handed out
+    finish(world, item_id)
+    r = result(world, item_id)
+    assert r["finalised"] is False
+    assert any("纸质票收回 3 张，多于发出 2 张" in w for w in r["warnings"])
+    assert any("收回票数 7 多于实到人数 6" in w for w in r["warnings"])  # 4 phones + 3 paper
+    assert r["rows"][0]["passed"] is None  # no one passes on a vote that cannot be finalised
+
+
+def test_blank_paper_entry_is_refused_and_every_key_is_explained():
+    config = get_kind("approval").parse_config({"nominees": ["张三", "李四"]})
+    with pytest.raises(paper.PaperError, match="空行"):
+        paper.parse("approval", config, "  ")
+    with pytest.raises(paper.PaperError, match=r"\*1（划在格外）"):
+        paper.parse("approval", config, "*9")
+    assert [b.label for b in paper.boxes("approval", config)] == ["李四", "张三"]  # 姓氏笔画, as printed
+    assert paper.parse("approval", config, " 1 2 ").line == "12"
