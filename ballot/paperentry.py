@@ -138,7 +138,14 @@ def submit_entry(session: Session, actor: audit.Actor, batch_id: int, text: str)
         )
     )
     audit.record(
-        session, actor, "paper.entry", item.meeting_id, item=item.id, batch=batch.number, entry=entry_no, sheets=len(sheets)
+        session,
+        actor,
+        "paper.entry",
+        item.meeting_id,
+        item=item.id,
+        batch=batch.number,
+        entry=entry_no,
+        sheets=len(sheets),
     )
     if entry_no == 2:
         first = json.loads(entries[0].lines_json)
@@ -152,7 +159,9 @@ def submit_entry(session: Session, actor: audit.Actor, batch_id: int, text: str)
 
 def _entries(session: Session, batch_id: int) -> list[PaperEntry]:
     return list(
-        session.execute(select(PaperEntry).where(PaperEntry.batch_id == batch_id).order_by(PaperEntry.entry_no)).scalars()
+        session.execute(
+            select(PaperEntry).where(PaperEntry.batch_id == batch_id).order_by(PaperEntry.entry_no)
+        ).scalars()
     )
 
 
@@ -183,7 +192,9 @@ def meaning(kind: str, config: dict, line: str | None) -> str:
 
         return f"无效票：{INVALID_REASONS[sheet.reason]}"
     if kind == "score":
-        return "；".join(f"{box.label} {value}" for box, value in zip(paper.boxes(kind, config), line.split(), strict=True))
+        return "；".join(
+            f"{box.label} {value}" for box, value in zip(paper.boxes(kind, config), line.split(), strict=True)
+        )
     head, _, written = line.partition("+")
     words = []
     for box, key in zip(paper.boxes(kind, config), head, strict=True):
@@ -227,7 +238,9 @@ def settle(session: Session, actor: audit.Actor, batch_id: int, decisions: dict[
             except paper.PaperError as exc:
                 raise OperationError(f"第 {index + 1} 张：{exc}") from None
             lines.append(chosen)
-        record.append({"sheet": index + 1, "entry1": diffs[index].first, "entry2": diffs[index].second, "decided": chosen})
+        record.append(
+            {"sheet": index + 1, "entry1": diffs[index].first, "entry2": diffs[index].second, "decided": chosen}
+        )
     sheets = [paper.parse(item.kind, config, line) for line in lines]
     batch.settled_json = json.dumps(record, ensure_ascii=False)
     audit.record(session, actor, "paper.settle", item.meeting_id, item=item.id, batch=batch.number, sheets=record)
@@ -290,4 +303,6 @@ def batches(session: Session, item_id: int) -> list[PaperBatch]:
 
 
 def entry_count(session: Session, batch_id: int) -> int:
-    return session.execute(select(func.count()).select_from(PaperEntry).where(PaperEntry.batch_id == batch_id)).scalar_one()
+    return session.execute(
+        select(func.count()).select_from(PaperEntry).where(PaperEntry.batch_id == batch_id)
+    ).scalar_one()

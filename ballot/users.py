@@ -15,7 +15,9 @@ from .models import ROLES, User
 PERMISSIONS = {
     "prepare": {"admin", "clerk"},  # meetings, groups, items, codes
     "conduct": {"admin", "chair"},  # 实到, open, close
-    "observe": {"admin", "clerk", "chair", "scrutineer"},  # read-only views, audit log
+    "observe": {"admin", "clerk", "chair", "scrutineer", "teller"},  # read-only views, audit log
+    "enter_paper": {"admin", "clerk", "teller"},  # paper ballots: batches and entries (计票人)
+    "settle_paper": {"admin", "scrutineer"},  # paper ballots: settle differences, declare done (监票人)
     "manage_users": {"admin"},
 }
 

@@ -196,7 +196,11 @@ nominees = ["张三", "李四"]
         assert batch.status == "mismatch"
         diffs = paperentry.differences(s, batch)
     assert [(d.index, d.first, d.second) for d in diffs] == [(1, "12", "22"), (3, None, "11")]
-    assert diffs[0].first_meaning == "李四 同意；张三 不同意" and diffs[0].second_meaning == "李四 不同意；张三 不同意" and "没有这一张" in diffs[1].first_meaning
+    assert (
+        diffs[0].first_meaning == "李四 同意；张三 不同意"
+        and diffs[0].second_meaning == "李四 不同意；张三 不同意"
+        and "没有这一张" in diffs[1].first_meaning
+    )
     with world.db.write() as s, pytest.raises(OperationError, match="还有 1 张票未核定"):
         paperentry.settle(s, SCRUTINEER, batch_id, {1: "1"})
     with world.db.write() as s, pytest.raises(OperationError, match="第 2 张：应输入 2 个键"):
@@ -226,7 +230,10 @@ nominees = ["张三", "李四"]
     with world.db.write() as s:
         paperentry.set_paper_issued(s, ACTOR, item_id, gid, 3)
         batch_id = paperentry.new_batch(s, ACTOR, item_id, gid).id
-    with world.db.write() as s, pytest.raises(OperationError, match="第 2 张（1）：应输入 2 个键.*第 3 张（19）：无效的键“9”"):
+    with (
+        world.db.write() as s,
+        pytest.raises(OperationError, match="第 2 张（1）：应输入 2 个键.*第 3 张（19）：无效的键“9”"),
+    ):
         paperentry.submit_entry(s, TELLER_1, batch_id, "11\n1\n19")
     with world.db.write() as s:
         paperentry.submit_entry(s, TELLER_1, batch_id, "11\n12")

@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     csrf.init_app(app)
 
-    from . import admin, api, screen, verifypage, vote
+    from . import admin, adminpaper, api, screen, verifypage, vote  # noqa: F401  (adminpaper adds routes to admin.bp)
 
     screen.install(app, app.extensions["ballot.db"], settings)
     app.register_blueprint(vote.bp)

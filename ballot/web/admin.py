@@ -222,6 +222,20 @@ def archive_zip(meeting_id: int):
     )
 
 
+@bp.post("/meetings/<id:meeting_id>/kiosk")
+@require("prepare")
+def kiosk_mode(meeting_id: int):
+    """This device becomes the meeting's shared kiosk: the staff login ends here (a voter must
+    not inherit it); a staff login on the device later ends kiosk mode."""
+    with db().write() as s:
+        m = _get(s, Meeting, meeting_id)
+        audit.record(s, actor(), "kiosk.start", m.id)
+    session.clear()
+    session.permanent = True
+    session["k"] = meeting_id
+    return redirect(url_for("vote.kiosk"), code=303)
+
+
 @bp.post("/meetings/<id:meeting_id>/screen-key")
 @require("prepare")
 def screen_key(meeting_id: int):

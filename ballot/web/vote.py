@@ -31,12 +31,42 @@ def _voter() -> dict | None:
     return session.get("v")
 
 
+KIOSK = "k"  # session key: this device is a shared kiosk of meeting k (survives each voter's reset)
+
+
+@bp.app_context_processor
+def _kiosk_flag() -> dict:
+    return {"kiosk_mode": session.get(KIOSK) is not None}
+
+
+def reset_session() -> None:
+    """Forget the voter (code, receipts, pending choices, CSRF token); a kiosk stays a kiosk."""
+    kiosk = session.get(KIOSK)
+    session.clear()
+    if kiosk is not None:
+        session[KIOSK] = kiosk
+
+
+def kiosk_meeting() -> int | None:
+    return session.get(KIOSK)
+
+
+def _typed_code(typed: str) -> str:
+    """A code as typed, or as a QR scanner at a kiosk types the slip's URL (…/V/CODE)."""
+    typed = (typed or "").strip()
+    for marker in ("/V/", "/v/"):
+        if marker in typed:
+            return typed.rsplit(marker, 1)[1]
+    return typed
+
+
 def _enter(typed: str):
     """Shared by the slip URL and the typed-code form."""
     client = client_address()
     codes = limiter("code")
     if codes.blocked(client):
         return message_page("请稍后再试", TOO_MANY, 429, back=url_for("vote.start"), back_label="返回首页")
+    typed = _typed_code(typed)
     with db().read() as s:
         cred = find_usable(s, settings().derived_key("credential"), typed)
         if cred is not None:
@@ -45,7 +75,9 @@ def _enter(typed: str):
     if cred is None:
         codes.failed(client)
         return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"), back_label="重新输入")
-    session.clear()
+    if kiosk_meeting() is not None and kiosk_meeting() != cred.meeting_id:
+        return message_page("票码无法使用", "这台自助投票设备只用于本会议。", 400, back=url_for("vote.kiosk"))
+    reset_session()
     session.permanent = True
     session["v"] = voter
     session["r"] = {}
@@ -99,8 +131,36 @@ def scan_test():
 
 @bp.post("/leave")
 def leave():
-    session.clear()
-    return redirect(url_for("vote.start"), code=303)
+    reset_session()
+    return redirect(url_for("vote.kiosk" if kiosk_meeting() else "vote.start"), code=303)
+
+
+@bp.get("/kiosk")
+def kiosk():
+    """The shared device's start page: scan or type a slip code."""
+    meeting_id = kiosk_meeting()
+    if meeting_id is None:
+        return message_page(
+            "不是自助投票设备", "会务人员可在会议页面把这台设备设为自助投票设备。", 404, back=url_for("vote.start")
+        )
+    reset_session()  # nobody's ballot survives reaching the start page, by any path
+    with db().read() as s:
+        meeting = s.get(Meeting, meeting_id)
+    return render_template("vote/kiosk.html", meeting=meeting)
+
+
+@bp.post("/kiosk/done")
+def kiosk_done():
+    """After a cast (or when a voter walks away): forget everything, then the privacy screen."""
+    reset_session()
+    return redirect(url_for("vote.kiosk_privacy" if kiosk_meeting() else "vote.start"), code=303)
+
+
+@bp.get("/kiosk/privacy")
+def kiosk_privacy():
+    """Shown between two voters (a page of its own, so going back to it shows nothing either)."""
+    reset_session()
+    return render_template("vote/kiosk_done.html")
 
 
 @bp.get("/ballot")
@@ -117,7 +177,7 @@ def items():
             .where(Credential.id == voter["c"])
         ).first()
         if who is None or who.voided:
-            session.clear()
+            reset_session()
             return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
         rows = s.execute(
             select(Item.id, Item.title, Item.status, ItemGroup.state, Spend.item_id.label("spent"))
@@ -308,7 +368,7 @@ def cast(item_id: int):
         with db().write_connection() as conn:  # commits (durably) before we acknowledge anything
             cast_ballot(conn, voter["c"], item_id, choices, receipt)
     except NotEligible:
-        session.clear()
+        reset_session()
         return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
     except (NotOpen, AlreadyCast) as refused:
         # A repeated submit after success (even after the item closed) shows the same receipt.
