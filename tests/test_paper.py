@@ -267,3 +267,77 @@ def test_blank_paper_entry_is_refused_and_every_key_is_explained():
         paper.parse("approval", config, "*9")
     assert [b.label for b in paper.boxes("approval", config)] == ["李四", "张三"]  # 姓氏笔画, as printed
     assert paper.parse("approval", config, " 1 2 ").line == "12"
+
+
+def test_channels_on_the_projector_the_report_and_the_workbook(app, client, world, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+    from test_screen import key_for
+
+    from ballot import archive, report, screen, signing
+    from ballot.models import Meeting
+
+    m, item, codes = world.ready(codes=3)
+    gid = m.groups[0].id
+    phone = app.test_client()
+    phone.get(f"/v/{codes[0]}")
+    vote(phone, item.id, {"n0": "yes", "n1": "yes", "n2": "yes"})
+    enter_paper(world, item.id, gid, 2, ["111", "x11"])
+    finish(world, item.id)
+    key = key_for(world, m)
+    with world.db.write() as s:
+        screen.show(s, ACTOR, s.get(Meeting, m.id), item.id, reveal=True)
+    shown = client.get(f"/screen/{key}/snapshot").get_json()["html"]
+    assert "纸质票：发出 2 · 收回 2 · 有效 1 · 无效 1" in shown and "手机/自助机：发出 3 · 收回 1" in shown
+    assert "发出 5 · 收回 3 · 有效 2 · 无效 1" in shown
+    signing.create_key(tmp_path / "inst")
+    with world.db.read() as s:
+        files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
+    assert all(c.ok for c in archive.verify(files))  # the recount of the export reproduces the channels
+    html = report.html(json.loads(files["tally.json"]), files["tally.json"])
+    assert "纸质票</td><td>2</td><td>2</td><td>1</td><td>1</td>" in html.replace("\n", "").replace(' class="name"', "")
+    assert "无效票：多选（超过应选人数，或同一人选划了多个符号） 1 张" in html
+    rows = [[c.value for c in r] for r in load_workbook(io.BytesIO(files["results.xlsx"])).worksheets[0].iter_rows()]
+    assert ["纸质票", 2, 2, 1, 1] in [r[:5] for r in rows] and ["合计", 5, 3, 2, 1] in [r[:5] for r in rows]
+
+
+@pytest.mark.server
+def test_printed_form_has_the_phone_ballots_names_order_and_rule_text(app, world, tmp_path):
+    """pdftotext of the printed 表决票 beside the phone ballot of the same item."""
+    import re
+    import shutil
+    import subprocess
+
+    from conftest import ARTIFACTS, login
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("poppler-utils (scripts/setup.sh test)")
+    m, item, codes = world.ready(codes=1, nominees=("欧阳振华", "亓秀英", "冼国强", "王𫖮"))
+    phone = app.test_client()
+    phone.get(f"/v/{codes[0]}")
+    ballot_html = phone.get(f"/ballot/{item.id}").get_data(as_text=True)
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    pdf = clerk.get(f"/admin/items/{item.id}/paper/forms.pdf?group={m.groups[0].id}&copies=3")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    path = tmp_path / "form.pdf"
+    path.write_bytes(pdf.data)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True).stdout
+    pages = text.split("\f")
+    assert len([p for p in pages if p.strip()]) == 3 and len(set(p for p in pages if p.strip())) == 1  # identical
+    names = ["欧阳振华", "亓秀英", "冼国强", "王𫖮"]
+    phone_order = sorted(names, key=ballot_html.index)
+    form_order = sorted(names, key=pages[0].index)
+    assert (
+        phone_order == form_order == ["王𫖮", "亓秀英", "欧阳振华", "冼国强"]
+    )  # 姓氏笔画 on both (王 横横竖 before 亓 横横撇)
+    rule = re.search(r"按姓氏笔画排序（[^）]+）", ballot_html).group(0)
+    assert rule in pages[0]
+    assert "表 决 票" in pages[0] or "表决票" in pages[0].replace(" ", "")
+    assert "监票人盖章" in pages[0] and "同一人选划两个以上○的，本票无效" in pages[0].replace(" ", "")
+    ARTIFACTS.mkdir(exist_ok=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "60", "-f", "1", "-l", "1", "-png", str(path), str(ARTIFACTS / "paper-form")], check=True
+    )

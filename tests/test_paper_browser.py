@@ -21,6 +21,7 @@ def type_stack(page, lines: str) -> None:
     page.wait_for_function("document.activeElement && document.activeElement.id === 'lines'")
     page.keyboard.type(lines)
 
+
 MEETING = """
 [meeting]
 title = "常委会（会场禁带手机）"
@@ -38,7 +39,12 @@ def test_double_entry_with_a_mismatch_settled_by_the_scrutineer(browser, world, 
     gid, item = m.groups[0].id, m.items[0]
     world.present(gid, 5)
     world.open(item.id)
-    for role, name in (("clerk", "clerk1"), ("teller", "teller1"), ("teller", "teller2"), ("scrutineer", "scrutineer1")):
+    for role, name in (
+        ("clerk", "clerk1"),
+        ("teller", "teller1"),
+        ("teller", "teller2"),
+        ("scrutineer", "scrutineer1"),
+    ):
         world.staff(role, name)
     with running_server(settings, tmp_path / "server.log") as base:
         clerk_ctx, clerk = staff_page(browser, base, "clerk1")
