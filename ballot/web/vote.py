@@ -7,7 +7,7 @@ does not linger in history or logs. Receipts shown again come from the voter's o
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, has_request_context, redirect, render_template, request, session, url_for
 from sqlalchemy import and_, select
 
 from .. import webfont
@@ -36,7 +36,8 @@ KIOSK = "k"  # session key: this device is a shared kiosk of meeting k (survives
 
 @bp.app_context_processor
 def _kiosk_flag() -> dict:
-    return {"kiosk_mode": session.get(KIOSK) is not None}
+    # the projector's watcher renders outside any request: no session, no kiosk
+    return {"kiosk_mode": has_request_context() and session.get(KIOSK) is not None}
 
 
 def reset_session() -> None:
