@@ -26,7 +26,7 @@ import rfc8785
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import __version__, audit, credentials, report, reportfonts, signing, strokes, workbook
+from . import __version__, audit, credentials, paperentry, report, reportfonts, signing, strokes, workbook
 from .export import recount
 from .meetings import OperationError, export_item, item_config, item_counts, item_result
 from .models import Ballot, Meeting
@@ -180,6 +180,7 @@ def _item_entry(session: Session, item) -> dict:
         "witnesses": json.loads(item.witnesses_json) if item.witnesses_json else None,
         "counts": {"expected": counts.expected, "present": counts.present, "issued": counts.issued},
         "result": item_result(session, item),
+        "paper": paperentry.reconciliation(session, item),
     }
 
 

@@ -294,6 +294,25 @@ def finish(session: Session, actor: audit.Actor, item_id: int) -> None:
     changed(item.meeting)
 
 
+def reconciliation(session: Session, item: Item) -> list[dict]:
+    """Per voting group with paper: sheets handed out (发出) and sheets entered back (收回)."""
+    returned = dict(
+        session.execute(
+            select(Ballot.group_id, func.count())
+            .where(Ballot.item_id == item.id, Ballot.channel == "paper")
+            .group_by(Ballot.group_id)
+        ).all()
+    )
+    rows = []
+    for row in item.voting_groups:
+        if row.paper_issued is None and not returned.get(row.group_id):
+            continue
+        issued, back = row.paper_issued or 0, returned.get(row.group_id, 0)
+        group = session.get(VoterGroup, row.group_id)
+        rows.append({"group": group.name, "issued": issued, "returned": back, "balanced": back <= issued})
+    return rows
+
+
 def batches(session: Session, item_id: int) -> list[PaperBatch]:
     return list(
         session.execute(

@@ -58,6 +58,7 @@ def _item_view(item: dict) -> dict:
         "count_header": COUNT_HEADER,
         "count_row": ["—" if n is None else n for n in count_row(item)],
         "channels": channel_table(item),
+        "paper": item.get("paper") or [],
         "finalised": item["result"].get("finalised", True),
         "tables": item_tables(item),
         "notes": item_notes(item),

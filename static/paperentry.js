@@ -19,4 +19,18 @@
   }
   area.addEventListener("input", check);
   check();
+  // On a tablet: big keys that type into the box without opening the on-screen keyboard.
+  var pad = document.getElementById("keypad");
+  if (pad) {
+    pad.hidden = false;
+    pad.addEventListener("click", function (e) {
+      var btn = e.target.closest("button[data-key]");
+      if (!btn) return;
+      var key = btn.getAttribute("data-key");
+      if (key === "back") area.value = area.value.slice(0, -1);
+      else if (key === "enter") area.value += "\n";
+      else area.value += key;
+      check();
+    });
+  }
 })();

@@ -295,7 +295,10 @@ def test_channels_on_the_projector_the_report_and_the_workbook(app, client, worl
     with world.db.read() as s:
         files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
     assert all(c.ok for c in archive.verify(files))  # the recount of the export reproduces the channels
-    html = report.html(json.loads(files["tally.json"]), files["tally.json"])
+    tally = json.loads(files["tally.json"])
+    assert tally["items"][0]["paper"] == [{"group": "常委", "issued": 2, "returned": 2, "balanced": True}]
+    html = report.html(tally, files["tally.json"])
+    assert "纸质票核对（按表决组，收回不得多于发出）：常委 发出 2、收回 2" in html
     assert "纸质票</td><td>2</td><td>2</td><td>1</td><td>1</td>" in html.replace("\n", "").replace(' class="name"', "")
     assert "无效票：多选（超过应选人数，或同一人选划了多个符号） 1 张" in html
     rows = [[c.value for c in r] for r in load_workbook(io.BytesIO(files["results.xlsx"])).worksheets[0].iter_rows()]

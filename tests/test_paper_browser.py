@@ -76,11 +76,18 @@ def test_double_entry_with_a_mismatch_settled_by_the_scrutineer(browser, world, 
         assert "两名不同的计票人" in teller1.locator("#entry-error").inner_text()
         ctx1.close()
 
-        # 计票人 2 reads the second sheet differently
-        ctx2, teller2 = staff_page(browser, base, "teller2")
+        # 计票人 2, on a touch tablet with the on-screen keypad, reads the second sheet differently
+        ctx2, teller2 = staff_page(browser, base, "teller2", has_touch=True)
+        teller2.set_viewport_size(TABLET)
         teller2.goto(f"{base}/admin/items/{item.id}/paper")
         teller2.locator("#paper-batches").get_by_role("link", name="录入").click()
-        type_stack(teller2, "11\n22\n21\n00\n*1")
+        keypad = teller2.locator("#keypad")
+        for key in ["1", "1", "enter", "2", "2", "enter", "2", "1", "enter", "0", "0", "enter", "*", "1"]:
+            box = keypad.locator(f'button[data-key="{key}"]')
+            assert box.bounding_box()["height"] >= 48  # a finger-sized key
+            box.tap()
+        assert teller2.locator("#lines").input_value() == "11\n22\n21\n00\n*1"
+        shot(teller2, "paper-2b-keypad")
         teller2.get_by_role("button", name="提交本次录入").click()
         assert "两次录入不一致" in teller2.locator("main").inner_text()
         ctx2.close()

@@ -121,8 +121,13 @@ def paper_entry(batch_id: int):
         group = s.get(VoterGroup, batch.group_id)
         boxes = paper.boxes(item.kind, item_config(item))
         entries = paperentry.entry_count(s, batch.id)
+    if item.kind == "score":
+        keypad = [(k, "") for k in "1234567890."] + [(" ", "下一个分数"), ("-", "未打分")]
+    else:
+        keypad = list(dict.fromkeys(key for box in boxes for key in box.keys))
     return render_template(
         "admin/paper_entry.html",
+        keypad=keypad,
         batch=batch,
         item=item,
         group=group,
