@@ -339,31 +339,28 @@ def test_cli_export_refuses_until_the_clerk_accepts(app, world, settings, tmp_pa
     assert (tmp_path / "out" / "report.pdf").exists()
 
 
-def test_fonts_cover_every_character_of_the_general_standard_table_and_rare_surnames():
-    path = "/usr/share/unicode/Unihan.zip"
+@pytest.fixture(scope="module")
+def tgh() -> list[str]:
+    """The 8,105 characters of 通用规范汉字表, read from Unihan by the stroke-data build script."""
     spec = importlib.util.spec_from_file_location("build_strokes", ROOT / "scripts" / "build_strokes.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     try:
-        tgh = sorted(build.unihan("kTGH"))
+        return sorted(build.unihan("kTGH"))
     except FileNotFoundError:
-        pytest.skip(f"Debian unicode-data is not installed ({path})")
+        pytest.skip("Debian unicode-data is not installed (scripts/setup.sh test installs it)")
+
+
+def test_fonts_cover_every_character_of_the_general_standard_table_and_rare_surnames(tgh):
     assert len(tgh) == 8105
     rare = "𫖮禤訾䶮龑𬌗赟昶邝隗亓厍靳郄"
     assert reportfonts.missing(["".join(tgh), rare]) == []
 
 
 @needs_poppler
-def test_all_8105_characters_render_and_read_back(tmp_path):
+def test_all_8105_characters_render_and_read_back(tgh, tmp_path):
     from weasyprint import HTML
 
-    spec = importlib.util.spec_from_file_location("build_strokes", ROOT / "scripts" / "build_strokes.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    try:
-        tgh = sorted(build.unihan("kTGH"))
-    except FileNotFoundError:
-        pytest.skip("Debian unicode-data is not installed")
     lines = ["".join(tgh[i : i + 40]) for i in range(0, len(tgh), 40)]
     body = "".join(f"<p>{line}</p>" for line in lines)
     html = (
