@@ -8,9 +8,10 @@ demo:        ## set up, create a demo meeting on SQLite, and serve on 127.0.0.1:
 test:        ## set up and run every test (SQLite and PostgreSQL, browser included)
 	scripts/test.sh
 
-bench:       ## load figures (3,000 voters; 3,000 slips to PDF; 100,000 names sorted; 20 screens in a burst)
+bench:       ## load figures (3,000 voters; 3,000 slips; 100,000 names sorted; 20 screens; signed archive; paper entry)
 	.venv/bin/python bench/cast.py
 	.venv/bin/python bench/slips.py
 	.venv/bin/python bench/strokes.py
 	.venv/bin/python bench/screen.py
 	.venv/bin/python bench/archive.py
+	.venv/bin/python bench/paper.py
