@@ -142,6 +142,7 @@ def test_kiosk_next_voter_sees_nothing_of_the_last(browser, world, settings, tmp
         page.get_by_role("button", name="下一步：核对选票").click()
         page.get_by_role("button", name="确认提交").click()
         receipt = page.locator("#receipt").inner_text()
+        assert "20 秒后本设备自动清除" in page.locator("#kiosk-auto").inner_text()
         page.get_by_role("button", name="投票完毕，清除并交给下一位").click()
         assert page.locator("#privacy-screen").is_visible()
         shot(page, "kiosk-2-privacy")
@@ -167,8 +168,12 @@ def test_kiosk_next_voter_sees_nothing_of_the_last(browser, world, settings, tmp
         page.locator("fieldset.nominee").nth(0).get_by_text("弃权", exact=True).click()
         page.locator("fieldset.nominee").nth(1).get_by_text("弃权", exact=True).click()
         page.get_by_role("button", name="下一步：核对选票").click()
+        page.clock.install()
         page.get_by_role("button", name="确认提交").click()
         assert page.locator("#receipt").inner_text() != receipt
+        page.clock.fast_forward(21_000)  # nobody pressed 投票完毕: the kiosk clears itself
+        page.wait_for_url(f"{base}/kiosk/privacy")
+        assert page.locator("#privacy-screen").is_visible()
         context.close()
     world.close(item.id)
     with world.db.read() as s:

@@ -31,6 +31,7 @@ def _voter() -> dict | None:
     return session.get("v")
 
 
+KIOSK_RECEIPT_SECONDS = 20  # long enough to note the receipt code
 KIOSK = "k"  # session key: this device is a shared kiosk of meeting k (survives each voter's reset)
 
 
@@ -403,7 +404,11 @@ def receipt(item_id: int):
         )
     with db().read() as s:
         item = s.get(Item, item_id)
-    return render_template("vote/receipt.html", item=item, receipt=code)
+        # at a kiosk, a voter with nothing left to vote is cleared shortly after seeing the receipt
+        all_done = kiosk_meeting() is not None and not _open_items_to_cast(s, voter)
+    return render_template(
+        "vote/receipt.html", item=item, receipt=code, kiosk_clear_after=KIOSK_RECEIPT_SECONDS if all_done else None
+    )
 
 
 @bp.get("/receipts/<id:item_id>")
