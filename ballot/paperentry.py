@@ -93,6 +93,20 @@ def new_batch(session: Session, actor: audit.Actor, item_id: int, group_id: int)
     return batch
 
 
+def delete_empty_batch(session: Session, actor: audit.Actor, batch_id: int) -> int:
+    """A batch created by mistake, before anyone entered it, can go (it would block 录入完毕)."""
+    batch = locked(session, select(PaperBatch).where(PaperBatch.id == batch_id)).scalar_one_or_none()
+    if batch is None:
+        raise OperationError("这一叠票不存在")
+    item = lock_item(session, batch.item_id, exclusive=True)
+    _paper_open(item)
+    if _entries(session, batch.id):
+        raise OperationError("这一叠已有录入，不能删除；请完成第二次录入，差异由监票人核定")
+    audit.record(session, actor, "paper.batch_deleted", item.meeting_id, item=item.id, batch=batch.number)
+    session.delete(batch)
+    return item.id
+
+
 def parse_lines(kind: str, config: dict, text: str) -> list[paper.Sheet]:
     """Every line of an entry, or one PaperError listing the lines that cannot be sheets."""
     lines = [line for line in (text or "").splitlines() if line.strip()]

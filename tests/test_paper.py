@@ -241,6 +241,14 @@ nominees = ["张三", "李四"]
         paperentry.submit_entry(s, TELLER_1, batch_id, "11\n12")
     with world.db.read() as s:
         assert paperentry.entry_count(s, batch_id) == 1
+    with world.db.write() as s, pytest.raises(OperationError, match="已有录入，不能删除"):
+        paperentry.delete_empty_batch(s, ACTOR, batch_id)
+    with world.db.write() as s:  # a stack created by mistake, never entered, can go
+        empty = paperentry.new_batch(s, ACTOR, item_id, gid).id
+    with world.db.write() as s:
+        paperentry.delete_empty_batch(s, ACTOR, empty)
+    with world.db.read() as s:
+        assert [b.id for b in paperentry.batches(s, item_id)] == [batch_id]
 
 
 def test_more_paper_back_than_handed_out_or_than_present_refuses_finalisation(app, world):
@@ -344,3 +352,32 @@ def test_printed_form_has_the_phone_ballots_names_order_and_rule_text(app, world
     subprocess.run(
         ["pdftoppm", "-r", "60", "-f", "1", "-l", "1", "-png", str(path), str(ARTIFACTS / "paper-form")], check=True
     )
+
+
+def test_paper_pages_keep_tellers_and_scrutineers_to_their_parts(app, world):
+    from conftest import csrf_of, login
+
+    toml = """
+[[items]]
+title = "干部任免票决"
+nominees = ["张三"]
+"""
+    gid, item_id = setup_item(app, world, toml, 3, 3, [])
+    world.staff("teller")
+    teller = app.test_client()
+    login(teller, "teller1")
+    page = teller.get(f"/admin/items/{item_id}/paper").get_data(as_text=True)
+    refused = teller.post(f"/admin/items/{item_id}/paper/batches", data={"csrf_token": csrf_of(page), "group": gid})
+    assert refused.status_code == 400 and "请先登记该表决组的纸质票发出数" in refused.get_data(as_text=True)
+    assert teller.post(f"/admin/items/{item_id}/paper/issued", data={"csrf_token": csrf_of(page)}).status_code == 403
+    with world.db.write() as s:
+        paperentry.set_paper_issued(s, ACTOR, item_id, gid, 3)
+    made = teller.post(f"/admin/items/{item_id}/paper/batches", data={"csrf_token": csrf_of(page), "group": gid})
+    assert made.status_code == 303
+    batch_id = int(made.headers["Location"].rsplit("/", 1)[1])
+    assert teller.get(f"/admin/paper-batches/{batch_id}/settle").status_code == 403  # the 监票人's part
+    assert teller.post(f"/admin/items/{item_id}/paper/done", data={"csrf_token": csrf_of(page)}).status_code == 403
+    bad = teller.post(f"/admin/paper-batches/{batch_id}", data={"csrf_token": csrf_of(page), "lines": "9"})
+    assert bad.status_code == 400 and "无效的键“9”" in bad.get_data(as_text=True)
+    gone = teller.post(f"/admin/paper-batches/{batch_id}/delete", data={"csrf_token": csrf_of(page)})
+    assert gone.status_code == 303 and "已删除空的一叠" in teller.get(gone.headers["Location"]).get_data(as_text=True)

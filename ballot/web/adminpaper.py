@@ -95,6 +95,17 @@ def paper_new_batch(item_id: int):
     return redirect(url_for("admin.paper_entry", batch_id=batch_id), code=303)
 
 
+@bp.post("/paper-batches/<id:batch_id>/delete")
+@require("enter_paper")
+def paper_delete_batch(batch_id: int):
+    try:
+        with db().write() as s:
+            item_id = paperentry.delete_empty_batch(s, actor(), batch_id)
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.home"))
+    return _back(item_id, "已删除空的一叠")
+
+
 @bp.route("/paper-batches/<id:batch_id>", methods=["GET", "POST"])
 @require("enter_paper")
 def paper_entry(batch_id: int):
