@@ -165,15 +165,10 @@ def _evaluate(config: dict, keys: str) -> Sheet:
         _only(key, allowed)
         grades.append(INVALID if key == "x" else ABSTAIN if key == "0" else options[int(key) - 1][0])
     for quota in config["quotas"]:  # over the quota: 无效 for those subjects (RULES §4)
-        index = str(config["scales"][quota["scale"]]["grades"].index(quota["grade"]))
-        for dimension in config.get("dimensions") or [None]:
-            mine = [
-                n
-                for n, (i, d, _) in enumerate(units)
-                if d == dimension and config["subjects"][i]["scale"] == quota["scale"]
-            ]
-            if sum(1 for n in mine if grades[n] == index) > quota["max"]:
-                for n in mine:
+        index = evaluate.quota_grade(config, quota)
+        for _, covered in evaluate.quota_units(config, quota):
+            if sum(1 for n in covered if grades[n] == index) > quota["max"]:
+                for n in covered:
                     grades[n] = INVALID
     return Sheet(keys, True, {"grades": grades})
 
@@ -187,12 +182,11 @@ def _score(config: dict, line: str) -> Sheet:
     if "-" in texts:  # a candidate left unscored: the sheet cannot count
         return Sheet(" ".join(texts), False, {}, "blank_score")
     try:
-        canonical = " ".join(str(Fraction(t)) if "/" not in t else "?" for t in texts)
+        if any("/" in t for t in texts):  # Fraction would take 171/2; a judge writes 85.5
+            raise ValueError
+        canonical = " ".join(_decimal_text(Fraction(t)) for t in texts)
     except (ValueError, ZeroDivisionError):
         raise PaperError("分数须为数字（可带小数点）；未打分的输入 -") from None
-    if "?" in canonical.split():
-        raise PaperError("分数须为数字（可带小数点）；未打分的输入 -")
-    canonical = " ".join(_decimal_text(Fraction(t)) for t in texts)
     rows = [texts[i * len(parts) : (i + 1) * len(parts)] for i in range(len(config["candidates"]))]
     try:
         choices = get_kind("score").check_choices(config, {"scores": rows})

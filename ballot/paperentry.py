@@ -22,6 +22,7 @@ from . import audit, paper
 from .casting import lock_item, locked
 from .clock import utcnow
 from .codes import new_id
+from .kinds import INVALID_REASONS
 from .meetings import OperationError, changed, item_config
 from .models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry, VoterGroup
 
@@ -202,8 +203,6 @@ def meaning(kind: str, config: dict, line: str | None) -> str:
         return "（此录入没有这一张）"
     sheet = paper.parse(kind, config, line)
     if not sheet.valid:
-        from .kinds import INVALID_REASONS
-
         return f"无效票：{INVALID_REASONS[sheet.reason]}"
     if kind == "score":
         return "；".join(
@@ -233,8 +232,7 @@ def settle(session: Session, actor: audit.Actor, batch_id: int, decisions: dict[
     missing = sorted(set(diffs) - set(decisions))
     if missing:
         raise OperationError(f"还有 {len(missing)} 张票未核定（第 {'、'.join(str(i + 1) for i in missing[:10])} 张）")
-    first = json.loads(_entries(session, batch.id)[0].lines_json)
-    second = json.loads(_entries(session, batch.id)[1].lines_json)
+    first, second = (json.loads(e.lines_json) for e in _entries(session, batch.id))
     lines, record = [], []
     for index in range(max(len(first), len(second))):
         if index not in diffs:
@@ -294,10 +292,11 @@ def finish(session: Session, actor: audit.Actor, item_id: int) -> None:
     _paper_open(item)
     if item.status != "closed":
         raise OperationError("议题结束表决后才能确认纸质票录入完毕")
-    open_batches = session.execute(
-        select(PaperBatch.number).where(PaperBatch.item_id == item.id, PaperBatch.status != "counted")
-    ).scalars()
-    waiting = list(open_batches)
+    waiting = list(
+        session.execute(
+            select(PaperBatch.number).where(PaperBatch.item_id == item.id, PaperBatch.status != "counted")
+        ).scalars()
+    )
     if waiting:
         raise OperationError(f"还有 {len(waiting)} 叠票未完成两次录入或核对（第 {'、'.join(map(str, waiting))} 叠）")
     paper_count = session.execute(

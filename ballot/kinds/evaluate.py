@@ -236,18 +236,33 @@ class EvaluateKind(Kind):
             valid = {v for v, _ in self.options(config, subjects[i])}
             if grade not in valid:
                 raise CastError("选票内容无效，请返回重新填写")
-        for quota in config["quotas"]:  # with dimensions, the cap holds in each dimension
-            index = str(config["scales"][quota["scale"]]["grades"].index(quota["grade"]))
-            for dimension in config.get("dimensions") or [None]:
-                used = sum(
-                    1
-                    for (i, d, _), g in zip(units, grades, strict=True)
-                    if d == dimension and subjects[i]["scale"] == quota["scale"] and g == index
-                )
+        for quota in config["quotas"]:
+            index = self.quota_grade(config, quota)
+            for dimension, covered in self.quota_units(config, quota):
+                used = sum(1 for n in covered if grades[n] == index)
                 if used > quota["max"]:
                     where = f"（{dimension}）" if dimension else ""
                     raise CastError(f"{quota['words']}{where}，本票评了 {used} 人，请修改后再提交")
         return {"grades": list(grades)}
+
+    def quota_grade(self, config: dict, quota: dict) -> str:
+        """The stored value of the grade a quota caps (e.g. "0" for 优秀)."""
+        return str(config["scales"][quota["scale"]]["grades"].index(quota["grade"]))
+
+    def quota_units(self, config: dict, quota: dict) -> list[tuple[str | None, list[int]]]:
+        """(dimension, the unit indices a quota covers there): with dimensions the cap holds in each."""
+        units = self.units(config)
+        return [
+            (
+                dimension,
+                [
+                    n
+                    for n, (i, d, _) in enumerate(units)
+                    if d == dimension and config["subjects"][i]["scale"] == quota["scale"]
+                ],
+            )
+            for dimension in config.get("dimensions") or [None]
+        ]
 
     def review(self, config: dict, choices: dict) -> list[tuple[str, str]]:
         lines = []
