@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 from server import running_server
 from test_browser import CHROMIUM, browser, shot, sqlite_only, staff_page  # noqa: F401  (fixtures)
 
@@ -51,7 +52,7 @@ def test_double_entry_with_a_mismatch_settled_by_the_scrutineer(browser, world, 
         clerk.goto(f"{base}/admin/items/{item.id}/paper")
         clerk.get_by_label("常委 纸质票发出数").fill("5")
         clerk.locator("#paper-groups").get_by_role("button", name="保存").click()
-        assert "已登记纸质票发出数" in clerk.locator("main").inner_text()
+        expect(clerk.locator("main")).to_contain_text("已登记纸质票发出数")
         forms = clerk.request.get(f"{base}/admin/items/{item.id}/paper/forms.pdf?group={gid}&copies=5")
         assert forms.ok and forms.headers["content-type"] == "application/pdf" and forms.body()[:5] == b"%PDF-"
         shot(clerk, "paper-1-clerk")
@@ -68,12 +69,12 @@ def test_double_entry_with_a_mismatch_settled_by_the_scrutineer(browser, world, 
         assert "已录入 5 张" in teller1.locator("#entry-count").inner_text()
         shot(teller1, "paper-2-entry")
         teller1.get_by_role("button", name="提交本次录入").click()
-        assert "请另一名计票人" in teller1.locator("main").inner_text()
+        expect(teller1.locator("main")).to_contain_text("请另一名计票人")
         # the same teller cannot enter it again
         teller1.locator("#paper-batches").get_by_role("link", name="录入").click()
         type_stack(teller1, "11\n12\n21\n00\n*1")
         teller1.get_by_role("button", name="提交本次录入").click()
-        assert "两名不同的计票人" in teller1.locator("#entry-error").inner_text()
+        expect(teller1.locator("#entry-error")).to_contain_text("两名不同的计票人")
         ctx1.close()
 
         # 计票人 2, on a touch tablet with the on-screen keypad, reads the second sheet differently
@@ -82,6 +83,7 @@ def test_double_entry_with_a_mismatch_settled_by_the_scrutineer(browser, world, 
         teller2.goto(f"{base}/admin/items/{item.id}/paper")
         teller2.locator("#paper-batches").get_by_role("link", name="录入").click()
         keypad = teller2.locator("#keypad")
+        expect(keypad).to_be_visible()  # shown by the page's script once it has run
         for key in ["1", "1", "enter", "2", "2", "enter", "2", "1", "enter", "0", "0", "enter", "*", "1"]:
             box = keypad.locator(f'button[data-key="{key}"]')
             assert box.bounding_box()["height"] >= 48  # a finger-sized key
@@ -89,7 +91,7 @@ def test_double_entry_with_a_mismatch_settled_by_the_scrutineer(browser, world, 
         assert teller2.locator("#lines").input_value() == "11\n22\n21\n00\n*1"
         shot(teller2, "paper-2b-keypad")
         teller2.get_by_role("button", name="提交本次录入").click()
-        assert "两次录入不一致" in teller2.locator("main").inner_text()
+        expect(teller2.locator("main")).to_contain_text("两次录入不一致")
         ctx2.close()
 
         # the 监票人 compares side by side with the paper and settles
@@ -101,12 +103,12 @@ def test_double_entry_with_a_mismatch_settled_by_the_scrutineer(browser, world, 
         shot(scrutineer, "paper-3-settle")
         scrutineer.get_by_label("采用第一次").check()
         scrutineer.get_by_role("button", name="核定并计入").click()
-        assert "差异已核定" in scrutineer.locator("main").inner_text()
+        expect(scrutineer.locator("main")).to_contain_text("差异已核定")
         world.close(item.id)
         scrutineer.reload()
         scrutineer.get_by_label("收回的纸质票已全部录入并核对").check()
         scrutineer.get_by_role("button", name="确认纸质票录入完毕").click()
-        assert "已确认纸质票全部录入" in scrutineer.locator("main").inner_text()
+        expect(scrutineer.locator("main")).to_contain_text("已确认纸质票全部录入")
         scrutineer.goto(f"{base}/admin/items/{item.id}/result")
         channels = scrutineer.locator("#channels").inner_text()
         assert re.search(r"纸质票\s+5\s+5\s+4\s+1", channels), channels  # 发出 收回 有效 无效 (*1: outside the boxes)
@@ -130,7 +132,7 @@ def test_kiosk_next_voter_sees_nothing_of_the_last(browser, world, settings, tmp
         page.set_viewport_size(TABLET)
         page.goto(f"{base}/admin/meetings/{m.id}")
         page.get_by_role("button", name="把这台设备设为自助投票设备").click()
-        assert page.url == f"{base}/kiosk"
+        page.wait_for_url(f"{base}/kiosk")
         assert page.goto(f"{base}/admin/meetings/{m.id}").url.endswith("/admin/login")  # staff login is gone
 
         page.goto(f"{base}/kiosk")
@@ -144,10 +146,10 @@ def test_kiosk_next_voter_sees_nothing_of_the_last(browser, world, settings, tmp
         receipt = page.locator("#receipt").inner_text()
         assert "20 秒后本设备自动清除" in page.locator("#kiosk-auto").inner_text()
         page.get_by_role("button", name="投票完毕，清除并交给下一位").click()
-        assert page.locator("#privacy-screen").is_visible()
+        expect(page.locator("#privacy-screen")).to_be_visible()
         shot(page, "kiosk-2-privacy")
         page.get_by_role("link", name="下一位投票").click()
-        assert page.url == f"{base}/kiosk"
+        page.wait_for_url(f"{base}/kiosk")
 
         # voter 2: the form, the back button, the session: nothing of voter 1
         assert page.locator("#code").input_value() == ""
@@ -164,6 +166,7 @@ def test_kiosk_next_voter_sees_nothing_of_the_last(browser, world, settings, tmp
         assert page.evaluate("document.cookie") == ""  # the session cookie is HttpOnly
         page.goto(f"{base}/kiosk")
         page.locator("#code").type(f"{codes[1]}\n")
+        expect(page.locator("fieldset.nominee").first).to_be_visible()
         assert page.locator("input[type=radio]:checked").count() == 0  # a fresh ballot
         page.locator("fieldset.nominee").nth(0).get_by_text("弃权", exact=True).click()
         page.locator("fieldset.nominee").nth(1).get_by_text("弃权", exact=True).click()
@@ -173,7 +176,7 @@ def test_kiosk_next_voter_sees_nothing_of_the_last(browser, world, settings, tmp
         assert page.locator("#receipt").inner_text() != receipt
         page.clock.fast_forward(21_000)  # nobody pressed 投票完毕: the kiosk clears itself
         page.wait_for_url(f"{base}/kiosk/privacy")
-        assert page.locator("#privacy-screen").is_visible()
+        expect(page.locator("#privacy-screen")).to_be_visible()
         context.close()
     world.close(item.id)
     with world.db.read() as s:
