@@ -360,7 +360,8 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
     config = item_config(item)
     result = item_result(session, item)
     if not result.get("finalised", True):
-        raise OperationError("本轮收回票数多于实到人数，结果不能确认，须重新表决本轮，不能据此进入下一轮")
+        reasons = "；".join(result.get("warnings") or ["本轮结果不能确认"])
+        raise OperationError(f"{reasons}。不能据此进入下一轮")
     proposal = kind.next_round(config, result)
     if proposal is None:
         raise OperationError("所有名额均已产生，无需下一轮")

@@ -13,7 +13,7 @@ from voting import vote
 from ballot import audit, paper, paperentry
 from ballot.export import recount
 from ballot.kinds import get_kind
-from ballot.meetings import OperationError, export_item, item_result
+from ballot.meetings import OperationError, export_item, item_result, next_round
 from ballot.models import Item
 
 TELLER_1 = audit.Actor("teller1", "teller")
@@ -181,6 +181,27 @@ candidates = ["张伟", "王芳"]
     finals = {x["name"]: x["final_display"] for x in r["rows"]}
     # fewer than 5 judges: no trimming; 张伟 (90 + 85.5 + 80)/3 = 85.17, 王芳 (80 + 70 + 90)/3 = 80
     assert finals == {"张伟": "85.17", "王芳": "80.00"}
+
+
+def test_no_next_round_of_a_contest_while_its_paper_is_not_entered(app, world):
+    contest = """
+[[items]]
+title = "差额票决"
+kind = "contest"
+[[items.posts]]
+post = "局长"
+seats = 1
+candidates = ["张伟", "王芳", "李强"]
+"""
+    gid, item_id = setup_item(app, world, contest, 9, 9, [{"p0": "0"}, {"p0": "1"}, {"p0": "2"}])
+    enter_paper(world, item_id, gid, 2, ["100", "010"])
+    world.close(item_id)  # closed, but the 监票人 has not declared the paper count complete
+    with world.db.write() as s, pytest.raises(OperationError, match="纸质票尚未全部录入并核对一致.*不能据此进入下一轮"):
+        next_round(s, ACTOR, s.get(Item, item_id))
+    with world.db.write() as s:
+        paperentry.finish(s, SCRUTINEER, item_id)
+    with world.db.write() as s:  # no one has more than half of 9: the seat goes to a next round
+        assert next_round(s, ACTOR, s.get(Item, item_id)).title == "差额票决（第 2 轮）"
 
 
 def test_a_mismatch_is_settled_by_the_scrutineer_and_recorded(app, world):
