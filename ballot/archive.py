@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import __version__, audit, credentials, paperentry, report, reportfonts, signing, strokes, workbook
+from .clock import utcnow
 from .export import recount
 from .meetings import OperationError, export_item, item_config, item_counts, item_result
 from .models import Ballot, Meeting
@@ -95,7 +96,11 @@ def build(
     if not items:
         raise OperationError("本会议还没有结束表决的议题，无可归档的结果")
     ballots = canonical(
-        {"format": "ballot-archive/1", "meeting": meeting.id, "items": [export_item(session, i) for i in items]}
+        {
+            "format": "ballot-archive/1",
+            "meeting": meeting.id,
+            "items": [{"item": i.id, **export_item(session, i)} for i in items],  # matched by id: titles repeat
+        }
     )
     receipts = canonical(
         {
@@ -114,24 +119,7 @@ def build(
         }
     )
     entries = audit.entries(session, meeting.id)
-    log = "".join(
-        json.dumps(
-            {
-                "seq": e.seq,
-                "at": _iso(e.at),
-                "actor": e.actor,
-                "role": e.role,
-                "action": e.action,
-                "detail": json.loads(e.detail_json),
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            },
-            ensure_ascii=False,
-            sort_keys=True,
-        )
-        + "\n"
-        for e in entries
-    ).encode()
+    log = "".join(json.dumps(audit.export_line(e), ensure_ascii=False, sort_keys=True) + "\n" for e in entries).encode()
     tally = {
         "format": FORMAT,
         "software": {"name": "ballot", "version": __version__},
@@ -147,6 +135,18 @@ def build(
         "reconciliation": [{"group": g.name, **credentials.reconciliation(session, g.id)} for g in meeting.groups],
         "digests": {"ballots.json": sha256(ballots), "receipts.json": sha256(receipts), "audit.log": sha256(log)},
         "audit_head": entries[-1].hash if entries else None,
+        "audit_entries": len(entries),
+        "withdrawn": [
+            {
+                "id": i.id,
+                "title": i.title,
+                "reason": i.withdrawn_reason,
+                "replaced_by": next((r.id for r in meeting.items if r.replaces_id == i.id), None),
+            }
+            for i in meeting.items
+            if i.status == "withdrawn"
+        ],
+        "signed_at": _iso(utcnow()),
     }
     gaps = unprintable(tally)
     if gaps and not accept_unprintable:
@@ -191,6 +191,11 @@ def _same_result(export: dict, reported: dict) -> bool:
     if not export.get("withheld_groups"):
         return counted == reported
     withheld = {int(g) for g in export["withheld_groups"]}
+    if (
+        counted["counts"]["cast"] + sum(int(n) for n in export["withheld_groups"].values())
+        != reported["counts"]["cast"]
+    ):
+        return False  # the withheld groups' ballots and the exported ones add up to 收回
     for mine, theirs in zip(counted.get("subjects", []), reported.get("subjects", []), strict=True):
         shown = [(a, b) for a, b in zip(mine["groups"], theirs["groups"], strict=True) if b["group_id"] not in withheld]
         if any(a != b for a, b in shown):
@@ -213,13 +218,27 @@ def zipped(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def read(path: Path) -> dict[str, bytes]:
-    """The files of an archive folder or zip."""
-    path = Path(path)
-    if path.is_dir():
-        return {name: (path / name).read_bytes() for name in FILES if (path / name).exists()}
-    with zipfile.ZipFile(path) as z:
-        return {name: z.read(name) for name in FILES if name in z.namelist()}
+MAX_UNPACKED = 512 * 1024 * 1024  # an archive of 10 items × 3,000 ballots unpacks to ~20 MB
+
+
+class ArchiveError(ValueError):
+    """The file is not a readable archive; the message is Chinese."""
+
+
+def read(source: Path | bytes, limit: int = MAX_UNPACKED) -> dict[str, bytes]:
+    """The files of an archive folder or zip (a path, or the zip's bytes). A zip whose files would
+    unpack to more than `limit` bytes is refused before anything is unpacked."""
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        folder = Path(source)
+        return {name: (folder / name).read_bytes() for name in FILES if (folder / name).exists()}
+    try:
+        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as z:
+            wanted = [info for info in z.infolist() if info.filename in FILES]
+            if sum(info.file_size for info in wanted) > limit:
+                raise ArchiveError(f"归档解压后超过 {limit // 1024 // 1024} MB，不是本系统生成的归档")
+            return {info.filename: z.read(info) for info in wanted}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise ArchiveError("不是有效的 zip 文件") from exc
 
 
 @dataclass(frozen=True)
@@ -243,18 +262,11 @@ def verify_report(tally_bytes: bytes, signature: bytes, keys: list[signing.Publi
     if not keys:
         check(False, "签名", "没有可用的公钥：请同时上传会前公布的 minisign.pub")
         return checks
-    errors = []
-    for key in keys:
-        try:
-            signing.verify(tally_bytes, signature.decode(), key)
-        except (signing.SigningError, UnicodeDecodeError) as exc:
-            errors.append(str(exc))
-            continue
-        check(True, f"tally.json 的签名（密钥 {key.id_hex}，指纹 {key.fingerprint}）")
-        break
-    else:
-        check(False, "tally.json 的签名", errors[0] if len(keys) == 1 else "不是所给任何公钥签署的，或文件被改动过")
+    key, why = _signing_key(tally_bytes, signature, keys)
+    if key is None:
+        check(False, "tally.json 的签名", why)
         return checks
+    check(True, f"tally.json 的签名（密钥 {key.id_hex}，指纹 {key.fingerprint}）")
     try:
         tally = json.loads(tally_bytes)
         check(True, f"报告可读：{tally['meeting']['title']}，{len(tally['items'])} 个议题")
@@ -263,51 +275,109 @@ def verify_report(tally_bytes: bytes, signature: bytes, keys: list[signing.Publi
     return checks
 
 
-def verify(files: dict[str, bytes], public_key: signing.PublicKey | None = None) -> list[Check]:
-    """Every check, each passed or failed with its reason. `public_key`: the key the scrutineers
-    noted (else the archive's own minisign.pub, and the check says so)."""
+def _fingerprint(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch in "0123456789ABCDEF")
+
+
+def verify(files: dict[str, bytes], trusted: list[signing.PublicKey] = (), fingerprints: list[str] = ()) -> list[Check]:
+    """Every check, each passed or failed with its reason. The signing key must be one the checker
+    already trusts: one of `trusted` (the minisign.pub published before the vote, or a server's own
+    keys), or the archive's own minisign.pub when its fingerprint is one of `fingerprints` (noted
+    from the slips or the projector). With neither, the archive's own key is used for the other
+    checks but the key check fails: anyone can sign a forged archive with a key of their own."""
     checks: list[Check] = []
     check = _checker(checks)
     missing = [n for n in FILES if n not in files]
     if not check(not missing, "归档文件齐全", f"缺少 {'、'.join(missing)}"):
         return checks
     try:
-        key = public_key or signing.PublicKey.parse(files["minisign.pub"].decode())
-        signing.verify(files["tally.json"], files["tally.json.minisig"].decode(), key)
-        check(
-            True,
-            f"签名（密钥 {key.id_hex}，指纹 {key.fingerprint}）"
-            + ("" if public_key else "；请核对该指纹与会前公布的一致"),
-        )
+        own = signing.PublicKey.parse(files["minisign.pub"].decode())
     except (signing.SigningError, UnicodeDecodeError) as exc:
-        check(False, "签名", str(exc))
+        own = None
+        if not trusted:
+            check(False, "归档自带的公钥 minisign.pub", str(exc))
+            return checks
+    key, why = _signing_key(files["tally.json"], files["tally.json.minisig"], list(trusted) or [own])
+    if key is None:
+        check(False, "tally.json 的签名", why)
         return checks
-    try:
-        signing.verify(files["report.pdf"], files["report.pdf.minisig"].decode(), key)
-        check(True, "report.pdf 的签名")
-    except (signing.SigningError, UnicodeDecodeError) as exc:
-        check(False, "report.pdf 的签名", str(exc))
+    check(True, f"tally.json 的签名（密钥 {key.id_hex}，指纹 {key.fingerprint}）")
+    if trusted:
+        check(True, "签名密钥可信：是所给的公钥之一")
+    elif fingerprints:
+        check(
+            _fingerprint(key.fingerprint) in {_fingerprint(f) for f in fingerprints},
+            "签名密钥可信：指纹与所给指纹一致",
+            f"签名密钥指纹 {key.fingerprint} 与所给指纹不符：归档可能是他人用自己的密钥伪造的",
+        )
+    else:
+        check(
+            False,
+            "签名密钥可信",
+            f"未给出会前公布的公钥或指纹，只能用归档自带的公钥（指纹 {key.fingerprint}）核验；"
+            "请与票码条或大屏上公布的指纹核对后，给出该指纹（--fingerprint）或会前公布的公钥（--public-key）重新核验",
+        )
+    pdf_key, why = _signing_key(files["report.pdf"], files["report.pdf.minisig"], [key])
+    check(pdf_key is not None, "report.pdf 的签名", why)
     try:
         tally = json.loads(files["tally.json"])
         ballots = json.loads(files["ballots.json"])
-    except ValueError:
-        check(False, "报告可读", "JSON 格式无效")
-        return checks
+        _check_contents(check, files, tally, ballots, key)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        check(False, "报告与选票导出的结构", "tally.json 或 ballots.json 不是本系统的格式，或缺少必需的内容")
+    return checks
+
+
+def _signing_key(data: bytes, signature: bytes, keys: list[signing.PublicKey]) -> tuple[signing.PublicKey | None, str]:
+    """The key among `keys` that made `signature` of `data`, else None and why (the verifier's own
+    words when there is one key: wrong key, or the file changed)."""
+    errors = []
+    for key in keys:
+        try:
+            signing.verify(data, signature.decode(), key)
+            return key, ""
+        except (signing.SigningError, UnicodeDecodeError) as exc:
+            errors.append(str(exc) if isinstance(exc, signing.SigningError) else "签名文件格式无效")
+    if len(errors) == 1:
+        return None, errors[0]
+    return None, "不是可信公钥（所给的公钥，或本服务器的密钥）中任何一个签署的，或文件被改动过"
+
+
+def _check_contents(check, files: dict[str, bytes], tally: dict, ballots: dict, key: signing.PublicKey) -> None:
+    """The checks that read the signed report: its key, the digests, the audit chain, the receipts
+    and a recount of every item from the ballot export."""
+    check(
+        tally["key"]["id"] == key.id_hex and _fingerprint(tally["key"]["fingerprint"]) == _fingerprint(key.fingerprint),
+        "报告中记载的签名密钥与签署它的密钥一致",
+        f"报告记载密钥 {tally['key']['id']}，实际签署的是 {key.id_hex}",
+    )
     for name in ("ballots.json", "receipts.json", "audit.log"):
         check(
             sha256(files[name]) == tally["digests"][name],
             f"{name} 与签名报告中的摘要一致",
             "文件内容与报告记录的 SHA-256 不符，文件被改动过",
         )
-    by_title = {e["title"]: e for e in ballots.get("items", [])}
+    lines = [json.loads(line) for line in files["audit.log"].decode().splitlines() if line.strip()]
+    ok, why = audit.verify_export(lines, tally["audit_head"], tally.get("audit_entries"))
+    check(ok, f"审计日志哈希链：{why}" if ok else "审计日志哈希链", why)
+    receipts = {int(r["item"]): r["receipts"] for r in json.loads(files["receipts.json"])["items"]}
+    exports = {int(e["item"]): e for e in ballots["items"] if "item" in e}
     for item in tally["items"]:
-        export = by_title.get(item["title"])
+        title = item["title"]
+        counts = item["result"]["counts"]
+        on_phones = next((c["cast"] for c in counts.get("channels", []) if c["channel"] == "phone"), counts["cast"])
+        mine = receipts.get(int(item["id"]), [])
+        check(
+            len(mine) == on_phones and len(set(mine)) == len(mine),
+            f"议题“{title}”的回执数与手机收回票数一致（{on_phones}）",
+            f"回执 {len(mine)} 个（不重复 {len(set(mine))} 个），手机收回 {on_phones} 张",
+        )
+        export = exports.get(int(item["id"]))
         if export is None:
-            check(False, f"议题“{item['title']}”重新计票", "选票导出中没有该议题")
+            check(False, f"议题“{title}”重新计票", "选票导出中没有该议题")
             continue
         try:
             same, why = _same_result(export, item["result"]), "按导出的选票重新计票，结果与报告不一致"
         except Exception as exc:  # a tampered export may not even parse as ballots
             same, why = False, f"选票导出无法计票（{type(exc).__name__}）"
-        check(same, f"议题“{item['title']}”按选票导出重新计票，与报告一致", why)
-    return checks
+        check(same, f"议题“{title}”按选票导出重新计票，与报告一致", why)

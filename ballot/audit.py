@@ -85,3 +85,55 @@ def entries(session: Session, meeting_id: int | None = None) -> list[AuditEntry]
     if meeting_id is not None:
         stmt = stmt.where(AuditEntry.meeting_id == meeting_id)
     return list(session.execute(stmt).scalars())
+
+
+def export_line(e: AuditEntry) -> dict:
+    """One entry as the archive's audit.log writes it: every field exactly as it was hashed
+    (`detail_json` is the hashed text; `detail` repeats it parsed, for reading)."""
+    return {
+        "seq": e.seq,
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "role": e.role,
+        "action": e.action,
+        "meeting_id": e.meeting_id,
+        "detail_json": e.detail_json,
+        "detail": json.loads(e.detail_json),
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
+
+
+def verify_export(lines: list[dict], head: str | None, count: int | None) -> tuple[bool, str]:
+    """Check a meeting's exported entries with no database: each entry's hash recomputed from its
+    own fields and its predecessor's hash; consecutive entries linked; the last one the signed head;
+    as many entries as the signed report says. Gaps in `seq` are other meetings' entries."""
+    prev_seq, prev_hash = None, None
+    for i, line in enumerate(lines, start=1):
+        try:
+            seq, stated = int(line["seq"]), line["hash"]
+            recomputed = _entry_hash(
+                line["prev_hash"],
+                seq,
+                line["at"],
+                line["actor"],
+                line["role"],
+                line["action"],
+                line["meeting_id"],
+                line["detail_json"],
+            )
+            readable = json.loads(line["detail_json"]) == line["detail"]
+        except (KeyError, TypeError, ValueError):
+            return False, f"第 {i} 行格式不对"
+        if recomputed != stated or not readable:
+            return False, f"第 {i} 行（序号 {seq}）内容被改动"
+        if prev_seq is not None and seq <= prev_seq:
+            return False, f"第 {i} 行序号不递增"
+        if prev_seq is not None and seq == prev_seq + 1 and line["prev_hash"] != prev_hash:
+            return False, f"第 {i} 行（序号 {seq}）的前序哈希不符"
+        prev_seq, prev_hash = seq, stated
+    if (prev_hash or None) != head:
+        return False, "最后一条记录的哈希与签名报告记载的不符"
+    if count is not None and len(lines) != count:
+        return False, f"共 {len(lines)} 条记录，签名报告记载 {count} 条：有记录被删除或添加"
+    return True, f"共 {len(lines)} 条记录，每条哈希与签名报告记载的链首一致"

@@ -114,19 +114,21 @@ def export_cmd(instance, meeting_id, folder, accept_unprintable):
     click.echo(f"已写入 {folder}：{'、'.join(files)}")
 
 
-@main.command("verify", help="离线核验签名计票归档（文件夹或 zip）：签名、摘要、按选票重新计票。")
+@main.command("verify", help="离线核验签名计票归档（文件夹或 zip）：签名、密钥、摘要、审计日志、按选票重新计票。")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--public-key",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="会前公布的 minisign 公钥；省略则用归档里的公钥（并提示核对指纹）",
+    multiple=True,
+    help="会前公布的 minisign 公钥文件（可给多个，如轮换前后的密钥）",
 )
-def verify_cmd(path, public_key):
+@click.option("--fingerprint", multiple=True, help="会前公布的密钥指纹（印在票码条和大屏上），与归档自带公钥核对")
+def verify_cmd(path, public_key, fingerprint):
     from . import archive, signing
 
     try:
-        key = signing.PublicKey.parse(public_key.read_text()) if public_key else None
-        checks = archive.verify(archive.read(path), key)
+        keys = [signing.PublicKey.parse(p.read_text()) for p in public_key]
+        checks = archive.verify(archive.read(path), keys, list(fingerprint))
     except (signing.SigningError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     for c in checks:

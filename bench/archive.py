@@ -80,7 +80,7 @@ def main() -> None:
         files = archive.build(s, s.get(Meeting, meeting_id), key)
     built = time.perf_counter() - start
     start = time.perf_counter()
-    checks = archive.verify(files, key.public)
+    checks = archive.verify(files, [key.public])
     verified = time.perf_counter() - start
     assert all(c.ok for c in checks), [c.line for c in checks if not c.ok]
     size = sum(len(v) for v in files.values())

@@ -1,8 +1,10 @@
 """The signed tally archive: minisign-compatible signature, digests, recount, and tampering."""
 
+import io
 import json
 import shutil
 import subprocess
+import zipfile
 
 import pytest
 from click.testing import CliRunner
@@ -66,7 +68,7 @@ subjects = ["张三"]
 
 def test_archive_verifies_and_recounts_every_item(built):
     folder, key, files = built
-    checks = archive.verify(archive.read(folder), key)
+    checks = archive.verify(archive.read(folder), [key])
     assert all(c.ok for c in checks), [c.line for c in checks]
     lines = [c.line for c in checks]
     assert any("干部任免票决" in line and "重新计票" in line for line in lines)
@@ -104,7 +106,7 @@ def flip(files, name, old: bytes, new: bytes):
 
 
 def failures(files, key):
-    return [c.line for c in archive.verify(files, key) if not c.ok]
+    return [c.line for c in archive.verify(files, [key]) if not c.ok]
 
 
 def test_tampering_is_detected_with_the_right_message(built, tmp_path):
@@ -131,10 +133,95 @@ def test_cli_export_and_verify(app, world, built, tmp_path, monkeypatch):
     assert good.exit_code == 0 and "结论：全部通过" in good.output
     zipped = tmp_path / "archive.zip"
     zipped.write_bytes(archive.zipped(files))
-    assert run.invoke(main, ["verify", str(zipped)]).exit_code == 0
+    noted = key.fingerprint.replace(" ", "").lower()  # as a scrutineer may type what the slip shows
+    assert run.invoke(main, ["verify", str(zipped), "--fingerprint", noted]).exit_code == 0
+    # with nothing to trust, the archive's own key proves nothing: every other check runs, the key check fails
+    alone = run.invoke(main, ["verify", str(zipped)])
+    assert alone.exit_code == 1 and "失败：签名密钥可信：未给出会前公布的公钥或指纹" in alone.output
+    assert alone.output.count("失败：") == 1 and "重新计票，与报告一致" in alone.output
     (folder / "ballots.json").write_bytes(files["ballots.json"].replace(b'"yes"', b'"no"', 1))
-    bad = run.invoke(main, ["verify", str(folder)])
+    bad = run.invoke(main, ["verify", str(folder), "--fingerprint", noted])
     assert bad.exit_code == 1 and "失败" in bad.output and "结论：" in bad.output
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"PK\x03\x04 not a zip")
+    broken = run.invoke(main, ["verify", str(junk)])
+    assert broken.exit_code == 1 and "不是有效的 zip 文件" in broken.output and "Traceback" not in broken.output
+
+
+def forged(files: dict, stranger: signing.SigningKey, **changes) -> dict:
+    """The archive re-signed by someone else's key after `changes` (a forger's whole job)."""
+    tally = json.loads(files["tally.json"])
+    tally.update(changes)
+    tally_bytes = archive.canonical(tally)
+    return {
+        **files,
+        "tally.json": tally_bytes,
+        "tally.json.minisig": stranger.sign(tally_bytes, "x").encode(),
+        "minisign.pub": stranger.public.minisign().encode(),
+        "report.pdf.minisig": stranger.sign(files["report.pdf"], "x").encode(),
+    }
+
+
+def test_an_archive_re_signed_with_another_key_never_passes(built, tmp_path):
+    folder, key, files = built
+    signing.create_key(tmp_path / "forger")
+    stranger = signing.load_key(tmp_path / "forger")
+    fake = forged(files, stranger)
+    assert any("不是这个公钥" in f for f in failures(fake, key))  # the key the scrutineers noted
+    by_print = [c.line for c in archive.verify(fake, [], [key.fingerprint]) if not c.ok]
+    assert any("与所给指纹不符" in f for f in by_print)
+    # even a forger who also rewrites the key named in the report fails against the noted key
+    fake = forged(files, stranger, key={"id": stranger.public.id_hex, "fingerprint": stranger.public.fingerprint})
+    assert any("与所给指纹不符" in f for f in (c.line for c in archive.verify(fake, [], [key.fingerprint])))
+    # a report naming one key but signed by another (trusted) one
+    mixed = forged(files, signing.load_key(tmp_path / "inst"), key={"id": "0000000000000000", "fingerprint": "0"})
+    assert any("报告中记载的签名密钥与签署它的密钥一致" in f for f in failures(mixed, key))
+
+
+def test_a_malformed_or_oversized_archive_fails_cleanly(built, tmp_path):
+    folder, key, files = built
+    signer = signing.load_key(tmp_path / "inst")
+
+    def resigned(tally: dict) -> dict:
+        data = archive.canonical(tally)
+        return {**files, "tally.json": data, "tally.json.minisig": signer.sign(data, "x").encode()}
+
+    tally = json.loads(files["tally.json"])
+    for broken in (
+        {**files, "ballots.json": b"[]"},
+        resigned({k: v for k, v in tally.items() if k != "digests"}),
+        resigned({**tally, "items": [{"id": 1}]}),
+        resigned([1, 2]),
+    ):
+        lines = failures(broken, key)
+        assert lines and all(line.startswith("失败：") for line in lines)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("ballots.json", b"0" * (3 * 1024 * 1024))
+    with pytest.raises(archive.ArchiveError, match="解压后超过 2 MB"):
+        archive.read(bomb.getvalue(), limit=2 * 1024 * 1024)
+
+
+def test_the_audit_log_is_checked_entry_by_entry_against_the_signed_head(built):
+    folder, key, files = built
+    assert any(c.ok and "审计日志哈希链：共" in c.line for c in archive.verify(files, [key]))
+    lines = files["audit.log"].decode().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert entries[0]["meeting_id"] and entries[-1]["hash"] == json.loads(files["tally.json"])["audit_head"]
+
+    def resigned_log(new_lines: list[str]) -> dict:
+        """A changed log whose digest is also fixed in a re-signed report: only the chain can tell."""
+        log = "".join(line + "\n" for line in new_lines).encode()
+        tally = json.loads(files["tally.json"])
+        tally["digests"]["audit.log"] = archive.sha256(log)
+        data = archive.canonical(tally)
+        signer = signing.load_key(folder.parent / "inst")
+        return {**files, "audit.log": log, "tally.json": data, "tally.json.minisig": signer.sign(data, "x").encode()}
+
+    edited = dict(entries[1], actor="someone-else")
+    assert any("内容被改动" in f for f in failures(resigned_log([lines[0], json.dumps(edited), *lines[2:]]), key))
+    assert any("有记录被删除或添加" in f for f in failures(resigned_log([lines[0], *lines[2:]]), key))
+    assert any("最后一条记录的哈希" in f for f in failures(resigned_log(lines[:-1]), key))
 
 
 def test_the_private_key_is_private_and_can_have_a_passphrase(tmp_path, monkeypatch):
@@ -154,33 +241,47 @@ def test_the_private_key_is_private_and_can_have_a_passphrase(tmp_path, monkeypa
     assert [k.id_hex for k in signing.public_keys(tmp_path)] == [rotated.id_hex, public.id_hex]
 
 
-def test_verify_page_and_the_clerks_zip_download(app, world, built, tmp_path):
-    import io
-
+def test_verify_page_and_the_clerks_zip_download(app, world, built, tmp_path, settings):
     from conftest import csrf_of
 
     folder, key, files = built
     page = app.test_client()
     form = page.get("/verify").get_data(as_text=True)
-    good = page.post(
-        "/verify",
-        data={"csrf_token": csrf_of(form), "archive": (io.BytesIO(archive.zipped(files)), "archive.zip")},
-        content_type="multipart/form-data",
-    ).get_data(as_text=True)
-    assert "结论：全部通过" in good
+    assert 'name="fingerprint"' in form
+
+    def post(archive_files: dict, **fields) -> str:
+        data = {"csrf_token": csrf_of(form), "archive": (io.BytesIO(archive.zipped(archive_files)), "archive.zip")}
+        return page.post("/verify", data={**data, **fields}, content_type="multipart/form-data").get_data(as_text=True)
+
+    # signed elsewhere: trusted only by the fingerprint the scrutineers noted
+    assert "结论：全部通过" in post(files, fingerprint=key.fingerprint)
+    alone = post(files)
+    assert "结论：有项目未通过" in alone and "未给出会前公布的公钥或指纹" in alone
     tampered = {**files, "ballots.json": files["ballots.json"].replace(b'"yes"', b'"no"', 1)}
-    bad = page.post(
-        "/verify",
-        data={"csrf_token": csrf_of(form), "archive": (io.BytesIO(archive.zipped(tampered)), "archive.zip")},
-        content_type="multipart/form-data",
-    ).get_data(as_text=True)
+    bad = post(tampered, fingerprint=key.fingerprint)
     assert "结论：有项目未通过" in bad and "SHA-256 不符" in bad
+    signing.create_key(tmp_path / "forger")
+    fake = forged(files, signing.load_key(tmp_path / "forger"))
+    assert "与所给指纹不符" in post(fake, fingerprint=key.fingerprint)
+    # signed by this server: its own keys are trusted by default, a forger's are not
+    signing.create_key(settings.instance_path)
+    with world.db.read() as s:
+        own = archive.build(
+            s,
+            s.get(Meeting, json.loads(files["tally.json"])["meeting"]["id"]),
+            signing.load_key(settings.instance_path),
+        )
+    assert "结论：全部通过" in post(own)
+    refused = post(forged(own, signing.load_key(tmp_path / "forger")))
+    assert "结论：有项目未通过" in refused and "不是这个公钥" in refused
     junk = page.post(
         "/verify",
         data={"csrf_token": csrf_of(form), "archive": (io.BytesIO(b"not a zip"), "x.zip")},
         content_type="multipart/form-data",
     )
     assert junk.status_code == 200 and "不是有效的 zip 文件" in junk.get_data(as_text=True)
+    broken = post({**own, "ballots.json": b"[]"})
+    assert "结论：有项目未通过" in broken  # a malformed export is a failed check, never a 500
 
 
 def test_clerk_downloads_the_archive_as_one_zip(app, world, built, settings):
@@ -203,7 +304,7 @@ def test_clerk_downloads_the_archive_as_one_zip(app, world, built, settings):
     with zipfile.ZipFile(io.BytesIO(r.data)) as z:
         got = {n: z.read(n) for n in z.namelist()}
     assert set(got) == set(archive.FILES + archive.EXTRA)
-    assert all(c.ok for c in archive.verify(got, key))
+    assert all(c.ok for c in archive.verify(got, [key]))
 
 
 def test_results_workbook_has_a_sheet_per_item_and_the_anonymous_ballots(built):
@@ -277,3 +378,56 @@ def test_verify_page_checks_tally_json_and_its_signature_alone(app, world, built
     assert "结论：有项目未通过" in post(changed, own["tally.json.minisig"])
     nothing = page.post("/verify", data={"csrf_token": csrf_of(form)}, content_type="multipart/form-data")
     assert "请选择归档 zip 文件，或同时选择" in nothing.get_data(as_text=True)
+
+
+def test_items_of_the_same_title_and_a_withdrawn_item(app, world, tmp_path):
+    from conftest import ACTOR
+
+    from ballot import report
+    from ballot.meetings import withdraw_item
+    from ballot.models import Item
+
+    m = world.meeting(
+        """
+[meeting]
+title = "同名议题"
+[[groups]]
+name = "常委"
+expected = 3
+[[items]]
+title = "任免票决"
+nominees = ["张三"]
+[[items]]
+title = "任免票决"
+nominees = ["张三"]
+[[items]]
+title = "有误的议题"
+nominees = ["李四"]
+"""
+    )
+    gid = m.groups[0].id
+    world.present(gid, 3)
+    codes = iter(world.codes(gid, 3))
+    for item, answers in zip(m.items[:2], (["yes", "yes"], ["no"]), strict=True):
+        world.open(item.id)
+        for answer in answers:
+            phone = app.test_client()
+            phone.get(f"/v/{next(codes)}")
+            vote(phone, item.id, {"n0": answer})
+        world.close(item.id)
+    with world.db.write() as s:
+        correction = withdraw_item(s, ACTOR, s.get(Item, m.items[2].id), "人选姓名有误", True)
+        correction_id = correction.id
+    public = signing.create_key(tmp_path / "inst")
+    with world.db.read() as s:
+        files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
+    checks = archive.verify(files, [public])
+    assert all(c.ok for c in checks), [c.line for c in checks]  # each 任免票决 recounted as itself
+    assert sum("“任免票决”按选票导出重新计票，与报告一致" in c.line for c in checks) == 2
+    tally = json.loads(files["tally.json"])
+    assert tally["withdrawn"] == [
+        {"id": m.items[2].id, "title": "有误的议题", "reason": "人选姓名有误", "replaced_by": correction_id}
+    ]
+    assert tally["signed_at"].endswith("Z")
+    html = report.html(tally, files["tally.json"])
+    assert "撤回的议题" in html and "人选姓名有误" in html and f"#{correction_id}" in html

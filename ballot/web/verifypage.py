@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
-from io import BytesIO
 from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, request
@@ -25,19 +23,24 @@ def verify():
             key = None
             if key_upload and key_upload.filename:
                 key = signing.PublicKey.parse(key_upload.read(4096).decode())
+            # trusted: the key given, else this server's own keys (rotated ones included), never
+            # the archive's own minisign.pub alone (anyone can sign a forgery with their own key)
+            fingerprint = request.form.get("fingerprint", "").strip()[:200]
+            if key:
+                keys = [key]
+            elif fingerprint:
+                keys = []
+            else:
+                keys = signing.public_keys(Path(current_app.instance_path))
             if upload and upload.filename:
-                with zipfile.ZipFile(BytesIO(_read(upload))) as z:
-                    files = {name: z.read(name) for name in archive.FILES if name in z.namelist()}
-                checks = archive.verify(files, key)
+                checks = archive.verify(archive.read(_read(upload)), keys, [fingerprint] if fingerprint else [])
             elif tally and tally.filename and signature and signature.filename:
-                # no archive: the signature alone, against the key given or this server's own keys
-                keys = [key] if key else signing.public_keys(Path(current_app.instance_path))
                 checks = archive.verify_report(_read(tally), signature.read(4096), keys)
                 signature_only = True
             else:
                 raise ValueError("请选择归档 zip 文件，或同时选择 tally.json 与 tally.json.minisig")
-        except (ValueError, zipfile.BadZipFile, UnicodeDecodeError, signing.SigningError) as exc:
-            error = str(exc) if not isinstance(exc, zipfile.BadZipFile) else "不是有效的 zip 文件"
+        except (ValueError, UnicodeDecodeError, signing.SigningError) as exc:
+            error = str(exc) if not isinstance(exc, UnicodeDecodeError) else "公钥文件不是 minisign 格式"
     return render_template("verify.html", checks=checks, error=error, signature_only=signature_only)
 
 
