@@ -71,14 +71,15 @@ def _enter(typed: str):
     typed = _typed_code(typed)
     with db().read() as s:
         cred = find_usable(s, settings().derived_key("credential"), typed)
+        if cred is not None and kiosk_meeting() not in (None, cred.meeting_id):
+            cred = None  # a kiosk serves one meeting; another meeting's code is refused like any other
         if cred is not None:
             voter = {"c": cred.id, "m": cred.meeting_id, "g": cred.group_id}
             open_items = _open_items_to_cast(s, voter)
     if cred is None:
         codes.failed(client)
-        return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"), back_label="重新输入")
-    if kiosk_meeting() is not None and kiosk_meeting() != cred.meeting_id:
-        return message_page("票码无法使用", "这台自助投票设备只用于本会议。", 400, back=url_for("vote.kiosk"))
+        back = url_for("vote.kiosk") if kiosk_meeting() is not None else url_for("vote.start")
+        return message_page("票码无法使用", CODE_REFUSED, 400, back=back, back_label="重新输入")
     reset_session()
     session.permanent = True
     session["v"] = voter

@@ -1,0 +1,30 @@
+"""The shared kiosk without a browser: it serves one meeting, and a code of another meeting is
+refused with the same words as any code that does not work here, and counted as a failure."""
+
+from conftest import csrf_of, login
+
+from ballot.web.vote import CODE_REFUSED
+
+
+def test_a_kiosk_refuses_another_meetings_code_like_any_bad_code(app, world):
+    here, elsewhere = world.standard(), world.standard()
+    other_code = world.codes(elsewhere.groups[0].id, 1)[0]
+    world.present(elsewhere.groups[0].id, 11)
+    world.open(elsewhere.items[0].id)
+    world.staff("clerk")
+    device = app.test_client()
+    login(device, "clerk1")
+    page = device.get(f"/admin/meetings/{here.id}").get_data(as_text=True)
+    started = device.post(f"/admin/meetings/{here.id}/kiosk", data={"csrf_token": csrf_of(page)})
+    assert started.status_code == 303 and started.headers["Location"].endswith("/kiosk")
+    limiter = app.extensions["ballot.code_limiter"]
+    before = limiter._client_failures("127.0.0.1")
+    refused = device.post(
+        "/enter", data={"code": other_code, "csrf_token": csrf_of(device.get("/kiosk").get_data(as_text=True))}
+    )
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and CODE_REFUSED in text and 'href="/kiosk"' in text
+    assert limiter._client_failures("127.0.0.1") == before + 1
+    # the same code works on a phone of its own meeting: it was refused only here
+    phone = app.test_client()
+    assert phone.get(f"/v/{other_code}").status_code == 303
