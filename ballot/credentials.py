@@ -112,13 +112,26 @@ def void_unused(session: Session, group: VoterGroup, actor: audit.Actor) -> int:
 
 
 def reconciliation(session: Session, group_id: int) -> dict:
-    """issued = used + unused + voided (used: voted on at least one item, even if voided later)."""
+    """Slip reconciliation of a group: issued (the issue records: how many codes each batch made)
+    against the credentials table, each row counted once as used (voted on at least one item, even
+    if voided later), voided (not used) or unused (neither). `balanced` is issued = used + unused +
+    voided; a credential row removed, added or moved to another group makes it False."""
+    issued = session.execute(
+        select(func.coalesce(func.sum(IssueBatch.count), 0)).where(IssueBatch.group_id == group_id)
+    ).scalar_one()
     used_ids = select(Spend.credential_id).distinct()
     base = select(func.count()).select_from(Credential).where(Credential.group_id == group_id)
-    issued = session.execute(base).scalar_one()
     used = session.execute(base.where(Credential.id.in_(used_ids))).scalar_one()
     voided = session.execute(base.where(Credential.voided.is_(True), Credential.id.not_in(used_ids))).scalar_one()
-    return {"issued": issued, "used": used, "voided": voided, "unused": issued - used - voided}
+    unused = session.execute(base.where(Credential.voided.is_(False), Credential.id.not_in(used_ids))).scalar_one()
+    issued = int(issued)
+    return {
+        "issued": issued,
+        "used": used,
+        "voided": voided,
+        "unused": unused,
+        "balanced": issued == used + unused + voided,
+    }
 
 
 def issued_count(session: Session, group_ids: list[int]) -> int:

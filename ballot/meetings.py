@@ -419,6 +419,12 @@ def _voting_groups(item: Item) -> tuple[tuple[int, str], ...]:
     return tuple((g.id, g.name) for g in item.meeting.groups if g.id in ids)
 
 
+def _group_present(item: Item) -> tuple[tuple[int, int], ...]:
+    """实到 of each voting group where the chair has entered it."""
+    ids = set(item_group_ids(item))
+    return tuple((g.id, g.present) for g in item.meeting.groups if g.id in ids and g.present is not None)
+
+
 def _closed_groups(item: Item) -> frozenset[int]:
     if item.status == "closed":
         return frozenset(i for i, _ in _voting_groups(item))
@@ -435,16 +441,21 @@ def live_counts(session: Session, item: Item) -> Counts:
         issued=issued_count(session, ids),
         groups=_voting_groups(item),
         closed_groups=_closed_groups(item),
+        group_present=_group_present(item),
         **_paper_counts(item),
     )
 
 
 def _paper_counts(item: Item) -> dict:
     """发出 on paper (the sheets handed out, per group, summed) and whether entry is still going on."""
-    issued = [row.paper_issued for row in item.voting_groups if row.paper_issued is not None]
+    issued = {row.group_id: row.paper_issued for row in item.voting_groups if row.paper_issued is not None}
     if not issued:
         return {}
-    return {"paper_issued": sum(issued), "paper_pending": not item.paper_done}
+    return {
+        "paper_issued": sum(issued.values()),
+        "paper_pending": not item.paper_done,
+        "group_paper_issued": tuple(sorted(issued.items())),
+    }
 
 
 def item_counts(session: Session, item: Item) -> Counts:
@@ -456,6 +467,10 @@ def item_counts(session: Session, item: Item) -> Counts:
             issued=stored["issued"],
             groups=_voting_groups(item),
             closed_groups=_closed_groups(item),
+            # items closed before per-group 实到 was kept at close fall back to the groups' current 实到
+            group_present=tuple(tuple(p) for p in stored["group_present"])
+            if "group_present" in stored
+            else _group_present(item),
             **_paper_counts(item),
         )
     return live_counts(session, item)
@@ -580,7 +595,12 @@ def close_item(
     if witnesses:
         item.witnesses_json = json.dumps(witnesses, ensure_ascii=False)
     item.closed_counts_json = json.dumps(
-        {"expected": counts.expected, "present": counts.present, "issued": counts.issued}
+        {
+            "expected": counts.expected,
+            "present": counts.present,
+            "issued": counts.issued,
+            "group_present": [list(p) for p in counts.group_present],
+        }
     )
     audit.record(
         session,

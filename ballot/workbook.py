@@ -61,22 +61,31 @@ def build(tally: dict, ballots: dict) -> bytes:
             ws.column_dimensions[get_column_letter(col)].width = 14
         ws.column_dimensions["A"].width = 24
     ws = wb.create_sheet("匿名选票")
-    _table(
-        ws,
-        ["议题", "表决组", "有效", "选择（与 ballots.json 相同）"],
-        [
-            [
-                export["title"],
-                ballot["group"],
-                "是" if ballot["valid"] else "否",
-                json.dumps(ballot["choices"], ensure_ascii=False, sort_keys=True),
-            ]
-            for export in ballots["items"]
-            for ballot in export["ballots"]
-        ],
-    )
+    _table(ws, ["议题", "表决组", "有效", "选择（与 ballots.json 相同）"], _ballot_rows(ballots))
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["D"].width = 60
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _ballot_rows(ballots: dict) -> list[list]:
+    """The rows of ballots.json, nothing more: a group withheld there (RULES §4) is never listed, and
+    a ballot carries its group only where ballots.json gives it (kinds counted per group)."""
+    rows = []
+    for export in ballots["items"]:
+        names = {str(gid): name for gid, name in export.get("groups", [])}
+        withheld = set(export.get("withheld_groups") or {})
+        for ballot in export["ballots"]:
+            if "group" in ballot and str(ballot["group"]) in withheld:
+                continue
+            group = names.get(str(ballot["group"]), ballot["group"]) if "group" in ballot else "（不按组计票）"
+            rows.append(
+                [
+                    export["title"],
+                    group,
+                    "是" if ballot["valid"] else "否",
+                    json.dumps(ballot["choices"], ensure_ascii=False, sort_keys=True),
+                ]
+            )
+    return rows

@@ -33,6 +33,9 @@ class Counts:
     closed_groups: frozenset[int] = frozenset()  # groups whose voting on the item is over
     paper_issued: int | None = None  # 发出 on paper (sheets handed out); None: no paper ballots
     paper_pending: bool = False  # paper sheets still being entered and compared
+    # per voting group (RULES §7 checks each group): 实到 where entered, and paper 发出 where recorded
+    group_present: tuple[tuple[int, int], ...] = ()
+    group_paper_issued: tuple[tuple[int, int], ...] = ()
 
 
 CHANNELS = {"phone": "手机/自助机", "paper": "纸质票"}
@@ -113,7 +116,8 @@ def counted(counts: Counts, ballots: Sequence[BallotData]) -> dict:
 
 def count_warnings(counts: Counts, ballots: Sequence[BallotData]) -> list[str]:
     """Why a result cannot be finalised (RULES §0, §1, §7): paper still being entered, more paper
-    ballots back than handed out, or more ballots in all than members present."""
+    ballots back than handed out, or more ballots than members present – in the item as a whole
+    and in each voting group (a surplus in one group is not hidden by a shortfall in another)."""
     warnings = []
     if counts.paper_pending:
         warnings.append("纸质票尚未全部录入并核对一致，结果暂不能确认")
@@ -122,6 +126,22 @@ def count_warnings(counts: Counts, ballots: Sequence[BallotData]) -> list[str]:
         warnings.append(f"纸质票收回 {paper} 张，多于发出 {counts.paper_issued or 0} 张，本次表决无效，须重新表决")
     if counts.present is not None and len(ballots) > counts.present:
         warnings.append(f"收回票数 {len(ballots)} 多于实到人数 {counts.present}，本次表决结果不能确认，须重新表决")
+    if len(counts.groups) > 1:
+        names = dict(counts.groups)
+        paper_issued = dict(counts.group_paper_issued)
+        present = dict(counts.group_present)
+        for gid, name in counts.groups:
+            mine = [b for b in ballots if b.group_id == gid]
+            on_paper = sum(1 for b in mine if b.channel == "paper")
+            if on_paper > paper_issued.get(gid, 0):
+                warnings.append(
+                    f"{names[gid]}：纸质票收回 {on_paper} 张，多于发出 {paper_issued.get(gid, 0)} 张，"
+                    "本次表决无效，须重新表决"
+                )
+            if gid in present and len(mine) > present[gid]:
+                warnings.append(
+                    f"{names[gid]}：收回票数 {len(mine)} 多于实到人数 {present[gid]}，本次表决结果不能确认，须重新表决"
+                )
     return warnings
 
 

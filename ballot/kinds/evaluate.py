@@ -4,8 +4,8 @@ Per subject and voter group: counts per grade, 弃权 and 不了解 apart; rates
 有效评价票 (ballots that graded the subject; 收回票数 if the clerk chooses); 优秀率, 称职以上率,
 不称职率. Across groups: composite = Σ weight × group mean (groups weighted, never pooled), a
 ranking by composite within each category (班子 / 个人), flags per group and pooled. A group with
-fewer ballots than the minimum shows no figure, and a composite that would give its mean back is
-withheld too, unless the group is marked 不匿名.
+fewer valid ballots than the minimum shows no figure, and a composite or pooled figure (or flag)
+that would give its numbers back is withheld too, unless the group is marked 不匿名.
 """
 
 from __future__ import annotations
@@ -275,7 +275,13 @@ class EvaluateKind(Kind):
     # -- counting ---------------------------------------------------------------------------
 
     def withheld_groups(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> set[int]:
-        return _small_groups(config, dict(counts.groups), ballots)
+        """The one rule for both the tally and the ballot export (RULES §4): a closed group, not
+        marked 不匿名, whose VALID ballots are fewer than the minimum. The tally shows no figure of
+        it; the export carries none of its ballots, valid or invalid – only their number."""
+        groups = _voting_groups(counts, ballots)
+        closed = set(counts.closed_groups) if counts.groups else set(groups)
+        valid = [b for b in ballots if b.valid and b.group_id in groups]
+        return _small_groups(config, groups, valid) & closed
 
     def check_groups(self, config: dict, group_names: list[str]) -> None:
         check_weighted_groups(config["weights"], group_names, "测评")
@@ -287,13 +293,20 @@ class EvaluateKind(Kind):
         """Per group as `counts.groups` names them; the composite needs every group in
         `counts.closed_groups`. Without groups, all ballots are one closed group."""
         warnings = count_warnings(counts, ballots)  # why the result cannot be finalised yet, if it cannot
-        groups = dict(counts.groups) or {b.group_id: "全体" for b in ballots} or {0: "全体"}
+        groups = _voting_groups(counts, ballots)
         closed = set(counts.closed_groups) if counts.groups else set(groups)
         weights = {g: Fraction(w) for g, w in config["weights"].items()} if config["weights"] else None
         sgf = config.get("single_given_first", True)
         by_group = {gid: [b for b in ballots if b.group_id == gid and b.valid] for gid in groups}
-        valid = [b for gid in groups for b in by_group[gid]]
-        withheld = _small_groups(config, groups, valid) & closed
+        withheld = self.withheld_groups(config, ballots, counts)
+        # Pooled figures and flags are shown only when every group is closed and may be shown: pooled
+        # minus the visible groups gives a withheld (or still voting) group's numbers back.
+        if withheld:
+            pooled_note = "有测评组票数不足，合并各组的数字和提示会暴露该组结果，不显示"
+        elif set(groups) - closed:
+            pooled_note = "待所有测评组结束后再合并各组"
+        else:
+            pooled_note = ""
         subjects_out = []
         for index, subject in enumerate(config["subjects"]):
             scale = config["scales"][subject["scale"]]
@@ -328,8 +341,9 @@ class EvaluateKind(Kind):
                     "category_label": CATEGORIES[subject["category"]],
                     "grades": scale["grades"],
                     "groups": per_group,
-                    "pooled_flags": pooled["flags"],
-                    "pooled": pooled if not withheld else None,
+                    "pooled_flags": [] if pooled_note else pooled["flags"],
+                    "pooled": None if pooled_note else pooled,
+                    "pooled_note": pooled_note,
                     "composite": str(composite) if composite is not None else None,
                     "composite_display": fixed2(composite),
                     "composite_note": composite_note,
@@ -376,8 +390,8 @@ class EvaluateKind(Kind):
             },
             "quotas": [q["words"] for q in config["quotas"]],
             "rule_line": f"比率与平均分的分母：{den}；综合得分 = Σ 组权重 × 该组平均分（{weight_words}），各组分别计算、不合并",
-            "basis": f"每组少于 {config['min_ballots']} 票时不显示该组任何数字，含该组的综合得分一并不显示"
-            "（标为不匿名的组除外）；不称职票超过三分之一等提示只作提示，不自动产生后果（RULES §4）",
+            "basis": f"每组有效票少于 {config['min_ballots']} 张时不显示该组任何数字，含该组的综合得分和合并各组的数字、提示"
+            "一并不显示，该组选票也不逐张导出（标为不匿名的组除外）；不称职票超过三分之一等提示只作提示，不自动产生后果（RULES §4）",
             "warnings": warnings,
             "finalised": not warnings,
             "rounding": "比率、平均分、综合得分按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；排名按精确值，相同者并列",
@@ -453,8 +467,13 @@ class EvaluateKind(Kind):
         return total, ""
 
 
+def _voting_groups(counts: Counts, ballots: Sequence[BallotData]) -> dict[int, str]:
+    """id -> name of the groups counted apart; without groups, all ballots are one group."""
+    return dict(counts.groups) or {b.group_id: "全体" for b in ballots} or {0: "全体"}
+
+
 def _small_groups(config: dict, groups: dict[int, str], ballots: Sequence[BallotData]) -> set[int]:
-    """Groups with fewer ballots than the minimum and not marked 不匿名: no figure of theirs is shown."""
+    """Groups with fewer of `ballots` than the minimum and not marked 不匿名 (callers pass the valid ones)."""
     sizes: dict[int, int] = {}
     for b in ballots:
         sizes[b.group_id] = sizes.get(b.group_id, 0) + 1
