@@ -3,13 +3,26 @@ differences settled by the 监票人, and the declaration that the paper count i
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, request, session, url_for
+import re
+
+from flask import Response, abort, g, redirect, render_template, request, session, url_for
 
 from .. import paper, paperentry, paperforms
 from ..meetings import OperationError, item_config, item_group_ids
 from ..models import Item, PaperBatch, VoterGroup
+from ..users import may
 from .admin import _get, _refuse, actor, bp, require
 from .common import db
+
+MAX_COPIES_TYPED = 6  # digits: anything longer is not a number of sheets to print
+
+
+def _group_arg(value) -> int:
+    """The group chosen on a form: a database id, or a clear refusal (never an overflow)."""
+    group_id = paperentry.valid_id(value)
+    if group_id is None:
+        raise OperationError("请选择参加本议题的表决组")
+    return group_id
 
 
 def _back(item_id: int, note: str | None = None):
@@ -27,9 +40,15 @@ def paper_page(item_id: int):
         groups = [g for g in meeting.groups if g.id in item_group_ids(item)]
         issued = {row.group_id: row.paper_issued for row in item.voting_groups}
         batches = [
-            {"batch": b, "entries": paperentry.entry_count(s, b.id), "group": s.get(VoterGroup, b.group_id).name}
+            {
+                "batch": b,
+                "entries": paperentry.entry_count(s, b.id),
+                "sizes": paperentry.entry_sizes(s, b) if b.status == "mismatch" else None,
+                "group": s.get(VoterGroup, b.group_id).name,
+            }
             for b in paperentry.batches(s, item.id)
         ]
+        closed = {row.group_id: item.status == "closed" or row.state == "closed" for row in item.voting_groups}
         boxes = paper.boxes(item.kind, item_config(item))
     return render_template(
         "admin/paper.html",
@@ -37,6 +56,7 @@ def paper_page(item_id: int):
         meeting=meeting,
         groups=groups,
         issued=issued,
+        closed=closed,
         batches=batches,
         boxes=boxes,
         note=session.pop("flash", None),
@@ -44,14 +64,17 @@ def paper_page(item_id: int):
 
 
 @bp.post("/items/<id:item_id>/paper/issued")
-@require("prepare")
+@require("observe")
 def paper_issued(item_id: int):
+    """The clerk registers 发出 while the group votes; after close only a 监票人 corrects it
+    (paperentry.set_paper_issued decides which applies)."""
+    if not (may(g.user.role, "prepare") or may(g.user.role, "settle_paper")):
+        abort(403)
     try:
+        group_id = _group_arg(request.form.get("group"))
         with db().write() as s:
-            paperentry.set_paper_issued(
-                s, actor(), item_id, int(request.form.get("group", "0") or 0), request.form.get("issued")
-            )
-    except (OperationError, ValueError) as exc:
+            paperentry.set_paper_issued(s, actor(), item_id, group_id, request.form.get("issued"))
+    except OperationError as exc:
         return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
     return _back(item_id, "已登记纸质票发出数")
 
@@ -60,11 +83,15 @@ def paper_issued(item_id: int):
 @require("observe")
 def paper_forms(item_id: int):
     """Identical A4 sheets to print for one group (no serial number, nothing that tells them apart)."""
+    back = url_for("admin.paper_page", item_id=item_id)
+    typed = (request.args.get("copies") or "1").strip()
+    if not (typed.isdecimal() and typed.isascii() and len(typed) <= MAX_COPIES_TYPED and int(typed) > 0):
+        return _refuse(OperationError(f"份数须为 1 到 {paperforms.MAX_COPIES} 之间的整数"), back)
+    copies = int(typed)
     try:
-        copies = int(request.args.get("copies", "1"))
-        group_id = int(request.args.get("group", "0"))
-    except ValueError:
-        return _refuse(OperationError("份数须为整数"), url_for("admin.paper_page", item_id=item_id))
+        group_id = _group_arg(request.args.get("group"))
+    except OperationError as exc:
+        return _refuse(exc, back)
     with db().read() as s:
         item = _get(s, Item, item_id)
         group = s.get(VoterGroup, group_id)
@@ -87,10 +114,11 @@ def paper_forms(item_id: int):
 @require("enter_paper")
 def paper_new_batch(item_id: int):
     try:
+        group_id = _group_arg(request.form.get("group"))
         with db().write() as s:
-            batch = paperentry.new_batch(s, actor(), item_id, int(request.form.get("group", "0") or 0))
+            batch = paperentry.new_batch(s, actor(), item_id, group_id)
             batch_id = batch.id
-    except (OperationError, ValueError) as exc:
+    except OperationError as exc:
         return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
     return redirect(url_for("admin.paper_entry", batch_id=batch_id), code=303)
 
@@ -117,6 +145,7 @@ def paper_entry(batch_id: int):
             with db().write() as s:
                 batch = paperentry.submit_entry(s, actor(), batch_id, text)
                 item_id, status = batch.item_id, batch.status
+                sizes = paperentry.entry_sizes(s, batch) if status == "mismatch" else None
         except OperationError as exc:
             error = str(exc)
         else:
@@ -125,6 +154,8 @@ def paper_entry(batch_id: int):
                 "counted": "两次录入一致，这一叠已计入。",
                 "mismatch": "两次录入不一致，请监票人对照纸票核对差异。",
             }[status]
+            if sizes and sizes[0] != sizes[1]:
+                note = f"两次录入张数不同（第一次 {sizes[0]} 张，第二次 {sizes[1]} 张），请监票人退回重新录入。"
             return _back(item_id, note)
     with db().read() as s:
         batch = _get(s, PaperBatch, batch_id)
@@ -150,19 +181,30 @@ def paper_entry(batch_id: int):
     ), (400 if error else 200)
 
 
+def _settle_form(form) -> tuple[dict[int, str], dict[int, str]]:
+    """The 监票人's choice per sheet (field d<N>: 1, 2, typed or drop) and, kept apart, the line
+    typed as read from the paper (field t<N>), so typing "1" is never taken for "entry 1"."""
+    choices, typed = {}, {}
+    for key, value in form.items():
+        match = re.fullmatch(r"([dt])([0-9]+)", key)
+        if match is None:
+            continue
+        field, number = match.groups()
+        if len(number) > 4 or int(number) >= paperentry.MAX_SHEETS:
+            raise OperationError("核对表单有误：张号无效，请重新打开本页")
+        (choices if field == "d" else typed)[int(number)] = value
+    return choices, typed
+
+
 @bp.route("/paper-batches/<id:batch_id>/settle", methods=["GET", "POST"])
 @require("settle_paper")
 def paper_settle(batch_id: int):
     error = None
     if request.method == "POST":
-        decisions = {}
-        for key, value in request.form.items():
-            if key.startswith("d") and key[1:].isdigit():
-                index = int(key[1:])
-                decisions[index] = request.form.get(f"t{index}", "") if value == "typed" else value
         try:
+            choices, typed = _settle_form(request.form)
             with db().write() as s:
-                batch = paperentry.settle(s, actor(), batch_id, decisions)
+                batch = paperentry.settle(s, actor(), batch_id, choices, typed)
                 item_id = batch.item_id
         except OperationError as exc:
             error = str(exc)
@@ -172,9 +214,31 @@ def paper_settle(batch_id: int):
         batch = _get(s, PaperBatch, batch_id)
         item = s.get(Item, batch.item_id)
         diffs = paperentry.differences(s, batch)
-    return render_template("admin/paper_settle.html", batch=batch, item=item, diffs=diffs, error=error), (
-        400 if error else 200
-    )
+        sizes = paperentry.entry_sizes(s, batch) if batch.status == "mismatch" else None
+        entered_by_me = g.user.username in paperentry.tellers(s, batch)
+    return render_template(
+        "admin/paper_settle.html",
+        batch=batch,
+        item=item,
+        diffs=diffs,
+        sizes=sizes,
+        entered_by_me=entered_by_me,
+        error=error,
+        form=request.form if request.method == "POST" else {},
+    ), (400 if error else 200)
+
+
+@bp.post("/paper-batches/<id:batch_id>/send-back")
+@require("settle_paper")
+def paper_send_back(batch_id: int):
+    """Both entries discarded: the stack is entered again by two 计票人."""
+    try:
+        with db().write() as s:
+            batch = paperentry.send_back(s, actor(), batch_id)
+            item_id = batch.item_id
+    except OperationError as exc:
+        return _refuse(exc, url_for("admin.paper_settle", batch_id=batch_id))
+    return _back(item_id, "已退回：两次录入均已作废，请两名计票人重新录入这一叠")
 
 
 @bp.post("/items/<id:item_id>/paper/done")
