@@ -3,28 +3,33 @@
 One line per sheet, one key per box group, so entry is fast with a keyboard alone:
 - 逐人表态: one key per nominee – 1 同意, 2 不同意, 3 弃权, 0 未划 (弃权), x 同一人选划了多个符号;
 - 差额票决: one key per candidate, post after post – 1 划了, 0 未划;
-- 民主推荐: one key per listed candidate – 1 划了, 0 未划; then `+姓名,姓名` for names written in;
+- 民主推荐: one key per listed candidate – 1 划了, 0 未划; then `+姓名,姓名` for names written in
+  (one person marked and written in, or written twice, is one recommendation);
 - 民主测评: one key per subject (and dimension) – the grade's number as printed (1 = 优秀 …), 0 未划
   (弃权), x 划了多个等次;
 - 评委打分: the scores, separated by spaces, candidate after candidate (and sub-item after sub-item);
-  - for a box left empty.
+  - for a box left empty. A score is a plain decimal of at most MAX_SCORE_CHARS characters.
 A line `*1` … `*4` is a sheet that is 无效 as a whole, for a reason chosen from SHEET_REASONS.
 
 Validity as RULES says: a blank sheet is valid (弃权); more marks than seats → 无效; a subject
 marked twice, or more 优秀 than the quota allows, is 无效 for those subjects only (测评).
 Spaces inside a line are ignored (except between scores); the canonical form is what the two
-entries of a batch are compared by.
+entries of a batch are compared by. Whatever is typed, parse returns a Sheet or raises PaperError.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from fractions import Fraction
 
 from .kinds import CastError, get_kind
+from .kinds.common import same_name_key
 from .kinds.evaluate import ABSTAIN, INVALID
 
 SHEET_REASONS = {"1": "outside", "2": "unreadable", "3": "other", "4": "overvote"}  # typed after *
+MAX_SCORE_CHARS = 8  # a score as typed: "85", "85.5", "1000"; nothing longer can be a score
+_SCORE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９．。－", "0123456789..-")  # typed with a Chinese input method
 
 
 class PaperError(ValueError):
@@ -126,7 +131,7 @@ def _approval(config: dict, keys: str) -> Sheet:
     if "x" in keys:
         return Sheet(keys, False, {}, "overvote")
     votes = [{"1": "yes", "2": "no"}.get(k, "abstain") for k in keys]
-    return Sheet(keys, True, get_kind("approval").check_choices(config, {"votes": votes}))
+    return Sheet(keys, True, _checked("approval", config, {"votes": votes}))
 
 
 def _contest(config: dict, keys: str) -> Sheet:
@@ -138,20 +143,39 @@ def _contest(config: dict, keys: str) -> Sheet:
         at += n
     if any(len(m) > p["seats"] for m, p in zip(marks, config["posts"], strict=True)):
         return Sheet(keys, False, {}, "overvote")
-    return Sheet(keys, True, get_kind("contest").check_choices(config, {"marks": marks}))
+    return Sheet(keys, True, _checked("contest", config, {"marks": marks}))
+
+
+def _checked(kind: str, config: dict, choices: dict) -> dict:
+    """The kind's own check of the choices a sheet records; its refusal is the 计票人's error."""
+    try:
+        return get_kind(kind).check_choices(config, choices)
+    except CastError as exc:
+        raise PaperError(str(exc)) from None
 
 
 def _recommend(config: dict, keys: str, written: str) -> Sheet:
     _only(keys, "01")
     names = [n for n in (" ".join(x.split()) for x in written.replace("，", ",").replace("、", ",").split(",")) if n]
-    canonical = keys + ("+" + ",".join(names) if names else "")
-    chosen = [i for i, k in enumerate(keys) if k == "1"]
-    if len(chosen) + len(names) > config["seats"]:  # RULES §3: more than the posts → 无效
+    # as typed, names and all: what the two entries compare ("+" alone: a blank sheet with no list)
+    canonical = keys + ("+" + ",".join(names) if names else "") or "+"
+    if names and not config["write_ins"]:
+        raise PaperError("本票没有另行推荐栏，不能用 + 输入姓名")
+    # One person recommended twice is one recommendation (RULES §3 limits persons, not marks): a
+    # written-in name of a listed candidate counts for that candidate, whether or not it is also
+    # marked, and a name written twice counts once; the places limit then applies to the persons.
+    listed = {same_name_key(n): i for i, n in enumerate(config["candidates"])}
+    chosen = {i for i, k in enumerate(keys) if k == "1"}
+    others: dict[str, str] = {}
+    for name in names:
+        key = same_name_key(name)
+        if key in listed:
+            chosen.add(listed[key])
+        else:
+            others.setdefault(key, name)
+    if len(chosen) + len(others) > config["seats"]:  # RULES §3: more than the posts → 无效
         return Sheet(canonical, False, {}, "overvote")
-    try:
-        choices = get_kind("recommend").check_choices(config, {"chosen": chosen, "written": names})
-    except CastError as exc:
-        raise PaperError(str(exc)) from None
+    choices = _checked("recommend", config, {"chosen": sorted(chosen), "written": list(others.values())})
     return Sheet(canonical, True, choices)
 
 
@@ -175,29 +199,31 @@ def _evaluate(config: dict, keys: str) -> Sheet:
 
 def _score(config: dict, line: str) -> Sheet:
     parts = get_kind("score").parts(config)
-    texts = line.replace("，", " ").replace(",", " ").split()
+    texts = line.translate(_FULL_WIDTH).replace("，", " ").replace(",", " ").split()
     expected = len(config["candidates"]) * len(parts)
     if len(texts) != expected:
         raise PaperError(f"应输入 {expected} 个分数（以空格分隔），实际 {len(texts)} 个")
+    canonical = " ".join(t if t == "-" else _score_text(t) for t in texts)
     if "-" in texts:  # a candidate left unscored: the sheet cannot count
-        return Sheet(" ".join(texts), False, {}, "blank_score")
-    try:
-        if any("/" in t for t in texts):  # Fraction would take 171/2; a judge writes 85.5
-            raise ValueError
-        canonical = " ".join(_decimal_text(Fraction(t)) for t in texts)
-    except (ValueError, ZeroDivisionError):
-        raise PaperError("分数须为数字（可带小数点）；未打分的输入 -") from None
+        return Sheet(canonical, False, {}, "blank_score")
     rows = [texts[i * len(parts) : (i + 1) * len(parts)] for i in range(len(config["candidates"]))]
     try:
         choices = get_kind("score").check_choices(config, {"scores": rows})
-    except CastError:
+    except CastError:  # out of range or off the step: the sheet is 无效, as its instructions say
         return Sheet(canonical, False, {}, "range")
     return Sheet(canonical, True, choices)
 
 
-def _decimal_text(value: Fraction) -> str:
-    """85.50 → 85.5, 90.0 → 90: the same score typed two ways compares equal."""
-    if value.denominator == 1:
-        return str(value.numerator)
-    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
-    return text if Fraction(text) == value else str(value)
+def _score_text(text: str) -> str:
+    """A typed score in one form (85.50 → 85.5, 090 → 90), so the same score typed two ways
+    compares equal; anything but a short plain decimal (an exponent, a fraction, a sign, a long
+    run of digits) is refused before it is read as a number."""
+    if len(text) > MAX_SCORE_CHARS or not _SCORE_TEXT.fullmatch(text):
+        shown = text if len(text) <= 12 else text[:12] + "…"
+        raise PaperError(
+            f"分数“{shown}”无法识别：分数须写成 85 或 85.5 这样的数字（不超过 {MAX_SCORE_CHARS} 个字符，"
+            "不用分数、正负号或科学记数法）；未打分的输入 -"
+        )
+    whole, _, decimals = text.partition(".")
+    whole, decimals = whole.lstrip("0") or "0", decimals.rstrip("0")
+    return f"{whole}.{decimals}" if decimals else whole

@@ -4,10 +4,15 @@ A4, the meeting and item title, the instructions that decide validity (the same 
 applies when the sheets are entered), the names in the item's order with the rule printed
 (姓氏笔画 as on the phone), boxes big enough to mark by pen, and a space for the 监票人's stamp.
 Every copy is the same page: no serial number or anything else that could tell sheets apart.
-The small digit beside each column is the key the 计票人 types for it.
+The small digit beside each column is the key the 计票人 types for it; on 推荐票 and 差额选票 the
+names wrap into rows, each with its boxes under it, numbered in the order the keys are typed
+(row after row, as the entry page lists them), so any number of names prints whole.
 """
 
 from __future__ import annotations
+
+import math
+import unicodedata
 
 from . import reportfonts
 from .kinds import get_kind
@@ -22,6 +27,13 @@ FORM_NAMES = {
     "score": "评分表",
 }
 MAX_COPIES = 2000
+ROW_WIDTH = 178  # mm between the page margins
+NAME_CHAR = 4.4  # mm a Chinese character takes in a name cell (12pt), with room to spare
+NAME_EXTRA = 2.1  # mm of a name cell besides the name and its small number: padding, borders
+NUMBER_DIGIT = 1.2  # mm a digit of the small number takes
+MAX_PER_ROW = 10
+MIN_PER_ROW = 4  # longer names wrap inside their cell
+WRITE_INS_PER_ROW = 6
 
 
 def instructions(kind: str, config: dict) -> list[str]:
@@ -40,7 +52,7 @@ def instructions(kind: str, config: dict) -> list[str]:
     if kind == "recommend":
         lines = [f"推荐的在姓名下方空格内划○，连同另行推荐的人选，合计不得超过 {config['seats']} 名，超过的本票无效。"]
         if config["write_ins"]:
-            lines.append("另行推荐的，请在“另行推荐人选”栏内写上姓名。")
+            lines.append("另行推荐的，请在“另行推荐人选”栏内写上姓名；同一人既划○又写姓名或写了两次的，只算推荐一次。")
         lines.append("不划、不写的视为弃权（空白票有效）；符号划在格外或无法辨认的，本票无效。")
         return lines
     if kind == "evaluate":
@@ -63,9 +75,16 @@ def instructions(kind: str, config: dict) -> list[str]:
     raise ValueError(kind)
 
 
-def form_html(meeting: dict, item_title: str, kind: str, config: dict, group: str) -> str:
+def form_html(meeting: dict, item_title: str, kind: str, config: dict, group: str, *, pages: int = 1) -> str:
+    """The form as HTML; `pages` > 1 prints 本票共 N 页 · 第 n 页 at the foot (the same on every copy)."""
     kind_impl = get_kind(kind)
-    view = {"kind": kind, "config": config, "form_name": FORM_NAMES[kind], "instructions": instructions(kind, config)}
+    view = {
+        "kind": kind,
+        "config": config,
+        "form_name": FORM_NAMES[kind],
+        "instructions": instructions(kind, config),
+        "pages": pages,
+    }
     if kind == "evaluate":
         units = kind_impl.units(config)
         view["rows"] = [
@@ -81,6 +100,20 @@ def form_html(meeting: dict, item_title: str, kind: str, config: dict, group: st
         view["max_grades"] = max((len(r["grades"]) for r in view["rows"]), default=1)
     if kind == "score":
         view["parts"] = [label for label, _ in kind_impl.parts(config)]
+    if kind == "contest":
+        at, view["posts"] = 0, []
+        for post in config["posts"]:
+            view["posts"].append({**post, "rows": name_rows(post["candidates"], at)})
+            at += len(post["candidates"])
+        view["box_height"] = _box_height(sum(len(p["rows"]) for p in view["posts"]) + len(view["posts"]) // 2)
+    if kind == "recommend":
+        view["rows"] = name_rows(config["candidates"])
+        view["write_in_rows"] = _even_rows(
+            list(range(config["seats"])) if config["write_ins"] else [], WRITE_INS_PER_ROW
+        )
+        lines = len(view["rows"]) + len(view["write_in_rows"])
+        view["box_height"] = _box_height(lines)
+        view["write_in_height"] = 13 if lines <= 6 else 11
     return (
         _environment()
         .get_template("paper/form.html")
@@ -96,11 +129,44 @@ def form_html(meeting: dict, item_title: str, kind: str, config: dict, group: st
     )
 
 
+def name_rows(names: list[str], first: int = 0) -> list[list[tuple[int, str]]]:
+    """Names with their key numbers (from first + 1) in rows that fit the page width: as many per
+    row as the longest name allows (at most MAX_PER_ROW), the rows about equally full, row-major."""
+    if not names:
+        return []
+    cell = max(_width(n) for n in names) * NAME_CHAR + NAME_EXTRA + NUMBER_DIGIT * len(str(first + len(names)))
+    fit = max(MIN_PER_ROW, min(MAX_PER_ROW, int(ROW_WIDTH // cell)))
+    return _even_rows([(first + i + 1, n) for i, n in enumerate(names)], fit)
+
+
+def _box_height(lines: int) -> int:
+    """mm of a mark box: roomy for a short list, smaller as rows of names add up, so that a list
+    of about 40 names still fits the page (a longer one runs onto further pages)."""
+    return 18 if lines <= 4 else 14 if lines <= 6 else 11
+
+
+def _width(name: str) -> float:
+    """A name's width in Chinese characters (Latin letters and digits take about half)."""
+    return sum(1 if unicodedata.east_asian_width(ch) in "WF" else 0.55 for ch in name)
+
+
+def _even_rows(values: list, most: int) -> list[list]:
+    """values in as few rows of at most `most` as possible, the rows about equally full."""
+    if not values:
+        return []
+    size = math.ceil(len(values) / math.ceil(len(values) / most))
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
 def render(meeting: dict, item_title: str, kind: str, config: dict, group: str, copies: int) -> bytes:
-    """`copies` identical pages (one layout, the page repeated): one sheet per voter."""
+    """`copies` identical sheets (one layout, its pages repeated): one sheet per voter. A sheet is
+    one page unless its list of names is too long for one; then each page is numbered."""
     from weasyprint import HTML
 
     if not 1 <= copies <= MAX_COPIES:
         raise ValueError(f"份数须在 1 到 {MAX_COPIES} 之间")
     document = HTML(string=form_html(meeting, item_title, kind, config, group)).render()
+    if len(document.pages) > 1:  # a long list: every page says which of the sheet's pages it is
+        html = form_html(meeting, item_title, kind, config, group, pages=len(document.pages))
+        document = HTML(string=html).render()
     return document.copy(document.pages * copies).write_pdf()

@@ -236,5 +236,11 @@ def test_broken_slip_download_voids_its_own_batch_only(app, world, monkeypatch):
     from ballot import credentials
 
     with world.db.read() as s:
-        assert credentials.reconciliation(s, gid) == {"issued": 7, "used": 0, "voided": 5, "unused": 2, "balanced": True}
+        assert credentials.reconciliation(s, gid) == {
+            "issued": 7,
+            "used": 0,
+            "voided": 5,
+            "unused": 2,
+            "balanced": True,
+        }
     assert enter(app.test_client(), others[0]).status_code == 303  # the other clerk's codes still work

@@ -165,13 +165,25 @@ def test_void_batch_and_all_unused_when_the_door_closes(app, world):
     assert r.status_code == 303
     assert enter(app.test_client(), second[0]).status_code == 400
     with world.db.read() as s:
-        assert credentials.reconciliation(s, gid) == {"issued": 8, "used": 1, "voided": 3, "unused": 4, "balanced": True}
+        assert credentials.reconciliation(s, gid) == {
+            "issued": 8,
+            "used": 1,
+            "voided": 3,
+            "unused": 4,
+            "balanced": True,
+        }
     no_confirm = clerk.post(f"/admin/groups/{gid}/void-unused", data={"csrf_token": csrf_of(page)})
     assert no_confirm.status_code == 400
     r = clerk.post(f"/admin/groups/{gid}/void-unused", data={"csrf_token": csrf_of(page), "confirm": "1"})
     assert r.status_code == 303
     with world.db.read() as s:
-        assert credentials.reconciliation(s, gid) == {"issued": 8, "used": 1, "voided": 7, "unused": 0, "balanced": True}
+        assert credentials.reconciliation(s, gid) == {
+            "issued": 8,
+            "used": 1,
+            "voided": 7,
+            "unused": 0,
+            "balanced": True,
+        }
     assert enter(app.test_client(), first[1]).status_code == 400  # a spare slip cannot vote
     assert enter(app.test_client(), first[0]).status_code == 303  # the used one still shows its items
     page = clerk.get(url).get_data(as_text=True)
