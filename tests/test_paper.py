@@ -29,6 +29,17 @@ expected = {expected}
 """
 
 
+CONTEST = """
+[[items]]
+title = "差额票决"
+kind = "contest"
+[[items.posts]]
+post = "局长"
+seats = 1
+candidates = ["张伟", "王芳", "李强"]
+"""
+
+
 def setup_item(app, world, toml: str, expected: int, present: int, phone_casts: list[dict]):
     m = world.meeting(HEADER.format(expected=expected) + toml)
     gid, item = m.groups[0].id, m.items[0]
@@ -143,16 +154,7 @@ quotas = [{ max = 1 }]
 
 
 def test_contest_and_score_on_paper(app, world):
-    contest = """
-[[items]]
-title = "差额票决"
-kind = "contest"
-[[items.posts]]
-post = "局长"
-seats = 1
-candidates = ["张伟", "王芳", "李强"]
-"""
-    gid, item_id = setup_item(app, world, contest, 9, 9, [{"p0": "0"}] * 3)
+    gid, item_id = setup_item(app, world, CONTEST, 9, 9, [{"p0": "0"}] * 3)
     # listed 王芳, 李强, 张伟: "100" 王芳; "110" overvote; "000" blank; "100" 王芳; "001" 张伟
     enter_paper(world, item_id, gid, 6, ["100", "110", "000", "100", "001"])
     finish(world, item_id)
@@ -184,16 +186,7 @@ candidates = ["张伟", "王芳"]
 
 
 def test_no_next_round_of_a_contest_while_its_paper_is_not_entered(app, world):
-    contest = """
-[[items]]
-title = "差额票决"
-kind = "contest"
-[[items.posts]]
-post = "局长"
-seats = 1
-candidates = ["张伟", "王芳", "李强"]
-"""
-    gid, item_id = setup_item(app, world, contest, 9, 9, [{"p0": "0"}, {"p0": "1"}, {"p0": "2"}])
+    gid, item_id = setup_item(app, world, CONTEST, 9, 9, [{"p0": "0"}, {"p0": "1"}, {"p0": "2"}])
     enter_paper(world, item_id, gid, 2, ["100", "010"])
     world.close(item_id)  # closed, but the 监票人 has not declared the paper count complete
     with world.db.write() as s, pytest.raises(OperationError, match="纸质票尚未全部录入并核对一致.*不能据此进入下一轮"):
