@@ -22,6 +22,8 @@ from .sessions import EncryptedCookieSessionInterface
 csrf = CSRFProtect()
 log = logging.getLogger("ballot")
 
+KIOSK_TYPO_FACTOR = 3  # a kiosk may fail this many times as often as one phone before it waits
+
 
 ERROR_TEXT = {
     400: ("请求无效", "提交的内容不完整或格式不正确。请返回上一页重新填写。"),
@@ -92,6 +94,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["ballot.code_limiter"] = FailureLimiter(
         "code",
         settings.code_failures_per_client,
+        settings.code_failures_global,
+        settings.code_failure_window_seconds,
+        storage,
+    )
+    # a shared kiosk at the door takes every voter's typing from one device: a queue's typos must
+    # not lock it as fast as one phone's guesses would (the kiosk is watched by staff)
+    app.extensions["ballot.kiosk_code_limiter"] = FailureLimiter(
+        "kiosk_code",
+        settings.code_failures_per_client * KIOSK_TYPO_FACTOR,
         settings.code_failures_global,
         settings.code_failure_window_seconds,
         storage,

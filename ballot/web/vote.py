@@ -65,7 +65,7 @@ def _typed_code(typed: str) -> str:
 def _enter(typed: str):
     """Shared by the slip URL and the typed-code form."""
     client = client_address()
-    codes = limiter("code")
+    codes = limiter("kiosk_code" if kiosk_meeting() is not None else "code")
     if codes.blocked(client):
         return message_page("请稍后再试", TOO_MANY, 429, back=url_for("vote.start"), back_label="返回首页")
     typed = _typed_code(typed)
