@@ -8,7 +8,8 @@ to be shown (RULES §4, decided by the kind's `withheld_groups`, as the tally de
 out, valid and invalid alike, and only their number is given. For the other kinds the ballots carry
 no group at all – a small group voting on an item with others cannot be picked out – and the export
 gives each group's number of ballots per channel instead, which is all their count needs (RULES §7
-checks each group's numbers). `recount` tallies the export with the same kind code the server uses.
+checks each group's numbers); their valid ballots carry no channel either (a group that alone
+voted on paper would otherwise be singled out), only how many valid ballots came by each channel. `recount` tallies the export with the same kind code the server uses.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def ballot_export(
 ) -> dict:
     withheld = set(withheld_groups)
     by_group = get_kind(kind).per_group  # counted per group: the recount needs each ballot's group
-    rows, left_out, totals = [], {}, {}
+    rows, left_out, totals, valid_channels = [], {}, {}, {}
     for b in ballots:
         if b.group_id in withheld:
             left_out[str(b.group_id)] = left_out.get(str(b.group_id), 0) + 1
@@ -45,8 +46,11 @@ def ballot_export(
             row["group"] = b.group_id
         else:
             totals[(b.group_id, b.channel)] = totals.get((b.group_id, b.channel), 0) + 1
-        if b.channel != "phone":  # paper: the channel and why a sheet is 无效 (phones never are)
-            row.update(channel=b.channel, reason=b.reason)
+        if by_group or not b.valid:
+            if b.channel != "phone":  # paper: the channel and why a sheet is 无效 (phones never are)
+                row.update(channel=b.channel, reason=b.reason)
+        else:  # a valid ballot's channel would single out a group that alone voted on paper
+            valid_channels[b.channel] = valid_channels.get(b.channel, 0) + 1
         rows.append(row)
     rows.sort(key=_canonical)
     per_group_counts = {
@@ -72,26 +76,59 @@ def ballot_export(
         },
         "groups": [[gid, name] for gid, name in counts.groups],
         "withheld_groups": left_out,
-        **({} if by_group else {"group_totals": [[gid, channel, n] for (gid, channel), n in sorted(totals.items())]}),
+        **(
+            {}
+            if by_group
+            else {
+                "group_totals": [[gid, channel, n] for (gid, channel), n in sorted(totals.items())],
+                "valid_channels": [[channel, n] for channel, n in sorted(valid_channels.items())],
+            }
+        ),
         "ballots": rows,
     }
 
 
-def _group_ids(export: dict) -> list[int]:
+def _counts_left(pairs, what: str) -> dict[str, list]:
+    left: dict[str, list] = {}
+    for *key, n in pairs:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"选票导出中{what}无效")
+        left.setdefault(str(key[-1]), []).extend([key[0]] * n)
+    return left
+
+
+def _channels(export: dict) -> list[str]:
+    """Each exported ballot's channel: its own (an invalid paper sheet, or a kind counted per
+    group), or (a valid ballot of another kind) one consistent with `valid_channels` – which
+    valid ballot came on paper changes no count, only how many did."""
+    rows = export["ballots"]
+    if "valid_channels" not in export:
+        return [b.get("channel", "phone") for b in rows]
+    left = [channel for channel, ids in _counts_left(export["valid_channels"], "各渠道票数").items() for _ in ids]
+    channels = []
+    for b in rows:
+        if "channel" in b or not b["valid"]:
+            channels.append(b.get("channel", "phone"))
+        elif left:
+            channels.append(left.pop())
+        else:
+            raise ValueError("选票导出中各渠道票数与选票不符")
+    if left:
+        raise ValueError("选票导出中各渠道票数与选票不符")
+    return channels
+
+
+def _group_ids(export: dict, channels: list[str]) -> list[int]:
     """Each exported ballot's group: its own, or (kinds not counted per group) one consistent with
     `group_totals` – which group a ballot is given does not change such a count, only how many
     ballots of each channel each group has does."""
     rows = export["ballots"]
     if "group_totals" not in export:
         return [int(b["group"]) for b in rows]
-    left: dict[str, list[int]] = {}
-    for gid, channel, n in export["group_totals"]:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ValueError("选票导出中各组票数无效")
-        left.setdefault(str(channel), []).extend([int(gid)] * n)
+    left = {channel: [int(g) for g in ids] for channel, ids in _counts_left(export["group_totals"], "各组票数").items()}
     ids = []
-    for b in rows:
-        queue = left.get(b.get("channel", "phone"))
+    for channel in channels:
+        queue = left.get(channel)
         if not queue:
             raise ValueError("选票导出中各组票数与选票不符")
         ids.append(queue.pop())
@@ -110,8 +147,9 @@ def recount(export: dict) -> dict:
         if name in stated:
             stated[name] = tuple((int(gid), int(n)) for gid, n in stated[name])
     counts = Counts(**stated, groups=groups, closed_groups=frozenset(gid for gid, _ in groups))
+    channels = _channels(export)
     ballots = [
-        BallotData(gid, bool(b["valid"]), b["choices"], b.get("channel", "phone"), b.get("reason"))
-        for gid, b in zip(_group_ids(export), export["ballots"], strict=True)
+        BallotData(gid, bool(b["valid"]), b["choices"], channel, b.get("reason"))
+        for gid, channel, b in zip(_group_ids(export, channels), channels, export["ballots"], strict=True)
     ]
     return get_kind(export["kind"]).tally(export["config"], ballots, counts)

@@ -427,3 +427,40 @@ nominees = ["张三"]
     assert bad.status_code == 400 and "无效的键“9”" in bad.get_data(as_text=True)
     gone = teller.post(f"/admin/paper-batches/{batch_id}/delete", data={"csrf_token": csrf_of(page)})
     assert gone.status_code == 303 and "已删除空的一叠" in teller.get(gone.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_export_does_not_single_out_a_group_that_alone_voted_on_paper(app, world):
+    m = world.meeting(
+        """
+[meeting]
+title = "两组"
+[[groups]]
+name = "常委"
+expected = 5
+[[groups]]
+name = "列席"
+expected = 2
+[[items]]
+title = "票决"
+nominees = ["张三"]
+"""
+    )
+    a, b, item_id = m.groups[0].id, m.groups[1].id, m.items[0].id
+    world.present(a, 5)
+    world.present(b, 2)
+    codes = world.codes(a, 5)
+    world.open(item_id)
+    for code, answer in zip(codes, ["yes", "yes", "no", "yes", "abstain"], strict=True):
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, item_id, {"n0": answer})
+    enter_paper(world, item_id, b, 2, ["2", "*1"])  # 列席 (2 people) on paper: one 不同意, one 无效
+    finish(world, item_id)
+    r = result(world, item_id)  # recounted from the export too
+    paper_row = next(c for c in r["counts"]["channels"] if c["channel"] == "paper")
+    assert (paper_row["cast"], paper_row["valid"], paper_row["invalid"]) == (2, 1, 1)
+    with world.db.read() as s:
+        export = export_item(s, s.get(Item, item_id))
+    valid_rows = [row for row in export["ballots"] if row["valid"]]
+    assert len(valid_rows) == 6 and all("channel" not in row and "group" not in row for row in valid_rows)
+    assert export["valid_channels"] == [["paper", 1], ["phone", 5]]
