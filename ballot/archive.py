@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from .export import recount
 from .meetings import OperationError, export_item, item_config, item_counts, item_result
 from .models import Ballot, Meeting
 
-FORMAT = "ballot-tally/1"
+FORMAT = "ballot-tally/2"  # 2: audit.log written as hashed, items matched by id, trust anchored
 FILES = (
     "tally.json",
     "tally.json.minisig",
@@ -237,8 +238,10 @@ def read(source: Path | bytes, limit: int = MAX_UNPACKED) -> dict[str, bytes]:
             if sum(info.file_size for info in wanted) > limit:
                 raise ArchiveError(f"归档解压后超过 {limit // 1024 // 1024} MB，不是本系统生成的归档")
             return {info.filename: z.read(info) for info in wanted}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         raise ArchiveError("不是有效的 zip 文件") from exc
+    except (RuntimeError, NotImplementedError) as exc:  # encrypted, or an unknown compression
+        raise ArchiveError("zip 文件加密或使用了不支持的压缩方式，不是本系统生成的归档") from exc
 
 
 @dataclass(frozen=True)
@@ -320,10 +323,8 @@ def verify(files: dict[str, bytes], trusted: list[signing.PublicKey] = (), finge
     pdf_key, why = _signing_key(files["report.pdf"], files["report.pdf.minisig"], [key])
     check(pdf_key is not None, "report.pdf 的签名", why)
     try:
-        tally = json.loads(files["tally.json"])
-        ballots = json.loads(files["ballots.json"])
-        _check_contents(check, files, tally, ballots, key)
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        _check_contents(check, files, json.loads(files["tally.json"]), key)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
         check(False, "报告与选票导出的结构", "tally.json 或 ballots.json 不是本系统的格式，或缺少必需的内容")
     return checks
 
@@ -343,21 +344,32 @@ def _signing_key(data: bytes, signature: bytes, keys: list[signing.PublicKey]) -
     return None, "不是可信公钥（所给的公钥，或本服务器的密钥）中任何一个签署的，或文件被改动过"
 
 
-def _check_contents(check, files: dict[str, bytes], tally: dict, ballots: dict, key: signing.PublicKey) -> None:
+def _check_contents(check, files: dict[str, bytes], tally: dict, key: signing.PublicKey) -> None:
     """The checks that read the signed report: its key, the digests, the audit chain, the receipts
     and a recount of every item from the ballot export."""
+    if not check(
+        tally.get("format") == FORMAT,
+        f"归档格式 {FORMAT}",
+        f"归档格式为 {tally.get('format')}，本版本只核验 {FORMAT}：请用生成它的 ballot 版本核验",
+    ):
+        return
     check(
         tally["key"]["id"] == key.id_hex and _fingerprint(tally["key"]["fingerprint"]) == _fingerprint(key.fingerprint),
         "报告中记载的签名密钥与签署它的密钥一致",
         f"报告记载密钥 {tally['key']['id']}，实际签署的是 {key.id_hex}",
     )
-    for name in ("ballots.json", "receipts.json", "audit.log"):
-        check(
+    intact = {
+        name: check(
             sha256(files[name]) == tally["digests"][name],
             f"{name} 与签名报告中的摘要一致",
             "文件内容与报告记录的 SHA-256 不符，文件被改动过",
         )
-    lines = [json.loads(line) for line in files["audit.log"].decode().splitlines() if line.strip()]
+        for name in ("ballots.json", "receipts.json", "audit.log")
+    }
+    # a file that is not the signed one is not read further (it may be crafted to choke a parser)
+    ballots = json.loads(files["ballots.json"]) if intact["ballots.json"] else {"items": []}
+    # split on "\n" only: a title may hold U+2028 and the like, which splitlines() would also cut at
+    lines = [json.loads(line) for line in files["audit.log"].decode().split("\n") if line.strip()]
     ok, why = audit.verify_export(lines, tally["audit_head"], tally.get("audit_entries"))
     check(ok, f"审计日志哈希链：{why}" if ok else "审计日志哈希链", why)
     receipts = {int(r["item"]): r["receipts"] for r in json.loads(files["receipts.json"])["items"]}
@@ -374,7 +386,10 @@ def _check_contents(check, files: dict[str, bytes], tally: dict, ballots: dict, 
         )
         export = exports.get(int(item["id"]))
         if export is None:
-            check(False, f"议题“{title}”重新计票", "选票导出中没有该议题")
+            why = (
+                "选票导出中没有该议题" if intact["ballots.json"] else "ballots.json 不是签名报告记载的文件，未重新计票"
+            )
+            check(False, f"议题“{title}”重新计票", why)
             continue
         try:
             same, why = _same_result(export, item["result"]), "按导出的选票重新计票，结果与报告不一致"

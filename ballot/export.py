@@ -41,7 +41,8 @@ def ballot_export(
         if b.group_id in withheld:
             left_out[str(b.group_id)] = left_out.get(str(b.group_id), 0) + 1
             continue
-        row = {"valid": b.valid, "choices": b.choices}
+        # an invalid sheet's reading counts for nothing; kept only where groups are shown anyway
+        row = {"valid": b.valid, "choices": b.choices if (b.valid or by_group) else {}}
         if by_group:
             row["group"] = b.group_id
         else:

@@ -467,10 +467,9 @@ def item_counts(session: Session, item: Item) -> Counts:
             issued=stored["issued"],
             groups=_voting_groups(item),
             closed_groups=_closed_groups(item),
-            # items closed before per-group 实到 was kept at close fall back to the groups' current 实到
-            group_present=tuple(tuple(p) for p in stored["group_present"])
-            if "group_present" in stored
-            else _group_present(item),
+            # items closed before per-group 实到 was kept at close are not checked per group: their
+            # 实到 may have changed since, and a final result must not become unfinal
+            group_present=tuple(tuple(p) for p in stored.get("group_present", ())),
             **_paper_counts(item),
         )
     return live_counts(session, item)

@@ -431,3 +431,33 @@ nominees = ["李四"]
     assert tally["signed_at"].endswith("Z")
     html = report.html(tally, files["tally.json"])
     assert "撤回的议题" in html and "人选姓名有误" in html and f"#{correction_id}" in html
+
+
+def test_a_title_with_a_line_separator_and_a_damaged_zip(app, world, tmp_path):
+    m = world.meeting(
+        """
+[meeting]
+title = "线\u2028分隔\u0085会议"
+[[groups]]
+name = "常委"
+expected = 1
+[[items]]
+title = "段\u2029落"
+nominees = ["张三"]
+"""
+    )
+    world.present(m.groups[0].id, 1)
+    world.open(m.items[0].id)
+    world.close(m.items[0].id)
+    public = signing.create_key(tmp_path / "inst")
+    with world.db.read() as s:
+        files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
+    checks = archive.verify(files, [public])
+    assert all(c.ok for c in checks), [c.line for c in checks]  # the audit log is split on "\n" only
+    data = bytearray(archive.zipped(files))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = z.getinfo("ballots.json")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start : start + 8] = b"\xff" * 8  # corrupt the deflate stream itself
+    with pytest.raises(archive.ArchiveError, match="不是有效的 zip 文件"):
+        archive.read(bytes(data))

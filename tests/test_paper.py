@@ -464,3 +464,36 @@ nominees = ["张三"]
     valid_rows = [row for row in export["ballots"] if row["valid"]]
     assert len(valid_rows) == 6 and all("channel" not in row and "group" not in row for row in valid_rows)
     assert export["valid_channels"] == [["paper", 1], ["phone", 5]]
+
+
+def test_an_item_closed_before_per_group_counts_were_kept_stays_final(app, world):
+    m = world.meeting(HEADER.format(expected=4) + '[[items]]\ntitle = "票决"\nnominees = ["张三"]\n')
+    gid, item_id = m.groups[0].id, m.items[0].id
+    codes = world.codes(gid, 4)
+    world.present(gid, 4)
+    world.open(item_id)
+    for code in codes:
+        phone = app.test_client()
+        phone.get(f"/v/{code}")
+        vote(phone, item_id, {"n0": "yes"})
+    world.close(item_id)
+    with world.db.write() as s:  # as stored before this release, then 实到 edited afterwards
+        item = s.get(Item, item_id)
+        stored = json.loads(item.closed_counts_json)
+        del stored["group_present"]
+        item.closed_counts_json = json.dumps(stored)
+        item.meeting.groups[0].present = 2
+    assert result(world, item_id)["finalised"] is True
+
+
+def test_an_invalid_sheets_reading_is_not_exported_where_groups_are_not_shown(app, world):
+    toml = '[[items]]\ntitle = "推荐"\nkind = "recommend"\nseats = 1\nwrite_ins = true\ncandidates = ["张伟", "王芳"]\n'
+    gid, item_id = setup_item(app, world, toml, 3, 3, [])
+    enter_paper(world, item_id, gid, 3, ["10", "11", "00+赵六,钱七"])
+    finish(world, item_id)
+    result(world, item_id)  # the recount still agrees
+    with world.db.read() as s:
+        export = export_item(s, s.get(Item, item_id))
+    invalid = [row for row in export["ballots"] if not row["valid"]]
+    assert len(invalid) == 2 and all(row["choices"] == {} and row["reason"] == "overvote" for row in invalid)
+    assert "赵六" not in json.dumps(export, ensure_ascii=False)
