@@ -473,6 +473,7 @@ def finish(session: Session, actor: audit.Actor, item_id: int) -> None:
         select(func.count()).select_from(Ballot).where(Ballot.item_id == item.id, Ballot.channel == "paper")
     ).scalar_one()
     item.paper_done = True
+    item.compacted = False  # compact storage again: the entries' overwritten readings must not linger
     audit.record(session, actor, "paper.done", item.meeting_id, item=item.id, paper_ballots=paper_count)
     changed(item.meeting)
 

@@ -4,7 +4,7 @@ Inside the closing transaction the item's ballots and spend records are deleted 
 back in a random order with fresh random keys, so every row carries the same transaction
 (PostgreSQL `xmin`) and no row's position tells when it was cast. After commit the storage
 is compacted (compact_pending): PostgreSQL rewrites both tables (VACUUM FULL, so `ctid` follows the shuffled
-order and dead tuples are gone); SQLite (secure_delete on every connection) checkpoints and
+order and dead tuples are gone), and the paper entries, whose readings are overwritten once counted; SQLite (secure_delete on every connection) checkpoints and
 truncates the WAL, vacuums, and truncates the WAL again.
 """
 
@@ -114,6 +114,7 @@ def _compact_storage(db: Database) -> None:
             conn.execute(text("SET lock_timeout = '5s'"))
             conn.execute(text("VACUUM FULL ballots"))
             conn.execute(text("VACUUM FULL spends"))
+            conn.execute(text("VACUUM FULL paper_entries"))  # readings overwritten once counted
             conn.execute(text("RESET lock_timeout"))
 
 

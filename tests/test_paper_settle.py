@@ -336,3 +336,28 @@ weights = { "干部群众" = "0.5", "领导干部" = "0.5" }
     with world.db.write() as s:
         paperentry.set_paper_issued(s, SCRUTINEER, item_id, first, 5)
     assert actions(world, "paper.issued_corrected") == [{"item": item_id, "group": "干部群众", "old": None, "new": 5}]
+
+
+def test_no_reading_of_a_counted_stack_lingers_in_the_sqlite_file(app, world, backend, settings):
+    if backend != "sqlite":
+        pytest.skip("SQLite storage detail (PostgreSQL: VACUUM FULL paper_entries, same call)")
+    from pathlib import Path
+
+    from conftest import csrf_of, login
+    from test_paper import enter_paper, setup_item
+
+    toml = '[[items]]\ntitle = "票决"\nnominees = ["甲一", "乙二", "丙三", "丁四", "戊五"]\n'
+    gid, item_id = setup_item(app, world, toml, 9, 9, [])
+    stack = ["12312", "21321", "33211"]
+    world.close(item_id)  # the storage was compacted at close; the paper is entered afterwards
+    enter_paper(world, item_id, gid, 3, stack)
+    world.staff("scrutineer")
+    client = app.test_client()
+    login(client, "scrutineer1")
+    page = client.get(f"/admin/items/{item_id}/paper").get_data(as_text=True)
+    done = client.post(f"/admin/items/{item_id}/paper/done", data={"csrf_token": csrf_of(page), "confirm": "1"})
+    assert done.status_code == 303
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    wal = Path(str(path) + "-wal")
+    raw = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert all(f'"{line}"'.encode() not in raw for line in stack)  # the entries' JSON lists are gone

@@ -10,6 +10,7 @@ from flask import Response, abort, g, redirect, render_template, request, sessio
 from .. import paper, paperentry, paperforms
 from ..meetings import OperationError, item_config, item_group_ids
 from ..models import Item, PaperBatch, VoterGroup
+from ..sealing import compact_pending
 from ..users import may
 from .admin import _get, _refuse, actor, bp, require
 from .common import db
@@ -249,4 +250,5 @@ def paper_done(item_id: int):
             paperentry.finish(s, actor(), item_id)
     except OperationError as exc:
         return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
+    compact_pending(db())  # as after a close; postponed (and retried later) if the database is busy
     return _back(item_id, "已确认纸质票全部录入，结果可以确认")
