@@ -278,9 +278,10 @@ nominees = ["张三"]
     assert r["rows"][0]["passed"] is None  # no one passes on a vote that cannot be finalised
 
 
-def test_each_group_is_checked_on_its_own_not_only_the_totals(app, world):
+def two_groups(world, expected_b: int) -> tuple[int, int, int]:
+    """常委 (应到 5) and 列席 (应到 `expected_b`) voting on one 票决: the two group ids and the item's."""
     m = world.meeting(
-        """
+        f"""
 [meeting]
 title = "两组"
 [[groups]]
@@ -288,13 +289,17 @@ name = "常委"
 expected = 5
 [[groups]]
 name = "列席"
-expected = 5
+expected = {expected_b}
 [[items]]
 title = "票决"
 nominees = ["张三"]
 """
     )
-    a, b, item_id = m.groups[0].id, m.groups[1].id, m.items[0].id
+    return m.groups[0].id, m.groups[1].id, m.items[0].id
+
+
+def test_each_group_is_checked_on_its_own_not_only_the_totals(app, world):
+    a, b, item_id = two_groups(world, 5)
     world.present(a, 3)
     world.present(b, 5)
     world.open(item_id)
@@ -430,22 +435,7 @@ nominees = ["张三"]
 
 
 def test_the_export_does_not_single_out_a_group_that_alone_voted_on_paper(app, world):
-    m = world.meeting(
-        """
-[meeting]
-title = "两组"
-[[groups]]
-name = "常委"
-expected = 5
-[[groups]]
-name = "列席"
-expected = 2
-[[items]]
-title = "票决"
-nominees = ["张三"]
-"""
-    )
-    a, b, item_id = m.groups[0].id, m.groups[1].id, m.items[0].id
+    a, b, item_id = two_groups(world, 2)
     world.present(a, 5)
     world.present(b, 2)
     codes = world.codes(a, 5)
