@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from . import audit, credentials, meetingfile
+from . import audit, credentials, csvexport, meetingfile
 from .config import SECRET_FILE, default_instance_path, load_settings
 from .db import Database
 from .meetings import OperationError, name_gaps, open_item
@@ -358,10 +357,8 @@ def codes_void_unused(instance, meeting_id, group_name):
 
 def _write_codes_csv(path: Path, title: str, group: str, issued: list[str], base_url: str) -> None:
     with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["序号", "票码", "投票链接", "会议", "表决组"])
-        for i, code in enumerate(issued, start=1):
-            writer.writerow([i, code, f"{base_url.rstrip('/')}/v/{code}", title, group])
+        rows = [[i, code, f"{base_url.rstrip('/')}/v/{code}", title, group] for i, code in enumerate(issued, start=1)]
+        csvexport.write_rows(fh, [["序号", "票码", "投票链接", "会议", "表决组"], *rows])
 
 
 @main.command(help="在服务运行时在线备份 SQLite 实例（一致的快照，可直接用作数据库文件）。")

@@ -64,9 +64,21 @@ def build(tally: dict, ballots: dict) -> bytes:
     _table(ws, ["议题", "表决组", "有效", "选择（与 ballots.json 相同）"], _ballot_rows(ballots))
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["D"].width = 60
+    for sheet in wb.worksheets:
+        _text_stays_text(sheet)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _text_stays_text(ws) -> None:
+    """openpyxl stores a string beginning with "=" as a formula and "#N/A" as an error: a write-in or
+    title must never become a live formula (=HYPERLINK(…)) in the clerk's Excel, so every str is a
+    string cell."""
+    for row in ws.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
 
 
 def _ballot_rows(ballots: dict) -> list[list]:

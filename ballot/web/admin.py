@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -25,7 +24,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import audit, credentials, meetingfile, screen, signing, strokes
+from .. import audit, credentials, csvexport, meetingfile, screen, signing, strokes
 from ..apitokens import create_token
 from ..apitokens import revoke as revoke_token
 from ..apitokens import tokens as list_tokens
@@ -598,10 +597,8 @@ def void_unused(group_id: int):
 
 def _codes_csv(meta: dict, rows) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["序号", "票码", "投票链接", "会议", "表决组"])
-    for i, code, url in rows:
-        writer.writerow([i, code, url, meta["meeting"], meta["group"]])
+    header = ["序号", "票码", "投票链接", "会议", "表决组"]
+    csvexport.write_rows(out, [header] + [[i, code, url, meta["meeting"], meta["group"]] for i, code, url in rows])
     return out.getvalue()
 
 
