@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from . import audit, credentials, csvexport, meetingfile
 from .config import SECRET_FILE, default_instance_path, load_settings
-from .db import Database
+from .db import Database, keep_files_private, make_instance_private
 from .meetings import OperationError, name_gaps, open_item
 from .migrate import upgrade
 from .models import Meeting, VoterGroup
@@ -35,12 +35,14 @@ instance_option = click.option(
 
 
 def _settings(instance: Path | None, create: bool = False):
-    return load_settings(instance or default_instance_path(), create_secret=create)
+    settings = load_settings(instance or default_instance_path(), create_secret=create)
+    make_instance_private(settings.instance_path)
+    return settings
 
 
 @click.group(help="无记名投票与民主测评服务 ballot")
 def main():
-    pass
+    keep_files_private()  # the database, its WAL, backups and code lists: the service user's alone
 
 
 @main.command(help="新建实例：实例文件夹、密钥（0600）和数据库结构。")

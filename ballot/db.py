@@ -8,15 +8,74 @@ BEGIN on its own, so we take over transaction control (SQLAlchemy's documented r
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import logging
 import os
+import stat
 import threading
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("ballot")
+
+
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", "-writer.lock")
+INSTANCE_MARKERS = ("secret.key", "ballot.db")
+
+
+def keep_files_private() -> None:
+    """Everything this process creates from now on (database, WAL, backups, code lists, archives)
+    is readable by the service user alone, whatever the shell's umask was."""
+    os.umask(PRIVATE_UMASK)
+
+
+def _tighten(path: str, mode: int) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) & ~mode == 0:
+        return
+    try:
+        os.chmod(path, stat.S_IMODE(st.st_mode) & mode)
+    except OSError as exc:  # not ours (another user's file): say so, do not stop the service
+        log.warning("cannot make %s private: %s", path, errno.errorcode.get(exc.errno, type(exc).__name__))
+
+
+def make_instance_private(folder: Path) -> None:
+    """An instance folder made before (or by hand) is tightened at start: the folder and its
+    subfolders 0700, files 0600. Only a folder that is an instance (secret.key or ballot.db in it),
+    never a home folder named by mistake."""
+    folder = Path(folder)
+    if not folder.is_dir() or not any((folder / marker).exists() for marker in INSTANCE_MARKERS):
+        return
+    for root, dirs, files in os.walk(folder):  # symlinks are neither followed nor changed
+        _tighten(root, 0o700)
+        for name in files:
+            _tighten(os.path.join(root, name), 0o600)
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """SQLite makes a new database 0644 and gives its -wal, -shm and -journal the database's mode:
+    create the file 0600 first, and tighten one left readable by an older version."""
+    if not Database.sqlite_file(url):
+        return
+    path = make_url(url).database
+    if path.startswith("file:"):
+        return  # a URI filename: left to whoever wrote it
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        return  # SQLite will report the problem when it opens the file
+    for suffix in ("", *SQLITE_COMPANIONS):
+        _tighten(path + suffix, 0o600)
 
 
 def is_sqlite(url_or_engine) -> bool:
@@ -79,6 +138,7 @@ class Database:
 
     def __init__(self, url: str):
         self.url = url
+        prepare_sqlite_file(url)
         if is_sqlite(url):
             self.read_engine = _make_sqlite_engine(url, immediate=False)
             self.write_engine = _make_sqlite_engine(url, immediate=True)

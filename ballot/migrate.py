@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from .db import prepare_sqlite_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -18,6 +20,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    prepare_sqlite_file(database_url)  # a new SQLite database is private from its first byte
     command.upgrade(alembic_config(database_url), revision)
 
 
