@@ -176,7 +176,7 @@ def db_compact(instance):
     finally:
         database.dispose()
     if not done:
-        raise click.ClickException("数据库繁忙，整理未完成，请稍后重试")
+        raise click.ClickException(f"整理未完成：{done.reason}。请处理后重试")
     click.echo("数据库整理已完成。")
 
 
@@ -260,7 +260,7 @@ def meeting_load(instance, file):
     database = Database(_settings(instance).database_url)
     try:
         with database.write() as s:
-            m = meetingfile.load(s, CLI_ACTOR, file.read_text(encoding="utf-8"))
+            m = meetingfile.load(s, CLI_ACTOR, meetingfile.decode(file.read_bytes()))
             click.echo(f"已导入会议 #{m.id}：{m.title}（{len(m.groups)} 个表决组，{len(m.items)} 个议题）")
             for gap in name_gaps(m):
                 click.echo(f"警告：“{gap.char}”{gap.problem}（{'、'.join(gap.names)}），请人工核对排序", err=True)

@@ -12,14 +12,17 @@ import errno
 import fcntl
 import logging
 import os
+import sqlite3
 import stat
 import threading
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("ballot")
@@ -76,6 +79,85 @@ def prepare_sqlite_file(url: str) -> None:
         return  # SQLite will report the problem when it opens the file
     for suffix in ("", *SQLITE_COMPANIONS):
         _tighten(path + suffix, 0o600)
+
+
+# What a failed write says about the storage, from SQLite's extended error name or PostgreSQL's
+# SQLSTATE, so the log tells a full disk from an outage from a bug. Never the message: PostgreSQL's
+# carries the values (a key, a title), and the statement carries the parameters.
+_SQLITE_KINDS = {
+    "SQLITE_FULL": "disk_full",
+    "SQLITE_IOERR": "io_error",
+    "SQLITE_BUSY": "busy",
+    "SQLITE_LOCKED": "busy",
+    "SQLITE_READONLY": "read_only",
+    "SQLITE_CANTOPEN": "unavailable",
+    "SQLITE_CORRUPT": "corrupt",
+    "SQLITE_NOTADB": "corrupt",
+}
+_SQLSTATE_KINDS = {
+    "53100": "disk_full",
+    "53": "out_of_resources",  # memory, connections
+    "58": "io_error",
+    "55P03": "busy",  # lock_not_available (lock_timeout)
+    "40": "busy",  # serialization failure, deadlock
+    "25006": "read_only",
+    "08": "unavailable",  # connection lost or refused
+    "57P": "unavailable",  # server shutting down
+    "XX": "corrupt",
+}
+_ERRNO_KINDS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EROFS: "read_only", errno.EIO: "io_error"}
+
+FAILURE_TEXT = {
+    "disk_full": "磁盘空间不足",
+    "out_of_resources": "数据库资源不足",
+    "io_error": "磁盘读写出错",
+    "busy": "数据库繁忙",
+    "read_only": "数据库只读",
+    "unavailable": "数据库连接中断",
+    "corrupt": "数据库文件损坏",
+    "error": "数据库出错",
+}
+
+
+@dataclass(frozen=True)
+class StorageFailure:
+    kind: str  # a key of FAILURE_TEXT
+    name: str  # the driver's exception class, e.g. sqlite3.OperationalError
+    code: str  # SQLITE_FULL, SQLSTATE 53100, ENOSPC or ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.name} {self.code}".strip()
+
+    @property
+    def text(self) -> str:
+        """For the chair: in Chinese, with the code for whoever looks after the server."""
+        return f"{FAILURE_TEXT[self.kind]}（{self.code}）" if self.code else FAILURE_TEXT[self.kind]
+
+
+def storage_failure(exc: BaseException) -> StorageFailure:
+    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's exception
+    name = f"{type(orig).__module__}.{type(orig).__name__}".removeprefix("builtins.")
+    sqlite_name = getattr(orig, "sqlite_errorname", None)  # Python 3.11+
+    if isinstance(sqlite_name, str) and sqlite_name:
+        primary = "_".join(sqlite_name.split("_")[:2])  # SQLITE_IOERR_WRITE is an SQLITE_IOERR
+        kind = _SQLITE_KINDS.get(primary, "error")
+        return StorageFailure(kind, name, sqlite_name)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        kind = next((k for prefix, k in _SQLSTATE_KINDS.items() if sqlstate.startswith(prefix)), "error")
+        return StorageFailure(kind, name, f"SQLSTATE {sqlstate}")
+    if isinstance(orig, OSError) and orig.errno:
+        return StorageFailure(_ERRNO_KINDS.get(orig.errno, "error"), name, errno.errorcode.get(orig.errno, ""))
+    if isinstance(orig, RuntimeError) and "checkpoint" in str(orig):
+        return StorageFailure("busy", name, "")  # sealing's WAL checkpoint kept finding readers
+    return StorageFailure("error", name, "")
+
+
+def _log_write_failure(exc: BaseException) -> None:
+    if isinstance(exc, IntegrityError):
+        return  # a constraint doing its job (a lost race the caller handles), not a storage failure
+    if isinstance(exc, (DBAPIError, sqlite3.Error, OSError)):
+        log.error("database write failed (%s)", storage_failure(exc))
 
 
 def is_sqlite(url_or_engine) -> bool:
@@ -167,14 +249,22 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction; it commits (durably) when the block ends without error."""
-        with self.write_lock, self._writer() as session, session.begin():
-            yield session
+        try:
+            with self.write_lock, self._writer() as session, session.begin():
+                yield session
+        except BaseException as exc:
+            _log_write_failure(exc)
+            raise
 
     @contextmanager
     def write_connection(self):
         """A Core connection in a write transaction: the voters' hot path, without ORM sessions."""
-        with self.write_lock, self.write_engine.begin() as conn:
-            yield conn
+        try:
+            with self.write_lock, self.write_engine.begin() as conn:
+                yield conn
+        except BaseException as exc:
+            _log_write_failure(exc)
+            raise
 
     def dispose(self) -> None:
         self.read_engine.dispose()

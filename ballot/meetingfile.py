@@ -16,13 +16,27 @@ from .models import Meeting
 MAX_FILE_BYTES = 512 * 1024
 
 
+def decode(data: bytes) -> str:
+    """An uploaded or named file's bytes as text: UTF-8 (with or without the BOM Notepad writes)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise OperationError("会议文件过大（上限 512 KB）")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise OperationError("会议文件须为 UTF-8 编码的文本（可在记事本“另存为”中选择 UTF-8 编码）") from None
+
+
 def parse(text: str) -> dict:
-    if len(text.encode()) > MAX_FILE_BYTES:
+    if len(text.encode(errors="replace")) > MAX_FILE_BYTES:
         raise OperationError("会议文件过大（上限 512 KB）")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise OperationError(f"会议文件不是有效的 TOML：{exc}") from None
+    except RecursionError:  # tomllib recurses once per nested [ or {
+        raise OperationError("会议文件的嵌套层数过多，不是有效的会议文件") from None
+    except ValueError:  # an integer of thousands of digits (Python refuses to convert it)
+        raise OperationError("会议文件中有过长的数字，不是有效的会议文件") from None
     return data
 
 

@@ -15,13 +15,14 @@ import random
 import sqlite3
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from .codes import new_id
-from .db import Database
+from .db import Database, StorageFailure, storage_failure
 from .models import Ballot, Item, Spend
 
 log = logging.getLogger("ballot")
@@ -58,12 +59,36 @@ def rewrite_shuffled(session: Session, item_id: int) -> int:
     return len(rows_b)
 
 
-def compact_pending(db: Database) -> bool:
+@dataclass(frozen=True)
+class Postponed:
+    """compact_pending's answer when it gave up: false, and why (for the chair, the API and the log)."""
+
+    failure: StorageFailure
+
+    def __bool__(self) -> bool:
+        return False
+
+    @property
+    def reason(self) -> str:
+        return self.failure.text
+
+    @property
+    def message(self) -> str:
+        if self.failure.kind == "busy":
+            return f"数据库整理因{self.reason}推迟，将在下次结束表决或重启服务时自动完成。"
+        return (
+            f"数据库整理未能完成：{self.reason}。请技术人员处理后运行 ballot db compact（或重启服务）；"
+            "完成前，数据库文件里可能仍留有投票先后的痕迹。"
+        )
+
+
+def compact_pending(db: Database) -> bool | Postponed:
     """Compact storage if any closed item still waits for it; True when nothing is left to do.
 
     Runs after every close, when `ballot serve` starts and from `ballot db compact`. Short lock
     waits: if other connections are busy it gives up quickly and leaves the items marked, so a
-    later call finishes the job instead of a request hanging.
+    later call finishes the job instead of a request hanging. Gives up with a (false) Postponed
+    that names the reason: busy, a full disk, …
     """
     with db.read() as s:
         pending = list(
@@ -74,8 +99,9 @@ def compact_pending(db: Database) -> bool:
     try:
         _compact_storage(db)
     except (OperationalError, DBAPIError, sqlite3.OperationalError, RuntimeError) as exc:
-        log.warning("storage compaction postponed: %s", type(exc).__name__)
-        return False
+        failure = storage_failure(exc)
+        log.warning("storage compaction postponed (%s)", failure)
+        return Postponed(failure)
     with db.write() as s:
         s.execute(update(Item).where(Item.id.in_(pending)).values(compacted=True))
     if db.sqlite:

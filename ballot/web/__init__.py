@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 from datetime import timedelta
 
 from flask import Flask, abort, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from ..assets import asset_dir
 from ..config import Settings, load_settings
-from ..db import Database
+from ..db import Database, storage_failure
 from ..ratelimit import FailureLimiter
 from .sessions import EncryptedCookieSessionInterface
 
@@ -161,7 +163,7 @@ def _install_error_pages(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
-        log.error("unhandled error in %s: %s", request.endpoint, type(exc).__name__)
+        _log_unhandled(exc)
         return page(500)
 
 
@@ -198,7 +200,15 @@ def _quiet_exception_log(app: Flask) -> None:
     """Flask's default exception log prints the URL, and a slip URL carries a code."""
 
     def log_exception(exc_info):
-        exc = exc_info[1]
-        log.error("unhandled error in %s: %s", request.endpoint, type(exc).__name__)
+        _log_unhandled(exc_info[1])
 
     app.log_exception = log_exception
+
+
+def _log_unhandled(exc: BaseException) -> None:
+    """One line, no traceback, no URL: the class, and for a storage error its reason (SQLite's
+    error name or PostgreSQL's SQLSTATE) so a full disk is told apart from an outage or a bug."""
+    if isinstance(exc, (DBAPIError, sqlite3.Error, OSError)):
+        log.error("unhandled error in %s: %s", request.endpoint, storage_failure(exc))
+    else:
+        log.error("unhandled error in %s: %s", request.endpoint, type(exc).__name__)

@@ -325,14 +325,10 @@ def name_order(meeting_id: int):
 @require("prepare")
 def load_meeting():
     upload = request.files.get("file")
-    text = (
-        upload.read().decode("utf-8", errors="strict") if upload and upload.filename else request.form.get("toml", "")
-    )
     try:
+        text = meetingfile.decode(upload.read()) if upload and upload.filename else request.form.get("toml", "")
         with db().write() as s:
             m = meetingfile.load(s, actor(), text)
-    except UnicodeDecodeError:
-        return _refuse(OperationError("会议文件须为 UTF-8 编码的文本"), url_for("admin.home"))
     except OperationError as exc:
         return _refuse(exc, url_for("admin.home"))
     return _done(m.id, "会议文件已导入。")
@@ -341,7 +337,7 @@ def load_meeting():
 def _form_id(name: str) -> int | None:
     """A database id from a form field, or None (never an out-of-range number for the database)."""
     raw = request.form.get(name, "")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+    return int(raw) if raw.isdecimal() and raw.isascii() and len(raw) <= 10 and 0 < int(raw) < 2**31 else None
 
 
 def _get(s, model, ident):
@@ -734,8 +730,8 @@ def close(item_id: int):
         return _refuse(exc, url_for("admin.meeting", meeting_id=item.meeting_id))
     if not closed:
         return _done(item.meeting_id, f"“{group_name}”已结束表决；所有表决组结束后计算综合结果。")
-    if not compact_pending(db()):
-        session["flash"] = "表决已结束、结果已封存；数据库整理因繁忙推迟，将在下次结束表决或重启服务时自动完成。"
+    if not (compaction := compact_pending(db())):
+        session["flash"] = f"表决已结束、结果已封存；{compaction.message}"
     return redirect(url_for("admin.result", item_id=item_id), code=303)
 
 

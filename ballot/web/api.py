@@ -5,6 +5,7 @@ The OpenAPI 3 description lives in openapi.py; a test keeps the two in sync.
 
 from __future__ import annotations
 
+import json
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
@@ -70,8 +71,39 @@ def require(permission: str):
     return deco
 
 
+MAX_NUMBER_DIGITS = 30  # every number the API takes fits in far fewer
+
+
+class _NumberTooLong(Exception):
+    pass
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _NumberTooLong  # before int(): a 100,000-digit number would cost the worker seconds
+    return int(text)
+
+
+def _json_or_none():
+    """The request body if it is declared JSON (else None). What cannot be read is a 400 that says
+    why — never a 500: nesting deeper than the parser's recursion limit, a number of thousands of
+    digits, bytes that are not UTF-8."""
+    if not request.is_json:
+        return None
+    try:
+        return json.loads(request.get_data(cache=True), parse_int=_bounded_int)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "请求体的 JSON 嵌套层数过多") from None
+    except _NumberTooLong:
+        raise ApiError(400, "invalid_json", f"请求体中的数字过长（最多 {MAX_NUMBER_DIGITS} 位）") from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "请求体须为 UTF-8 编码的 JSON") from None
+    except ValueError:
+        raise ApiError(400, "invalid_json", "请求体不是有效的 JSON") from None
+
+
 def body() -> dict:
-    data = request.get_json(silent=True)
+    data = _json_or_none()
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "请求体须为 JSON 对象（Content-Type: application/json）")
     return data
@@ -166,7 +198,7 @@ def _item_json(s, item: Item) -> dict:
 def _transition(item_id: int, operation):
     """Open or close an item (or, for kinds voted at separate sittings, one group of it: JSON body
     {"group_id": …}): 404 for an unknown item, 409 with the reason when refused."""
-    data = request.get_json(silent=True) if request.get_data() else {}
+    data = _json_or_none() if request.get_data() else {}
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_body", '请求内容须为 JSON 对象，如 {"group_id": 3}，或不带内容')
     raw = data.get("group_id")
@@ -191,7 +223,8 @@ def open_(item_id: int):
 @require("conduct")
 def close(item_id: int):
     response = _transition(item_id, close_item)
-    compact_pending(db())
+    if not (compaction := compact_pending(db())):  # sealed, but its storage traces not yet purged: say why
+        return jsonify({**response.get_json(), "compaction_postponed": compaction.message})
     return response
 
 

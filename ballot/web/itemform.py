@@ -11,6 +11,12 @@ from typing import Mapping
 SEPARATORS = ("\t", "｜", "|", "，", ",")
 
 
+def _whole(text: str):
+    """A typed whole number as int; anything else (also "²" or 5,000 digits) as typed, for the
+    kind's check to refuse in words."""
+    return int(text) if text.isdecimal() and text.isascii() and len(text) <= 9 else text
+
+
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
@@ -88,7 +94,7 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
         for line in _lines(form.get("con_posts", "")):
             parts = [p.strip() for p in line.replace("｜", "|").split("|")]
             post, seats, names = (parts + ["", "", ""])[:3]
-            posts.append({"post": post, "seats": int(seats) if seats.isdigit() else seats, "candidates": _list(names)})
+            posts.append({"post": post, "seats": _whole(seats), "candidates": _list(names)})
         return {"posts": posts, "rule": _rule(form), "order": order}
     if kind == "evaluate":
         subjects = [{"name": name, "category": "team"} for name in _names(form.get("ev_teams", ""))]
@@ -103,10 +109,10 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
             "order": order,
         }
         minimum = form.get("ev_min", "5").strip()
-        raw["min_ballots"] = int(minimum) if minimum.isdigit() else minimum
+        raw["min_ballots"] = _whole(minimum)
         if form.get("ev_quota", "").strip():
             quota = form["ev_quota"].strip()
-            raw["quotas"] = [{"grade": "优秀", "max": int(quota) if quota.isdigit() else quota}]
+            raw["quotas"] = [{"grade": "优秀", "max": _whole(quota)}]
         return raw
     if kind == "score":
         sub_items = [{"name": name, "max": high} for name, high in map(_split, _lines(form.get("sc_sub_items", "")))]
@@ -118,7 +124,7 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
             "step": form.get("sc_step", "0.5"),
             "sub_items": sub_items,
             "trim": form.get("sc_trim", "totals"),
-            "trim_min_judges": int(minimum) if minimum.isdigit() else minimum,
+            "trim_min_judges": _whole(minimum),
             "weights": _weights(form, groups, "sc_weight_"),
             "order": order,
         }
