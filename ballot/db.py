@@ -148,6 +148,8 @@ def storage_failure(exc: BaseException) -> StorageFailure:
         return StorageFailure(kind, name, f"SQLSTATE {sqlstate}")
     if isinstance(orig, OSError) and orig.errno:
         return StorageFailure(_ERRNO_KINDS.get(orig.errno, "error"), name, errno.errorcode.get(orig.errno, ""))
+    if type(orig).__name__ in ("OperationalError", "InterfaceError") and name.startswith("psycopg"):
+        return StorageFailure("unavailable", name, "")  # no SQLSTATE: the server was never reached
     if isinstance(orig, RuntimeError) and "checkpoint" in str(orig):
         return StorageFailure("busy", name, "")  # sealing's WAL checkpoint kept finding readers
     return StorageFailure("error", name, "")

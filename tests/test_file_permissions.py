@@ -5,6 +5,7 @@ instance left its files world-readable."""
 
 import os
 import stat
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -66,8 +67,6 @@ def test_instance_files_are_private_after_init_a_served_run_and_a_backup(tmp_pat
     os.umask(0o022)
     with running_server(settings, tmp_path / "server.log", workers=1, threads=2) as base:
         body = (ROOT / "examples" / "standing-committee-appointments.toml").read_text(encoding="utf-8")
-        import tomllib
-
         r = httpx.post(
             f"{base}/api/v1/meetings", json=tomllib.loads(body), headers={"Authorization": f"Bearer {token}"}
         )

@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, csrf_of, login
+from conftest import csrf_of, login
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from test_api import meeting_body, tokens  # noqa: F401  (fixture)
@@ -118,7 +118,7 @@ def test_malformed_json_to_the_api_is_a_clear_400(client, world, tokens, payload
     assert meetings(world) == 0
     item_id = client.post("/api/v1/meetings", json=meeting_body(), headers=tokens["clerk"]).get_json()["items"][0]["id"]
     r = client.post(f"/api/v1/items/{item_id}/open", data=payload, headers={**headers, **tokens["chair"]})
-    assert r.status_code == 400 and says in r.get_json()["error"]["message"]
+    assert r.status_code == 422 and says in r.get_json()["error"]["message"]  # as documented for this body
     with world.db.read() as s:
         assert s.get(Item, item_id).status == "draft"
 
@@ -244,10 +244,8 @@ def test_a_postponed_compaction_tells_the_chair_why(app, world, monkeypatch, cap
     assert "storage compaction postponed (disk_full: sqlite3.OperationalError SQLITE_FULL)" in caplog.text
     with world.db.read() as s:
         assert s.get(Item, item.id).status == "closed" and s.get(Item, item.id).compacted is False
-    r = CliRunner().invoke(main, ["db", "compact", "--instance", str(world.settings.instance_path)], env={
-        "BALLOT_DATABASE_URL": world.settings.database_url,
-        "BALLOT_SECRET_KEY": "x",
-    })
+    env = {"BALLOT_DATABASE_URL": world.settings.database_url, "BALLOT_SECRET_KEY": "x"}
+    r = CliRunner().invoke(main, ["db", "compact", "--instance", str(world.settings.instance_path)], env=env)
     assert r.exit_code == 1 and "磁盘空间不足" in r.output
     monkeypatch.undo()
     assert sealing.compact_pending(world.db)
@@ -260,5 +258,16 @@ def test_a_postponed_compaction_is_in_the_api_close_response(app, client, world,
     data = r.get_json()
     assert data["status"] == "closed" and "磁盘空间不足（SQLITE_FULL）" in data["compaction_postponed"]
     monkeypatch.undo()
-    r = client.post(f"/api/v1/items/{item.id}/close", headers=tokens["chair"])
     assert sealing.compact_pending(world.db) is True
+
+
+def test_an_unreachable_postgresql_is_logged_as_an_outage_not_a_bug(caplog):
+    from ballot.db import Database
+
+    unreachable = Database("postgresql+psycopg://ballot@127.0.0.1:1/ballot")  # nothing listens on port 1
+    try:
+        with pytest.raises(DBAPIError), unreachable.write() as s:
+            s.execute(text("SELECT 1"))
+    finally:
+        unreachable.dispose()
+    assert failure_lines(caplog) == ["database write failed (unavailable: psycopg.OperationalError)"]

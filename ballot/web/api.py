@@ -198,7 +198,10 @@ def _item_json(s, item: Item) -> dict:
 def _transition(item_id: int, operation):
     """Open or close an item (or, for kinds voted at separate sittings, one group of it: JSON body
     {"group_id": …}): 404 for an unknown item, 409 with the reason when refused."""
-    data = _json_or_none() if request.get_data() else {}
+    try:
+        data = _json_or_none() if request.get_data() else {}
+    except ApiError as exc:  # this body is optional, and its faults are documented as 422
+        raise ApiError(422, "invalid_body", exc.message) from None
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_body", '请求内容须为 JSON 对象，如 {"group_id": 3}，或不带内容')
     raw = data.get("group_id")

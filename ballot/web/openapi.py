@@ -167,6 +167,10 @@ SCHEMAS = {
             "title": {"type": "string"},
             "kind": {"type": "string"},
             "status": {"type": "string", "enum": ["draft", "open", "closed", "withdrawn"]},
+            "compaction_postponed": {
+                "type": "string",
+                "description": "仅在结束表决的应答中：封存后的数据库整理推迟了，及其原因（如磁盘空间不足）",
+            },
         },
     },
     "Codes": {
