@@ -271,3 +271,10 @@ def test_an_unreachable_postgresql_is_logged_as_an_outage_not_a_bug(caplog):
     finally:
         unreachable.dispose()
     assert failure_lines(caplog) == ["database write failed (unavailable: psycopg.OperationalError)"]
+
+
+def test_a_deeply_nested_write_in_merge_is_refused_in_words(clerk, world):
+    m = world.standard()
+    page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    r = clerk.post(f"/admin/items/{m.items[0].id}/merges", data={"merge": "[" * 5_000, "csrf_token": csrf_of(page)})
+    assert r.status_code == 400 and "合并内容无效" in r.get_data(as_text=True)

@@ -787,7 +787,7 @@ def merges_(item_id: int):
     for value in request.form.getlist("merge"):
         try:
             source, target = json.loads(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             return _refuse(OperationError("合并内容无效"), url_for("admin.result", item_id=item_id))
         merges.append({"from": str(source), "to": str(target)})
     if not merges:
