@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from .. import numbers
+
 SEPARATORS = ("\t", "｜", "|", "，", ",")
 
 
@@ -88,7 +90,7 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
         for line in _lines(form.get("con_posts", "")):
             parts = [p.strip() for p in line.replace("｜", "|").split("|")]
             post, seats, names = (parts + ["", "", ""])[:3]
-            posts.append({"post": post, "seats": int(seats) if seats.isdigit() else seats, "candidates": _list(names)})
+            posts.append({"post": post, "seats": numbers.form_integer(seats), "candidates": _list(names)})
         return {"posts": posts, "rule": _rule(form), "order": order}
     if kind == "evaluate":
         subjects = [{"name": name, "category": "team"} for name in _names(form.get("ev_teams", ""))]
@@ -103,10 +105,10 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
             "order": order,
         }
         minimum = form.get("ev_min", "5").strip()
-        raw["min_ballots"] = int(minimum) if minimum.isdigit() else minimum
+        raw["min_ballots"] = numbers.form_integer(minimum)
         if form.get("ev_quota", "").strip():
             quota = form["ev_quota"].strip()
-            raw["quotas"] = [{"grade": "优秀", "max": int(quota) if quota.isdigit() else quota}]
+            raw["quotas"] = [{"grade": "优秀", "max": numbers.form_integer(quota)}]
         return raw
     if kind == "score":
         sub_items = [{"name": name, "max": high} for name, high in map(_split, _lines(form.get("sc_sub_items", "")))]
@@ -118,7 +120,7 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
             "step": form.get("sc_step", "0.5"),
             "sub_items": sub_items,
             "trim": form.get("sc_trim", "totals"),
-            "trim_min_judges": int(minimum) if minimum.isdigit() else minimum,
+            "trim_min_judges": numbers.form_integer(minimum),
             "weights": _weights(form, groups, "sc_weight_"),
             "order": order,
         }
