@@ -220,7 +220,7 @@ def zipped(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-MAX_UNPACKED = 512 * 1024 * 1024  # `ballot verify`; an archive of 10 items × 3,000 ballots unpacks to ~20 MB
+MAX_UNPACKED = 512 * 1024 * 1024  # `ballot verify`; an archive of 10 items × 3,000 ballots unpacks to ~4 MB
 SMALL_FILES = {"tally.json": 4 * 1024 * 1024, "tally.json.minisig": 4096, "report.pdf.minisig": 4096, "minisign.pub": 4096}
 _CHUNK = 1024 * 1024
 

@@ -6,7 +6,7 @@ row carries no trace of the credential. The caller acknowledges only after commi
 
 An API cast may carry an idempotency key, so that a client whose response was lost can retry and
 learn its receipt: the record is written in the same transaction as the spend and deleted when the
-item closes (sealing.py); every column of it is keyed by the client's key, which is never stored.
+item closes (sealing.py); every column but the item is keyed by the client's key, which is never stored.
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ class ApiToken(Base):
 
 class ApiIdempotency(Base):
     """An API cast's Idempotency-Key while its item is open, so that a retry after a lost response
-    gets the same receipt. Every column is keyed by the key the client sent, which is never stored:
+    gets the same receipt. Every column but the item is keyed by the key the client sent, which is never stored:
     without it a row names no code and no receipt (casting.Idempotency). Deleted when the item
     closes, in the sealing transaction."""
 

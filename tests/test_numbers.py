@@ -162,7 +162,12 @@ def test_api_checks_the_code_before_reading_the_choices(app, world, backend, mon
     world.present(gid, 5)
     world.open(item.id)
     client = app.test_client()
-    assert client.post("/api/v1/ballots", json={"code": codes[0], "item_id": item.id, "choices": {"s0_0": "70"}}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/ballots", json={"code": codes[0], "item_id": item.id, "choices": {"s0_0": "70"}}
+        ).status_code
+        == 201
+    )
 
     read = []
     kind = type(get_kind("score"))

@@ -30,7 +30,10 @@ def signed_archive(key: signing.SigningKey, ballots: bytes, meeting: str = "ç‚¸å
         "key": {"id": key.public.id_hex, "fingerprint": key.public.fingerprint},
         "meeting": {"id": 1, "title": meeting},
         "items": [],
-        "digests": {n: archive.sha256(d) for n, d in (("ballots.json", ballots), ("receipts.json", receipts), ("audit.log", log))},
+        "digests": {
+            n: archive.sha256(d)
+            for n, d in (("ballots.json", ballots), ("receipts.json", receipts), ("audit.log", log))
+        },
         "audit_head": None,
         "audit_entries": 0,
     }

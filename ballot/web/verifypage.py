@@ -1,7 +1,7 @@
 """The public /verify page: upload an archive zip, get the same verdict as `ballot verify`.
 
 Anyone may upload, so the check is bounded: the zip at most MAX_UPLOAD, its files together at most
-MAX_UNPACKED unpacked (the archive of 10 items × 3,000 ballots is ~20 MB; `ballot verify` allows
+MAX_UNPACKED unpacked (the archive of 10 items × 3,000 ballots unpacks to ~4 MB; `ballot verify` allows
 archive.MAX_UNPACKED), nothing read beyond tally.json and its signature unless the signing key is
 trusted, no file parsed unless it is the one the signed tally.json names, and none whose parse
 would take more than PARSE_BUDGET of memory (archive.parse_cost)."""
