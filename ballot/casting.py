@@ -3,10 +3,16 @@
 The spend is a conditional insert into `spends` whose row count decides the winner, so any
 number of concurrent submits of one code for one item yield exactly one ballot. The ballot
 row carries no trace of the credential. The caller acknowledges only after commit.
+
+An API cast may carry an idempotency key, so that a client whose response was lost can retry and
+learn its receipt: the record is written in the same transaction as the spend and deleted when the
+item closes (sealing.py); every column but the item is keyed by the client's key, which is never stored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 
@@ -15,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .codes import new_id
-from .models import Ballot, Credential, Item, ItemGroup, Spend
+from .models import ApiIdempotency, Ballot, Credential, Item, ItemGroup, Spend
 
 
 class NotOpen(Exception):
@@ -28,6 +34,56 @@ class NotEligible(Exception):
 
 class AlreadyCast(Exception):
     pass
+
+
+class IdempotencyMismatch(Exception):
+    """The idempotency key was used by this code for this item with a different request."""
+
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """What an API cast with an idempotency key stores, derived from (instance key, credential,
+    item, the client's key): the row id, a digest of the request, and a pad that hides the receipt.
+    A copy of the database, even with the instance secret, cannot tell which code a row belongs to
+    or which receipt it holds without the client's key."""
+
+    record_id: str
+    request_digest: str
+    pad: bytes
+
+    @classmethod
+    def derive(cls, secret: bytes, credential_id: str, item_id: int, key: str, request: bytes) -> "Idempotency":
+        base = hmac.new(secret, f"{credential_id}\n{item_id}\n{key}".encode(), hashlib.sha256).digest()
+
+        def part(label: bytes, data: bytes = b"") -> bytes:
+            return hmac.new(base, label + b"\n" + data, hashlib.sha256).digest()
+
+        return cls(part(b"id").hex(), part(b"request", request).hex(), part(b"receipt"))
+
+    def seal(self, receipt: str) -> str:
+        data = receipt.encode()
+        return bytes(a ^ b for a, b in zip(data, self.pad, strict=False)).hex()
+
+    def unseal(self, sealed: str) -> str:
+        return bytes(a ^ b for a, b in zip(bytes.fromhex(sealed), self.pad, strict=False)).decode()
+
+
+def earlier_receipt(session, idempotency: Idempotency) -> str | None:
+    """The receipt of the earlier cast with this key, or None if there was none (or it is sealed);
+    IdempotencyMismatch when the key came with a different request."""
+    row = session.execute(
+        select(ApiIdempotency.request_digest, ApiIdempotency.sealed_receipt).where(
+            ApiIdempotency.id == idempotency.record_id
+        )
+    ).first()
+    if row is None:
+        return None
+    if not hmac.compare_digest(row.request_digest, idempotency.request_digest):
+        raise IdempotencyMismatch()
+    return idempotency.unseal(row.sealed_receipt)
 
 
 @dataclass(frozen=True)
@@ -70,6 +126,7 @@ _SPEND = {
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _BALLOT = insert(Ballot)
+_IDEMPOTENCY = insert(ApiIdempotency)
 # PostgreSQL: wake the projector watchers of every app server when this ballot commits
 # (a NOTIFY is delivered at commit, never before; the payload says nothing about the ballot).
 SCREEN_CHANNEL = "ballot_screen"
@@ -82,7 +139,9 @@ def spend_insert(session, credential_id: str, item_id: int) -> bool:
     return session.execute(stmt, {"credential_id": credential_id, "item_id": item_id}).first() is not None
 
 
-def cast_ballot(session, credential_id: str, item_id: int, choices: dict, receipt: str) -> Cast:
+def cast_ballot(
+    session, credential_id: str, item_id: int, choices: dict, receipt: str, idempotency: Idempotency | None = None
+) -> Cast:
     """`session` is a Session or a Core Connection in a write transaction (the hot path of a
     meeting hall uses a bare connection: a few small Core statements, no ORM)."""
     eligible = _ELIGIBLE_LOCKED if _dialect_name(session) == "postgresql" else _ELIGIBLE
@@ -105,6 +164,16 @@ def cast_ballot(session, credential_id: str, item_id: int, choices: dict, receip
             "receipt": receipt,
         },
     )
+    if idempotency is not None:  # in the spend's transaction: stored exactly when the ballot is
+        session.execute(
+            _IDEMPOTENCY,
+            {
+                "id": idempotency.record_id,
+                "item_id": item_id,
+                "request_digest": idempotency.request_digest,
+                "sealed_receipt": idempotency.seal(receipt),
+            },
+        )
     if _dialect_name(session) == "postgresql":
         session.execute(_NOTIFY)
     return Cast(item_id, receipt)

@@ -14,7 +14,7 @@ from typing import Mapping
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from . import audit, strokes
+from . import audit, numbers, strokes
 from .casting import lock_item, locked
 from .clock import utcnow
 from .credentials import groups_with_codes, issued_count
@@ -45,9 +45,9 @@ def _clean(text, what: str, limit: int, required: bool = True) -> str:
 
 
 def _count(value, what: str, low: int = 0, high: int = MAX_EXPECTED) -> int:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
+    try:  # form and length before converting (numbers.py)
+        number = numbers.integer(value, what, -MAX_EXPECTED, MAX_EXPECTED)
+    except numbers.NumberError:
         raise OperationError(f"{what}须为整数") from None
     if not low <= number <= high:
         raise OperationError(f"{what}须在 {low} 到 {high} 之间")
@@ -249,12 +249,9 @@ def _live_option(raw, batch) -> dict | None:
         return None
     if raw not in (True, "1", "true", "on"):
         raise KindConfigError("live（大屏实时显示各人选票数）须为 true 或 false")
-    try:
-        batch = int(batch) if batch not in (None, "") else LIVE_BATCH
-    except (TypeError, ValueError):
-        raise KindConfigError("live_batch（每批最少票数）须为整数") from None
-    if not 2 <= batch <= 1000:
-        raise KindConfigError("live_batch（每批最少票数）须在 2 到 1000 之间")
+    if batch in (None, ""):
+        batch = LIVE_BATCH
+    batch = numbers.integer(batch, "live_batch（每批最少票数）", 2, 1000, error=KindConfigError)
     return {"batch": batch, "min_seconds": LIVE_MIN_SECONDS}
 
 

@@ -254,3 +254,17 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiIdempotency(Base):
+    """An API cast's Idempotency-Key while its item is open, so that a retry after a lost response
+    gets the same receipt. Every column but the item is keyed by the key the client sent, which is never stored:
+    without it a row names no code and no receipt (casting.Idempotency). Deleted when the item
+    closes, in the sealing transaction."""
+
+    __tablename__ = "api_idempotency"
+    __table_args__ = {"sqlite_with_rowid": False}
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # HMAC of code, item and key
+    item_id: Mapped[int] = mapped_column(Integer, index=True)
+    request_digest: Mapped[str] = mapped_column(String(64))  # HMAC of the request, keyed likewise
+    sealed_receipt: Mapped[str] = mapped_column(String(64))  # the receipt XOR a pad derived likewise

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from . import numbers
+
 # The denominators a rule may name (RULES.md §0).
 DENOMINATORS = {
     "expected": "应到人数",
@@ -36,10 +38,7 @@ class RuleError(ValueError):
 
 
 def parse_fraction(text) -> Fraction:
-    try:
-        value = Fraction(str(text).strip())
-    except (ValueError, ZeroDivisionError):
-        raise RuleError(f"比例“{text}”无法识别，请写成 1/2、2/3 这样的分数") from None
+    value = numbers.number(text, "比例", error=RuleError)  # length and form checked before converting
     if not 0 < value <= 1:
         raise RuleError(f"比例“{text}”必须大于 0 且不超过 1")
     return value

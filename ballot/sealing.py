@@ -1,9 +1,10 @@
 """Sealing a closed item so that no copy of the database links a ballot to a code.
 
-Inside the closing transaction the item's ballots and spend records are deleted and written
-back in a random order with fresh random keys, so every row carries the same transaction
+Inside the closing transaction the API's idempotency records of the item (casting.Idempotency)
+are deleted, and the item's ballots and spend records are deleted and written back in a random
+order with fresh random keys, so every row carries the same transaction
 (PostgreSQL `xmin`) and no row's position tells when it was cast. After commit the storage
-is compacted (compact_pending): PostgreSQL rewrites both tables (VACUUM FULL, so `ctid` follows the shuffled
+is compacted (compact_pending): PostgreSQL rewrites both tables and the idempotency records (VACUUM FULL, so `ctid` follows the shuffled
 order and dead tuples are gone), and the paper entries, whose readings are overwritten once counted; SQLite (secure_delete on every connection) checkpoints and
 truncates the WAL, vacuums, and truncates the WAL again.
 """
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from .codes import new_id
 from .db import Database, StorageFailure, storage_failure
-from .models import Ballot, Item, Spend
+from .models import ApiIdempotency, Ballot, Item, Spend
 
 log = logging.getLogger("ballot")
 
@@ -31,6 +32,10 @@ _rng = random.SystemRandom()
 
 
 def rewrite_shuffled(session: Session, item_id: int) -> int:
+    # An idempotency record ties a code to a receipt while the item is open; none survives the seal.
+    session.execute(
+        delete(ApiIdempotency).where(ApiIdempotency.item_id == item_id).execution_options(synchronize_session=False)
+    )
     # Plain rows, not ORM objects, so nothing of the old rows stays in the session.
     cols_b = (
         Ballot.item_id,
@@ -140,6 +145,7 @@ def _compact_storage(db: Database) -> None:
             conn.execute(text("SET lock_timeout = '5s'"))
             conn.execute(text("VACUUM FULL ballots"))
             conn.execute(text("VACUUM FULL spends"))
+            conn.execute(text("VACUUM FULL api_idempotency"))
             conn.execute(text("VACUUM FULL paper_entries"))  # readings overwritten once counted
             conn.execute(text("RESET lock_timeout"))
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from .. import strokes
+from .. import numbers, strokes
 from .base import KindConfigError
 
 MAX_PEOPLE = 200
@@ -71,14 +71,9 @@ def same_name_key(name: str) -> str:
 
 
 def exact_fraction(raw, what: str) -> Fraction:
-    """A number as written ("0.4", "2/5", 40%), exactly; a float is read through its shortest repr."""
-    text = str(raw).strip()
-    try:
-        if text.endswith("%"):
-            return Fraction(text[:-1]) / 100
-        return Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise KindConfigError(f"{what}“{raw}”不是有效的数（可写 0.4、2/5 或 40%）") from None
+    """A number as written ("0.4", "2/5", 40%), exactly; a float is read through its shortest repr.
+    Length and form are checked before converting (numbers.py): no exponents, no long digit runs."""
+    return numbers.number(raw, what, percent=True, error=KindConfigError)
 
 
 def parse_weights(raw, group_names: Iterable[str] | None, what: str = "权重") -> dict[str, Fraction]:

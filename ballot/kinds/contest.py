@@ -14,10 +14,11 @@ import math
 from fractions import Fraction
 from typing import Mapping, Sequence
 
+from .. import numbers
 from ..rules import DENOMINATORS, Threshold, percent
 from .approval import committee_count, parse_rule, quorum_problems, quorum_result
 from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
-from .common import clean_name, ordered, parse_names
+from .common import MAX_PEOPLE, clean_name, ordered, parse_names
 
 MAX_POSTS = 20
 NEXT_ROUND_RATIO = Fraction(3, 2)
@@ -81,9 +82,9 @@ class ContestKind(Kind):
         marks = []
         for i, post in enumerate(config["posts"]):
             values = form.get(f"p{i}", [])
-            try:
-                chosen = sorted({int(v) for v in values})
-            except ValueError:
+            try:  # a candidate's index: a few ASCII digits, never "１２" or "1_0" or a long run
+                chosen = sorted({numbers.integer(v, "人选", 0, MAX_PEOPLE - 1) for v in values})
+            except numbers.NumberError:
                 raise CastError("表单内容无效，请返回重新填写") from None
             if len(chosen) != len(values):
                 raise CastError("同一人选不能重复选择")

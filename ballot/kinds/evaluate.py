@@ -46,6 +46,7 @@ FLAGS = {
     "fail_over_third": ("不称职票超过三分之一", Fraction(1, 3)),
 }
 MAX_SUBJECTS = 100
+MAX_POINTS = 10_000  # points per grade (100, 85 …); bounded so a mean never works on huge numbers
 
 
 class EvaluateKind(Kind):
@@ -105,8 +106,10 @@ class EvaluateKind(Kind):
             points = spec.get("points") or []
             if not 2 <= len(grades) <= 7 or len(set(grades)) != len(grades):
                 raise KindConfigError(f"等次“{key}”须有 2 到 7 个互不相同的等次")
-            if len(points) != len(grades) or not all(isinstance(p, int) and not isinstance(p, bool) for p in points):
-                raise KindConfigError(f"等次“{key}”的分值须为整数，个数与等次相同")
+            if len(points) != len(grades) or not all(
+                isinstance(p, int) and not isinstance(p, bool) and abs(p) <= MAX_POINTS for p in points
+            ):
+                raise KindConfigError(f"等次“{key}”的分值须为 -{MAX_POINTS} 到 {MAX_POINTS} 的整数，个数与等次相同")
             if points != sorted(points, reverse=True):
                 raise KindConfigError(f"等次“{key}”的分值须从高到低排列")
             scales[str(key)] = {"grades": grades, "points": points}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping, Sequence
 
+from .. import numbers
 from ..rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
 from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from .common import ceil_places, clean_name, exact_fraction, ordered, parse_names, ranked, same_name_key
@@ -22,13 +23,7 @@ RATE_BASES = ("cast", "valid", "expected")
 
 
 def _int(raw, what: str, low: int, high: int) -> int:
-    try:
-        value = int(str(raw).strip())
-    except (TypeError, ValueError):
-        raise KindConfigError(f"{what}须为整数") from None
-    if not low <= value <= high:
-        raise KindConfigError(f"{what}须在 {low} 到 {high} 之间")
-    return value
+    return numbers.integer(raw, what, low, high, error=KindConfigError)
 
 
 class RecommendKind(Kind):

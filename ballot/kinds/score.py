@@ -13,6 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping, Sequence
 
+from .. import numbers
 from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from .common import (
     check_weighted_groups,
@@ -137,10 +138,8 @@ class ScoreKind(Kind):
                 raise CastError("评分内容无效，请返回重新填写")
             values = []
             for (label, high), text in zip(parts, row, strict=True):
-                try:
-                    value = Fraction(str(text).strip())
-                except (ValueError, ZeroDivisionError):
-                    raise CastError(f"“{name}”的{label}“{text}”不是数字") from None
+                # length and form before converting: "1e10000000" would hold the GIL for seconds
+                value = numbers.number(text, f"“{name}”的{label}", error=CastError)
                 part_low = low if len(parts) == 1 else Fraction(0)
                 if not part_low <= value <= high:
                     raise CastError(f"“{name}”的{label}须在 {_decimal(part_low)} 到 {_decimal(high)} 之间")

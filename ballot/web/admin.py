@@ -24,7 +24,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import audit, credentials, csvexport, meetingfile, screen, signing, strokes
+from .. import audit, credentials, csvexport, meetingfile, numbers, screen, signing, strokes
 from ..apitokens import create_token
 from ..apitokens import revoke as revoke_token
 from ..apitokens import tokens as list_tokens
@@ -336,8 +336,8 @@ def load_meeting():
 
 def _form_id(name: str) -> int | None:
     """A database id from a form field, or None (never an out-of-range number for the database)."""
-    raw = request.form.get(name, "")
-    return int(raw) if raw.isdecimal() and raw.isascii() and len(raw) <= 10 and 0 < int(raw) < 2**31 else None
+    value = numbers.form_integer(request.form.get(name, ""))
+    return value if isinstance(value, int) and 0 < value < 2**31 else None
 
 
 def _get(s, model, ident):

@@ -12,9 +12,19 @@ from flask import Blueprint, g, jsonify, request
 
 from .. import apitokens, credentials, meetingfile, strokes
 from ..audit import Actor
-from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot
+from ..casting import (
+    MAX_IDEMPOTENCY_KEY,
+    AlreadyCast,
+    Idempotency,
+    IdempotencyMismatch,
+    NotEligible,
+    NotOpen,
+    cast_ballot,
+    earlier_receipt,
+    has_spent,
+)
 from ..codes import new_receipt
-from ..itemviews import item_view
+from ..itemviews import group_state, item_view
 from ..kinds import CastError, get_kind
 from ..meetings import (
     OperationError,
@@ -261,26 +271,33 @@ def result(item_id: int):
 
 @bp.post("/ballots")
 def cast():
-    """Cast with a one-time code (no token: the code is the credential)."""
+    """Cast with a one-time code (no token: the code is the credential). Nothing of the choices is
+    read until the code is known to be usable, unspent and its item open; a retry with the same
+    Idempotency-Key after a lost response gets the first answer again."""
     data = body()
     client = client_address()
     codes = limiter("code")
     if codes.blocked(client):
         raise ApiError(429, "too_many_attempts", "票码输入错误次数过多，请稍后再试")
     item_id = _int(data.get("item_id"), "item_id", 1, 2**31 - 1)
-    raw = data.get("choices")
-    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
-        raise ApiError(400, "invalid_field", 'choices 须为对象，如 {"n0": "yes"}')
-    form = {k: [v] if isinstance(v, str) else v for k, v in raw.items()}
-    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in form.values()):
-        raise ApiError(400, "invalid_field", "choices 的值须为字符串")
+    key = _idempotency_key()
     code = data.get("code")
     with db().read() as s:
         cred = credentials.find_usable(s, settings().derived_key("credential"), code if isinstance(code, str) else None)
         item = item_view(s, item_id) if cred is not None else None
-    if cred is None or item is None or item.meeting_id != cred.meeting_id or cred.group_id not in item.group_ids:
-        codes.failed(client)
+        eligible = item is not None and item.meeting_id == cred.meeting_id and cred.group_id in item.group_ids
+        if eligible:
+            is_open = item.status == "open" and group_state(s, item_id, cred.group_id) == "open"
+            spent = has_spent(s, cred.id, item_id)
+    if not eligible:
+        codes.failed(client)  # one message for every code that cannot be used here
         raise ApiError(403, "code_unusable", "该票码无法用于这个议题")
+    form = _choices_form(data.get("choices"))
+    idempotency = _idempotency(cred.id, item_id, key, form) if key else None
+    if spent:
+        return _earlier_answer(idempotency, item_id)
+    if not is_open:
+        raise ApiError(409, "item_not_open", "该议题当前不在表决中")
     try:
         choices = get_kind(item.kind).parse_cast(item.config, form)
     except CastError as exc:
@@ -288,11 +305,64 @@ def cast():
     receipt = new_receipt()
     try:
         with db().write() as s:
-            cast_ballot(s, cred.id, item_id, choices, receipt)
+            cast_ballot(s, cred.id, item_id, choices, receipt, idempotency)
     except NotOpen:
         raise ApiError(409, "item_not_open", "该议题当前不在表决中") from None
     except AlreadyCast:
-        raise ApiError(409, "already_cast", "本票码已投过本议题") from None
+        return _earlier_answer(idempotency, item_id)  # a concurrent retry with the same key may have won
     except NotEligible:
         raise ApiError(403, "code_unusable", "该票码无法用于这个议题") from None
-    return jsonify({"item_id": item_id, "receipt": receipt}), 201
+    return _cast_response(item_id, receipt)
+
+
+def _cast_response(item_id: int, receipt: str, replayed: bool = False):
+    response = jsonify({"item_id": item_id, "receipt": receipt})
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 201
+
+
+def _choices_form(raw) -> dict[str, list[str]]:
+    """The shape of `choices` (an object of strings or lists of strings); the kind reads them."""
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        raise ApiError(400, "invalid_field", 'choices 须为对象，如 {"n0": "yes"}')
+    form = {k: [v] if isinstance(v, str) else v for k, v in raw.items()}
+    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in form.values()):
+        raise ApiError(400, "invalid_field", "choices 的值须为字符串")
+    return form
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key 须为 1 到 {MAX_IDEMPOTENCY_KEY} 个可见 ASCII 字符（建议每次投票用一个新的 UUID）",
+        )
+    return key
+
+
+def _idempotency(credential_id: str, item_id: int, key: str, form: dict) -> Idempotency:
+    """The same request is the same item and choices (the code is already in the record's key)."""
+    request_bytes = json.dumps({"item_id": item_id, "choices": form}, sort_keys=True, ensure_ascii=False).encode()
+    return Idempotency.derive(settings().derived_key("idempotency"), credential_id, item_id, key, request_bytes)
+
+
+def _earlier_answer(idempotency: Idempotency | None, item_id: int):
+    """The code is spent for this item: the first answer again if this is a retry with its key
+    (while the item is open), else 409 already_cast."""
+    if idempotency is not None:
+        try:
+            with db().read() as s:
+                receipt = earlier_receipt(s, idempotency)
+        except IdempotencyMismatch:
+            raise ApiError(
+                422, "idempotency_key_reused", "该 Idempotency-Key 已用于内容不同的投票请求：重试时请求内容须与首次完全相同"
+            ) from None
+        if receipt is not None:
+            return _cast_response(item_id, receipt, replayed=True)
+    raise ApiError(409, "already_cast", "本票码已投过本议题")

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from .. import numbers
+
 SEPARATORS = ("\t", "｜", "|", "，", ",")
-
-
-def _whole(text: str):
-    """A typed whole number as int; anything else (also "²" or 5,000 digits) as typed, for the
-    kind's check to refuse in words."""
-    return int(text) if text.isdecimal() and text.isascii() and len(text) <= 9 else text
 
 
 def _lines(text: str) -> list[str]:
@@ -94,7 +90,7 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
         for line in _lines(form.get("con_posts", "")):
             parts = [p.strip() for p in line.replace("｜", "|").split("|")]
             post, seats, names = (parts + ["", "", ""])[:3]
-            posts.append({"post": post, "seats": _whole(seats), "candidates": _list(names)})
+            posts.append({"post": post, "seats": numbers.form_integer(seats), "candidates": _list(names)})
         return {"posts": posts, "rule": _rule(form), "order": order}
     if kind == "evaluate":
         subjects = [{"name": name, "category": "team"} for name in _names(form.get("ev_teams", ""))]
@@ -109,10 +105,10 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
             "order": order,
         }
         minimum = form.get("ev_min", "5").strip()
-        raw["min_ballots"] = _whole(minimum)
+        raw["min_ballots"] = numbers.form_integer(minimum)
         if form.get("ev_quota", "").strip():
             quota = form["ev_quota"].strip()
-            raw["quotas"] = [{"grade": "优秀", "max": _whole(quota)}]
+            raw["quotas"] = [{"grade": "优秀", "max": numbers.form_integer(quota)}]
         return raw
     if kind == "score":
         sub_items = [{"name": name, "max": high} for name, high in map(_split, _lines(form.get("sc_sub_items", "")))]
@@ -124,7 +120,7 @@ def _kind_config(form: Mapping, kind: str, groups) -> dict:
             "step": form.get("sc_step", "0.5"),
             "sub_items": sub_items,
             "trim": form.get("sc_trim", "totals"),
-            "trim_min_judges": _whole(minimum),
+            "trim_min_judges": numbers.form_integer(minimum),
             "weights": _weights(form, groups, "sc_weight_"),
             "order": order,
         }

@@ -48,6 +48,19 @@ def _op(summary: str, responses: dict, auth: bool = True, params=(), body=None) 
     return op
 
 
+CAST_DESCRIPTION = (
+    "先核对票码、议题是否在表决中、本票码是否已投过本议题，之后才读取 choices。"
+    "响应丢失时（如网络中断）可带同一个 Idempotency-Key 重发完全相同的请求：已计入则返回同一回执"
+    "（201，响应头 Idempotent-Replayed: true）；同一键配不同内容返回 422 idempotency_key_reused；"
+    "不带该键的重发返回 409 already_cast。该键只保存到议题结束表决（封存时删除），之后重发返回 409 already_cast（该票码的选票已计入）。"
+)
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "客户端为每次投票生成的唯一值（建议 UUID），重试时原样重发；服务器只保存以它为密钥的摘要，议题结束表决时删除",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+}
 REF = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
 # optional: one voting group of an item whose groups vote at separate sittings
 GROUP_BODY = {
@@ -303,12 +316,19 @@ def spec() -> dict:
                 )
             },
             "/api/v1/ballots": {
-                "post": _op(
-                    "用票码投票",
-                    {**_ok(201, REF("Receipt"), "已计入；返回回执码"), **_errors(400, 403, 409, 413, 422, 429)},
-                    auth=False,
-                    body=_json_body(REF("BallotInput")),
-                )
+                "post": {
+                    **_op(
+                        "用票码投票",
+                        {
+                            **_ok(201, REF("Receipt"), "已计入；返回回执码（带同一 Idempotency-Key 的重试返回同一回执）"),
+                            **_errors(400, 403, 409, 413, 422, 429),
+                        },
+                        auth=False,
+                        params=[IDEMPOTENCY_KEY],
+                        body=_json_body(REF("BallotInput")),
+                    ),
+                    "description": CAST_DESCRIPTION,
+                }
             },
             "/api/v1/openapi.json": {
                 "get": {"summary": "本文档", "security": [], "responses": {"200": {"description": "OpenAPI 3 文档"}}}

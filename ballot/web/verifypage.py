@@ -1,4 +1,10 @@
-"""The public /verify page: upload an archive zip, get the same verdict as `ballot verify`."""
+"""The public /verify page: upload an archive zip, get the same verdict as `ballot verify`.
+
+Anyone may upload, so the check is bounded: the zip at most MAX_UPLOAD, its files together at most
+MAX_UNPACKED unpacked (the archive of 10 items × 3,000 ballots unpacks to ~4 MB; `ballot verify` allows
+archive.MAX_UNPACKED), nothing read beyond tally.json and its signature unless the signing key is
+trusted, no file parsed unless it is the one the signed tally.json names, and none whose parse
+would take more than PARSE_BUDGET of memory (archive.parse_cost)."""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from flask import Blueprint, current_app, render_template, request
 from .. import archive, signing
 
 bp = Blueprint("verify", __name__)
-MAX_UPLOAD = 50 * 1024 * 1024
+MAX_UPLOAD = 32 * 1024 * 1024
+MAX_UNPACKED = 32 * 1024 * 1024
+PARSE_BUDGET = 128 * 1024 * 1024
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -33,9 +41,17 @@ def verify():
             else:
                 keys = signing.public_keys(Path(current_app.instance_path))
             if upload and upload.filename:
-                checks = archive.verify(archive.read(_read(upload)), keys, [fingerprint] if fingerprint else [])
+                checks = archive.verify(
+                    archive.read(_read(upload), limit=MAX_UNPACKED),
+                    keys,
+                    [fingerprint] if fingerprint else [],
+                    require_trusted=True,
+                    parse_budget=PARSE_BUDGET,
+                )
             elif tally and tally.filename and signature and signature.filename:
-                checks = archive.verify_report(_read(tally), signature.read(4096), keys)
+                tally_bytes = _read(tally, archive.SMALL_FILES["tally.json"])
+                signature_bytes = _read(signature, archive.SMALL_FILES["tally.json.minisig"])
+                checks = archive.verify_report(tally_bytes, signature_bytes, keys, PARSE_BUDGET)
                 signature_only = True
             else:
                 raise ValueError("请选择归档 zip 文件，或同时选择 tally.json 与 tally.json.minisig")
@@ -44,8 +60,9 @@ def verify():
     return render_template("verify.html", checks=checks, error=error, signature_only=signature_only)
 
 
-def _read(upload) -> bytes:
-    data = upload.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise ValueError("文件过大")
+def _read(upload, limit: int = MAX_UPLOAD) -> bytes:
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        size = f"{limit // 1024 // 1024} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+        raise ValueError(f"文件过大（本页上限 {size}）；更大的归档请用 ballot verify 离线核验")
     return data
