@@ -46,7 +46,7 @@ def create_user(session: Session, username: str, password: str, role: str, displ
         raise UserError("用户名不能为空，且不超过 64 个字符")
     if role not in ROLES:
         raise UserError("角色无效")
-    _check_password(password)
+    check_new_password(password)
     if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
         raise UserError(f"用户名“{username}”已存在")
     user = User(
@@ -62,7 +62,7 @@ def create_user(session: Session, username: str, password: str, role: str, displ
     return user
 
 
-def _check_password(password: str) -> None:
+def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise UserError(f"密码至少 {MIN_PASSWORD} 个字符")
     if len(password) > 256:
@@ -84,7 +84,7 @@ def _other_active_admins(session: Session, user: User) -> int:
 
 
 def set_password(user: User, password: str) -> None:
-    _check_password(password)
+    check_new_password(password)
     user.password_hash = generate_password_hash(password, method="scrypt")
     end_sessions(user)
 

@@ -63,7 +63,8 @@ def test_parallel_wrong_passwords_check_at_most_the_allowance(app, world, settin
     codes = _in_parallel(PARALLEL, wrong)
     allowance = settings.login_failures_per_client
     assert checked.calls <= allowance
-    assert sorted(set(codes)) == [401, 429] and codes.count(401) == checked.calls
+    # (in a crowd, attempts may refuse one another: fewer than the allowance is fine, more never)
+    assert set(codes) <= {401, 429} and codes.count(401) == checked.calls
     # attempts refused in the crowd left nothing behind: what was checked is what counts
     assert app.extensions["ballot.login_limiter"].failures("127.0.0.1") == checked.calls
 
@@ -76,11 +77,12 @@ def test_parallel_wrong_codes_check_at_most_the_allowance(app, world, settings, 
     monkeypatch.setattr(vote, "find_usable", checked)
     clients = [app.test_client() for _ in range(PARALLEL)]
     tokens = [csrf_of(c.get("/").get_data(as_text=True)) for c in clients]
-    codes = _in_parallel(
-        PARALLEL, lambda i: clients[i].post("/enter", data={"code": f"WRONG{i:04d}", "csrf_token": tokens[i]}).status_code
-    )
+    def wrong(i):
+        return clients[i].post("/enter", data={"code": f"WRONG{i:04d}", "csrf_token": tokens[i]}).status_code
+
+    codes = _in_parallel(PARALLEL, wrong)
     assert checked.calls <= settings.code_failures_per_client
-    assert codes.count(400) == checked.calls and codes.count(429) == PARALLEL - checked.calls
+    assert set(codes) <= {400, 429} and codes.count(400) == checked.calls and codes.count(429) == PARALLEL - checked.calls
 
 
 def test_a_right_password_or_code_is_forgiven(app, world, settings):

@@ -78,6 +78,21 @@ def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(app, world
     assert ("user.password_change", '{"username": "chair1"}') in actions(world)
 
 
+def test_a_taken_over_session_cannot_guess_the_current_password(app, world, settings):
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    new = "another-long-password"
+    for _ in range(3):  # a typo in the new password is no guess
+        r = post(clerk, "/admin/password", {"current": "x", "new": new, "repeat": new + "!"}, "/admin/password")
+        assert r.status_code == 400 and "不一致" in r.get_data(as_text=True)
+    for i in range(settings.login_failures_per_client):
+        r = post(clerk, "/admin/password", {"current": f"guess-{i}", "new": new, "repeat": new}, "/admin/password")
+        assert r.status_code == 400
+    r = post(clerk, "/admin/password", {"current": PASSWORD, "new": new, "repeat": new}, "/admin/password")
+    assert r.status_code == 429
+
+
 @pytest.mark.parametrize("change", ["deactivate", "reset_password", "role"])
 def test_the_administrator_ends_a_users_sessions(app, world, change):
     world.staff("admin")

@@ -69,6 +69,7 @@ from ..users import (
     UserError,
     authenticate,
     change_own_password,
+    check_new_password,
     create_user,
     end_sessions,
     may,
@@ -107,7 +108,7 @@ def load_user():
         and user.active
         and session.get("sg") == user.session_generation
         and isinstance(login_at, int)
-        and 0 <= time.time() - login_at < lifetime
+        and time.time() - login_at < lifetime  # (the cookie is authenticated: login_at is ours)
     ):
         g.user = user
     else:
@@ -189,17 +190,29 @@ def password():
     error = None
     if request.method == "POST":
         f = request.form
+        new = f.get("new", "")
         try:
-            if f.get("new", "") != f.get("repeat", ""):
+            if new != f.get("repeat", ""):
                 raise UserError("两次输入的新密码不一致")
-            with db().write() as s:
-                user = s.get(User, g.user.id)
-                change_own_password(user, f.get("current", "")[:256], f.get("new", ""))
-                audit.record(s, actor(), "user.password_change", None, username=user.username)
-            _start_staff_session(user)
-            return message_page("密码已修改", "密码已修改，其他设备上的登录已全部退出。", 200, back=url_for("admin.home"))
+            check_new_password(new)
         except UserError as exc:
             error = str(exc)
+        else:
+            guesses = limiter("login")  # a taken-over session may not guess the current password
+            attempt = guesses.attempt(client_address())
+            if attempt is None:
+                return message_page("请稍后再试", "密码输入错误次数过多，请几分钟后再试。", 429, back=url_for("admin.password"))
+            try:
+                with db().write() as s:
+                    user = s.get(User, g.user.id)
+                    change_own_password(user, f.get("current", "")[:256], new)
+                    audit.record(s, actor(), "user.password_change", None, username=user.username)
+            except UserError as exc:
+                error = str(exc)
+            else:
+                guesses.forgive(attempt)
+                _start_staff_session(user)
+                return message_page("密码已修改", "密码已修改，其他设备上的登录已全部退出。", 200, back=url_for("admin.home"))
     return render_template("admin/password.html", error=error), (400 if error else 200)
 
 
