@@ -1,6 +1,8 @@
 # Organization mode: gunicorn app servers sharing one PostgreSQL.
 #   docker run -e BALLOT_DATABASE_URL=postgresql+psycopg://ballot@db/ballot \
-#              -v ballot-secrets:/data -p 8000:8000 ballot
+#              -e BALLOT_TRUSTED_PROXIES=1 -v ballot-secrets:/data -p 8000:8000 ballot
+# BALLOT_TRUSTED_PROXIES: how many reverse proxies stand in front (1 behind one nginx/Caddy; 0 only
+# when clients connect directly), so each voter keeps their own address for the failure limits.
 # The instance secret comes from the /data volume (secret.key made once by `ballot init`) or from
 # BALLOT_SECRET_KEY; it is never baked into the image. scripts/entrypoint.sh is what CI tests.
 FROM python:3.11-slim-bookworm

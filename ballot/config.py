@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ class Settings:
     # How many reverse proxies in front of us may set X-Forwarded-For (0 = trust none).
     trusted_proxies: int = 0
     voter_session_minutes: int = 8 * 60
+    # a staff login ends this long after it began, however busy it was (not renewed by use)
     clerk_session_minutes: int = 8 * 60
     # Failed-code limits: per client, and a global ceiling that only throttles clients that
     # have failed themselves, so an attack elsewhere never locks out a hall of honest voters.
@@ -46,20 +48,60 @@ def default_instance_path() -> Path:
     return Path(os.environ.get("BALLOT_INSTANCE", "instance")).resolve()
 
 
+MIN_SECRET_BYTES = 32
+
+# What derives from the instance secret, hence what a new secret loses (see derived_key's users).
+_RECOVERY = (
+    "请从备份（或另一台应用服务器）恢复原来的 secret.key，或设置原来的 BALLOT_SECRET_KEY。"
+    "如原密钥已无法找回，可删除（或移走）该文件后运行 `ballot init` 生成新密钥，代价是："
+    "已签发的票码全部失效（须作废后重新签发），所有投票人和工作人员的登录失效，大屏链接失效（须重新生成）；"
+    "账号密码、API 令牌和签名密钥不受影响。"
+)
+
+
+def _checked_secret(secret: bytes, source: str) -> bytes:
+    """A short secret (an emptied file, a typo in the variable) would let anyone forge a staff
+    cookie or a code hash: refuse to start rather than run on it."""
+    if len(secret) < MIN_SECRET_BYTES:
+        raise SystemExit(
+            f"实例密钥过短：{source} 只有 {len(secret)} 字节，至少需要 {MIN_SECRET_BYTES} 字节，服务拒绝启动。{_RECOVERY}"
+        )
+    return secret
+
+
+def _write_new_secret(path: Path) -> None:
+    """Write a fresh secret whole or not at all: a temporary file (0600), flushed to disk, then
+    linked into place (never over an existing secret), and the folder synced."""
+    fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # created 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another `init` made one first: use that one
+    finally:
+        os.unlink(tmp)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def read_or_create_secret(instance_path: Path, create: bool) -> bytes:
     env = os.environ.get("BALLOT_SECRET_KEY")
-    if env:
-        return env.encode()
+    if env:  # set but empty means unset, as in scripts/entrypoint.sh
+        return _checked_secret(env.encode(), "环境变量 BALLOT_SECRET_KEY")
     path = instance_path / SECRET_FILE
-    if path.exists():
-        return path.read_bytes().strip()
-    if not create:
-        raise SystemExit(f"实例密钥不存在：{path}。请先运行 `ballot init`，或设置环境变量 BALLOT_SECRET_KEY。")
-    instance_path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32))
-    return path.read_bytes().strip()
+    if not path.exists():
+        if not create:
+            raise SystemExit(f"实例密钥不存在：{path}。请先运行 `ballot init`，或设置环境变量 BALLOT_SECRET_KEY。")
+        instance_path.mkdir(parents=True, exist_ok=True)
+        _write_new_secret(path)
+    return _checked_secret(path.read_bytes().strip(), str(path))
 
 
 def _int_env(name: str, default: int) -> int:
@@ -76,6 +118,7 @@ def load_settings(instance_path: Path | None = None, create_secret: bool = False
         master_secret=read_or_create_secret(instance, create_secret),
         trusted_proxies=_int_env("BALLOT_TRUSTED_PROXIES", 0),
         voter_session_minutes=_int_env("BALLOT_VOTER_SESSION_MINUTES", 8 * 60),
+        clerk_session_minutes=_int_env("BALLOT_STAFF_SESSION_MINUTES", 8 * 60),
         code_failures_per_client=_int_env("BALLOT_CODE_FAILURES_PER_CLIENT", 10),
         code_failures_global=_int_env("BALLOT_CODE_FAILURES_GLOBAL", 600),
         screen_streams=_int_env("BALLOT_SCREEN_STREAMS", 4),

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -51,6 +52,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Every staff cookie carries the generation it was issued under; logout, a password change,
+    # deactivation and a role change bump it, which ends every other session of the user at once.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Meeting(Base):
@@ -242,6 +246,23 @@ class SlipJob(Base):
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="running")  # running/done/failed
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FailedAttempt(Base):
+    """One counted attempt at a code or a password, seen by every worker and app server (the
+    rate limits of ratelimit.py). Only the limiter, a keyed hash of the client address and the
+    time: never the code or the username typed, nothing that joins a ballot. Rows of attempts that
+    succeeded are deleted at once, the others once they leave the window."""
+
+    __tablename__ = "failed_attempts"
+    __table_args__ = (
+        Index("ix_failed_attempts_limiter_client_at", "limiter", "client", "at"),
+        Index("ix_failed_attempts_limiter_at", "limiter", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    limiter: Mapped[str] = mapped_column(String(16))
+    client: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class ApiToken(Base):

@@ -10,6 +10,12 @@ if [ -z "${BALLOT_SECRET_KEY:-}" ] && [ ! -f "$instance/secret.key" ]; then
   echo "no instance secret: set BALLOT_SECRET_KEY or put secret.key (from 'ballot init') in $instance" >&2
   exit 2
 fi
+# Behind a reverse proxy (the usual setup) set BALLOT_TRUSTED_PROXIES to the number of proxies in
+# front of this server (1 for one nginx/Caddy): else every voter has the proxy's address and the
+# whole hall shares one allowance of wrong codes. Leave it 0 only when clients connect directly.
+if [ -z "${BALLOT_TRUSTED_PROXIES:-}" ]; then
+  echo "note: BALLOT_TRUSTED_PROXIES is not set; behind a reverse proxy set it (e.g. 1), or every voter shares one rate limit" >&2
+fi
 # Migrations are idempotent; with several servers starting at once, run them from one (BALLOT_MIGRATE=0 elsewhere).
 if [ "${BALLOT_MIGRATE:-1}" = "1" ]; then
   ballot db upgrade

@@ -284,7 +284,7 @@ def test_verify_page_and_the_clerks_zip_download(app, world, built, tmp_path, se
     assert "结论：有项目未通过" in broken  # a malformed export is a failed check, never a 500
 
 
-def test_clerk_downloads_the_archive_as_one_zip(app, world, built, settings):
+def test_chair_downloads_the_archive_as_one_zip(app, world, built, settings):
     import io
     import zipfile
 
@@ -292,9 +292,9 @@ def test_clerk_downloads_the_archive_as_one_zip(app, world, built, settings):
 
     folder, _, files = built
     meeting_id = json.loads(files["tally.json"])["meeting"]["id"]
-    world.staff("scrutineer")
+    world.staff("chair")
     client = app.test_client()
-    login(client, "scrutineer1")
+    login(client, "chair1")
     refused = client.get(f"/admin/meetings/{meeting_id}/archive.zip")
     assert refused.status_code == 400 and "ballot init" in refused.get_data(as_text=True)
     key = signing.create_key(settings.instance_path)

@@ -18,13 +18,13 @@ def test_a_kiosk_refuses_another_meetings_code_like_any_bad_code(app, world):
     started = device.post(f"/admin/meetings/{here.id}/kiosk", data={"csrf_token": csrf_of(page)})
     assert started.status_code == 303 and started.headers["Location"].endswith("/kiosk")
     limiter = app.extensions["ballot.kiosk_code_limiter"]
-    before = limiter._client_failures("127.0.0.1")
+    before = limiter.failures("127.0.0.1")
     refused = device.post(
         "/enter", data={"code": other_code, "csrf_token": csrf_of(device.get("/kiosk").get_data(as_text=True))}
     )
     text = refused.get_data(as_text=True)
     assert refused.status_code == 400 and CODE_REFUSED in text and 'href="/kiosk"' in text
-    assert limiter._client_failures("127.0.0.1") == before + 1
+    assert limiter.failures("127.0.0.1") == before + 1
     # the same code works on a phone of its own meeting: it was refused only here
     phone = app.test_client()
     assert phone.get(f"/v/{other_code}").status_code == 303

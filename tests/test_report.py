@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import ARTIFACTS, ROOT, csrf_of, login
 from voting import vote
 
-from ballot import archive, report, reportfonts, signing
+from ballot import archive, audit, report, reportfonts, signing
 from ballot.cli import main
 from ballot.models import Meeting
 
@@ -308,23 +308,26 @@ def test_a_name_the_fonts_cannot_print_is_flagged_before_signing(app, world, tmp
     assert gap.char == "\ue000" and "私用区字符" in gap.problem and gap.texts == ("李\ue000",)
 
 
-def test_clerk_sees_the_unprintable_name_and_confirms_before_the_zip(app, world, tmp_path, monkeypatch):
+def test_chair_sees_the_unprintable_name_and_confirms_before_the_zip(app, world, tmp_path, monkeypatch):
     m = _closed_unprintable(app, world)
     signing.create_key(world.settings.instance_path)
-    world.staff("clerk")
-    clerk = app.test_client()
-    login(clerk, "clerk1")
-    page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    world.staff("chair")
+    chair = app.test_client()
+    login(chair, "chair1")
+    page = chair.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
     assert 'id="unprintable"' in page and "已安装的字库都没有这个字" in page
-    refused = clerk.get(f"/admin/meetings/{m.id}/archive.zip")
+    refused = chair.get(f"/admin/meetings/{m.id}/archive.zip")
     assert refused.status_code == 200 and "报告无法正确印出以下字符" in refused.get_data(as_text=True)
     form = refused.get_data(as_text=True)
-    got = clerk.post(
+    got = chair.post(
         f"/admin/meetings/{m.id}/archive.zip", data={"csrf_token": csrf_of(form), "accept_unprintable": "1"}
     )
     assert got.status_code == 200 and got.mimetype == "application/zip"
     with zipfile.ZipFile(io.BytesIO(got.data)) as z:
         assert "report.pdf" in z.namelist()
+    with world.db.read() as s:  # only the signing that happened is recorded, with the acceptance
+        signed = [json.loads(e.detail_json) for e in audit.entries(s, m.id) if e.action == "archive.sign"]
+    assert [d["accept_unprintable"] for d in signed] == [True]
 
 
 def test_cli_export_refuses_until_the_clerk_accepts(app, world, settings, tmp_path):

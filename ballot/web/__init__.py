@@ -92,13 +92,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.session_interface = EncryptedCookieSessionInterface()
     app.extensions["ballot.settings"] = settings
     app.extensions["ballot.db"] = database or Database(settings.database_url)
-    storage = os.environ.get("BALLOT_RATELIMIT_STORAGE", "memory://")
+    # failed attempts live in the database: one allowance for every worker and app server
+    limiter_key = settings.derived_key("ratelimit-client")
     app.extensions["ballot.code_limiter"] = FailureLimiter(
         "code",
         settings.code_failures_per_client,
         settings.code_failures_global,
         settings.code_failure_window_seconds,
-        storage,
+        app.extensions["ballot.db"],
+        limiter_key,
     )
     # a shared kiosk at the door takes every voter's typing from one device: a queue's typos must
     # not lock it as fast as one phone's guesses would (the kiosk is watched by staff)
@@ -107,15 +109,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings.code_failures_per_client * KIOSK_TYPO_FACTOR,
         settings.code_failures_global,
         settings.code_failure_window_seconds,
-        storage,
+        app.extensions["ballot.db"],
+        limiter_key,
     )
     app.extensions["ballot.login_limiter"] = FailureLimiter(
         "login",
         settings.login_failures_per_client,
         None,
         settings.login_failure_window_seconds,
-        storage,
+        app.extensions["ballot.db"],
+        limiter_key,
     )
+    _notice_untrusted_forwarding(app, settings)
 
     @app.before_request
     def _larger_uploads():  # before CSRF reads the form: the /verify page takes whole archives
@@ -139,6 +144,28 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     _install_headers(app)
     _quiet_exception_log(app)
     return app
+
+
+FORWARDED_WITHOUT_PROXY = "ballot.forwarded_without_proxy"
+
+
+def _notice_untrusted_forwarding(app: Flask, settings: Settings) -> None:
+    """Requests that carry X-Forwarded-For while no proxy is trusted come through a proxy we do
+    not know of: every client then has the proxy's address and the whole hall shares one failure
+    allowance (a few typos lock everyone out). Say so loudly in the log and on the staff pages."""
+    app.extensions[FORWARDED_WITHOUT_PROXY] = False
+    if settings.trusted_proxies:
+        return
+
+    @app.before_request
+    def notice():
+        if not app.extensions[FORWARDED_WITHOUT_PROXY] and "X-Forwarded-For" in request.headers:
+            app.extensions[FORWARDED_WITHOUT_PROXY] = True
+            log.warning(
+                "requests carry X-Forwarded-For but BALLOT_TRUSTED_PROXIES is 0: every client has the "
+                "proxy's address and shares one rate limit (a few typos lock out the whole hall). "
+                "Set BALLOT_TRUSTED_PROXIES to the number of proxies in front of this server."
+            )
 
 
 def _install_error_pages(app: Flask) -> None:

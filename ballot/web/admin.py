@@ -6,6 +6,7 @@ import io
 import json
 import re
 import secrets
+import time
 from functools import wraps
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     g,
     jsonify,
     redirect,
@@ -62,7 +64,19 @@ from ..publicurl import voting_base_url
 from ..rules import COMPARATORS, DENOMINATORS, PRESETS
 from ..sealing import compact_pending
 from ..slips import PER_PAGE, SlipError, SlipSheet, check_sheet, qr_svg, stream_slips
-from ..users import UserError, authenticate, create_user, may
+from ..users import (
+    UserError,
+    authenticate,
+    change_own_password,
+    check_new_password,
+    create_user,
+    end_sessions,
+    may,
+    new_password,
+    set_active,
+    set_password,
+    set_role,
+)
 from . import itemform
 from .common import client_address, db, limiter, message_page, settings
 
@@ -72,15 +86,41 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # -- login and permissions ---------------------------------------------------------------------
 
 
+STAFF_KEYS = ("staff", "sg", "st")  # user id, session generation, login time (epoch seconds)
+
+
 @bp.before_request
 def load_user():
+    """The staff user of this cookie, if it is still good: the user is active, nothing has ended
+    their sessions since it was issued, and the login is younger than the staff session lifetime
+    (counted from the login, however busy the session was since)."""
     g.user = None
     uid = session.get("staff")
-    if uid is not None:
-        with db().read() as s:
-            user = s.get(User, uid)
-            if user is not None and user.active:
-                g.user = user
+    if uid is None:
+        return
+    with db().read() as s:
+        user = s.get(User, uid) if isinstance(uid, int) else None
+    lifetime = settings().clerk_session_minutes * 60
+    login_at = session.get("st")
+    if (
+        user is not None
+        and user.active
+        and session.get("sg") == user.session_generation
+        and isinstance(login_at, int)
+        and time.time() - login_at < lifetime  # (the cookie is authenticated: login_at is ours)
+    ):
+        g.user = user
+    else:
+        for key in STAFF_KEYS:
+            session.pop(key, None)
+
+
+def _start_staff_session(user: User) -> None:
+    session.clear()
+    session.permanent = True
+    session["staff"] = user.id
+    session["sg"] = user.session_generation
+    session["st"] = int(time.time())
 
 
 def actor() -> audit.Actor:
@@ -109,6 +149,7 @@ def template_helpers():
         "STATUS_LABELS": STATUS_LABELS,
         "ROLE_LABELS": ROLE_LABELS,
         "order_of": order_of,
+        "forwarded_without_proxy": current_app.extensions.get("ballot.forwarded_without_proxy", False),
     }
 
 
@@ -116,27 +157,62 @@ def template_helpers():
 def login():
     error = None
     if request.method == "POST":
-        client = client_address()
         logins = limiter("login")
-        if logins.blocked(client):
+        attempt = logins.attempt(client_address())  # counted before the password is checked
+        if attempt is None:
             return message_page("请稍后再试", "登录失败次数过多，请几分钟后再试。", 429, back=url_for("admin.login"))
         with db().read() as s:
             user = authenticate(s, request.form.get("username", "")[:64], request.form.get("password", "")[:256])
         if user is None:
-            logins.failed(client)
             error = "用户名或密码不正确"
         else:
-            session.clear()
-            session.permanent = True
-            session["staff"] = user.id
+            logins.forgive(attempt)
+            _start_staff_session(user)
             return redirect(url_for("admin.home"), code=303)
     return render_template("admin/login.html", error=error), (401 if error else 200)
 
 
 @bp.post("/logout")
 def logout():
+    """Logging out ends every session of the user (a copied cookie included), not only this one."""
+    if g.user is not None:
+        with db().write() as s:
+            end_sessions(s.get(User, g.user.id))
     session.clear()
     return redirect(url_for("admin.login"), code=303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@require("observe")
+def password():
+    """Any staff user changes their own password; their other sessions end, this one goes on."""
+    error = None
+    if request.method == "POST":
+        f = request.form
+        new = f.get("new", "")
+        try:
+            if new != f.get("repeat", ""):
+                raise UserError("两次输入的新密码不一致")
+            check_new_password(new)
+        except UserError as exc:
+            error = str(exc)
+        else:
+            guesses = limiter("login")  # a taken-over session may not guess the current password
+            attempt = guesses.attempt(client_address())
+            if attempt is None:
+                return message_page("请稍后再试", "密码输入错误次数过多，请几分钟后再试。", 429, back=url_for("admin.password"))
+            try:
+                with db().write() as s:
+                    user = s.get(User, g.user.id)
+                    change_own_password(user, f.get("current", "")[:256], new)
+                    audit.record(s, actor(), "user.password_change", None, username=user.username)
+            except UserError as exc:
+                error = str(exc)
+            else:
+                guesses.forgive(attempt)
+                _start_staff_session(user)
+                return message_page("密码已修改", "密码已修改，其他设备上的登录已全部退出。", 200, back=url_for("admin.home"))
+    return render_template("admin/password.html", error=error), (400 if error else 200)
 
 
 # -- meetings ----------------------------------------------------------------------------------
@@ -198,21 +274,25 @@ def _sittings(s, item: Item, groups) -> list[dict] | None:
 
 
 @bp.route("/meetings/<id:meeting_id>/archive.zip", methods=["GET", "POST"])
-@require("observe")
+@require("publish")
 def archive_zip(meeting_id: int):
-    """The signed tally archive of the meeting's closed items, as one zip. While a name has a
-    character the report cannot print, the clerk first sees the list and confirms (POST)."""
+    """The signed tally archive of the meeting's closed items, as one zip: the instance key signs
+    it, so only those who may publish results ask for it, and each signing is recorded. While a
+    name has a character the report cannot print, they first see the list and confirm (POST)."""
     from .. import archive, reportfonts
 
     accept = request.method == "POST" and request.form.get("accept_unprintable") == "1"
     try:
+        key = signing.load_key(settings().instance_path)
         with db().read() as s:
             m = _get(s, Meeting, meeting_id)
-            files = archive.build(s, m, signing.load_key(settings().instance_path), accept_unprintable=accept)
+            files = archive.build(s, m, key, accept_unprintable=accept)
     except archive.UnprintableNames as exc:
         return render_template("admin/unprintable.html", meeting_id=meeting_id, gaps=exc.gaps)
     except (OperationError, signing.SigningError, reportfonts.FontError) as exc:
         return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    with db().write() as s:  # after it was signed: a refused build signed nothing
+        audit.record(s, actor(), "archive.sign", meeting_id, key=key.public.id_hex, accept_unprintable=accept)
     name = f"ballot-archive-{meeting_id}.zip"
     return Response(
         archive.zipped(files),
@@ -841,27 +921,78 @@ def api_tokens():
 # -- users -------------------------------------------------------------------------------------
 
 
+def _users_page(error: str | None = None, note: str | None = None, new_secret: tuple[str, str] | None = None):
+    with db().read() as s:
+        rows = s.execute(select(User).order_by(User.id)).scalars().all()
+    page = render_template(
+        "admin/users.html",
+        users=rows,
+        roles=ROLES,
+        error=error,
+        note=note or session.pop("flash", None),
+        new_secret=new_secret,
+    )
+    return page, (400 if error else 200)
+
+
 @bp.route("/users", methods=["GET", "POST"])
 @require("manage_users")
 def users():
-    error = None
-    if request.method == "POST":
-        try:
-            with db().write() as s:
-                u = create_user(
-                    s,
-                    request.form.get("username", ""),
-                    request.form.get("password", ""),
-                    request.form.get("role", ""),
-                    request.form.get("display_name", ""),
-                )
-                audit.record(s, actor(), "user.create", None, username=u.username, role=u.role)
-            session["flash"] = "用户已创建。"
-            return redirect(url_for("admin.users"), code=303)
-        except UserError as exc:
-            error = str(exc)
-    with db().read() as s:
-        rows = s.execute(select(User).order_by(User.id)).scalars().all()
-    return render_template("admin/users.html", users=rows, roles=ROLES, error=error, note=session.pop("flash", None)), (
-        400 if error else 200
-    )
+    if request.method == "GET":
+        return _users_page()
+    try:
+        with db().write() as s:
+            u = create_user(
+                s,
+                request.form.get("username", ""),
+                request.form.get("password", ""),
+                request.form.get("role", ""),
+                request.form.get("display_name", ""),
+            )
+            audit.record(s, actor(), "user.create", None, username=u.username, role=u.role)
+    except UserError as exc:
+        return _users_page(error=str(exc))
+    session["flash"] = "用户已创建。"
+    return redirect(url_for("admin.users"), code=303)
+
+
+@bp.post("/users/<id:user_id>")
+@require("manage_users")
+def user_change(user_id: int):
+    """Deactivate, reactivate, reset the password of or change the role of one account: each
+    ends that user's sessions at once and goes to the audit log."""
+    action = request.form.get("action", "")
+    new_pw = None
+    try:
+        with db().write() as s:
+            user = _get(s, User, user_id)
+            if action == "deactivate":
+                set_active(s, user, False)
+                audit.record(s, actor(), "user.deactivate", None, username=user.username)
+                note = f"已停用“{user.username}”，其登录已全部退出。"
+            elif action == "activate":
+                set_active(s, user, True)
+                audit.record(s, actor(), "user.activate", None, username=user.username)
+                note = f"已启用“{user.username}”。"
+            elif action == "reset_password":
+                new_pw = new_password()
+                set_password(user, new_pw)
+                audit.record(s, actor(), "user.password_reset", None, username=user.username)
+                note = f"已重置“{user.username}”的密码，其登录已全部退出。"
+            elif action == "role":
+                old = user.role
+                set_role(s, user, request.form.get("role", ""))
+                audit.record(s, actor(), "user.role", None, username=user.username, old=old, new=user.role)
+                note = f"“{user.username}”的角色已改为{ROLE_LABELS[user.role]}，其登录已全部退出。"
+            else:
+                raise UserError("操作无效")
+            username = user.username
+    except UserError as exc:
+        return _users_page(error=str(exc))
+    if new_pw is not None:  # shown once, on this page only (never in a cookie or a redirect)
+        return _users_page(note=note, new_secret=(username, new_pw))
+    if user_id == g.user.id:  # the administrator changed their own account: this session ended too
+        session.clear()
+        return redirect(url_for("admin.login"), code=303)
+    session["flash"] = note
+    return redirect(url_for("admin.users"), code=303)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 
 from cryptography.fernet import Fernet, InvalidToken
+from flask import has_request_context, request
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
@@ -33,6 +34,12 @@ class _FernetSerializer:
 
 
 class EncryptedCookieSessionInterface(SecureCookieSessionInterface):
+    def get_cookie_secure(self, app) -> bool:
+        # Secure whenever the request came over HTTPS (directly, or through a trusted proxy that
+        # said so: ProxyFix sets the scheme), so a later plain-HTTP request never carries it;
+        # BALLOT_SECURE_COOKIES=1 forces it regardless.
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
     def get_signing_serializer(self, app):
         serializer = app.extensions.get("ballot.session_serializer")
         if serializer is None:  # one per app: building it on every request costs more than using it

@@ -66,7 +66,8 @@ def _enter(typed: str):
     """Shared by the slip URL and the typed-code form."""
     client = client_address()
     codes = limiter("kiosk_code" if kiosk_meeting() is not None else "code")
-    if codes.blocked(client):
+    attempt = codes.attempt(client)  # counted before the code is checked, forgiven if it works
+    if attempt is None:
         return message_page("请稍后再试", TOO_MANY, 429, back=url_for("vote.start"), back_label="返回首页")
     typed = _typed_code(typed)
     with db().read() as s:
@@ -77,9 +78,9 @@ def _enter(typed: str):
             voter = {"c": cred.id, "m": cred.meeting_id, "g": cred.group_id}
             open_items = _open_items_to_cast(s, voter)
     if cred is None:
-        codes.failed(client)
         back = url_for("vote.kiosk") if kiosk_meeting() is not None else url_for("vote.start")
         return message_page("票码无法使用", CODE_REFUSED, 400, back=back, back_label="重新输入")
+    codes.forgive(attempt)
     reset_session()
     session.permanent = True
     session["v"] = voter
