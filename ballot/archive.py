@@ -7,7 +7,8 @@ Files (all but the signature are canonical JSON, RFC 8785, UTF-8):
 - `tally.json.minisig` + `minisign.pub`: an Ed25519 signature in the minisign format;
 - `report.pdf` + `report.pdf.minisig`: the same report as a PDF/A-3b document for the archive
   (report.py), with tally.json and its signature attached, signed by the same key;
-- `ballots.json`: the anonymous ballot export of every closed item (export.py);
+- `ballots.json`: the anonymous ballot export of every closed item (export.py; no ballot carries
+  write-in text, the write-ins of 民主推荐 come apart as public totals);
 - `receipts.json`: the receipt codes counted, per item (inclusion only, never content);
 - `audit.log`: the meeting's clerk and chair actions, one JSON object a line, hash-chained.
 `verify` checks all of it without a server or a database and recounts every item.
@@ -31,10 +32,13 @@ from sqlalchemy.orm import Session
 from . import __version__, audit, credentials, paperentry, report, reportfonts, signing, strokes, workbook
 from .clock import utcnow
 from .export import recount
+from .kinds import get_kind
 from .meetings import OperationError, export_item, item_config, item_counts, item_result
 from .models import Ballot, Meeting
 
-FORMAT = "ballot-tally/2"  # 2: audit.log written as hashed, items matched by id, trust anchored
+FORMAT = "ballot-tally/3"  # 2: audit.log written as hashed, items matched by id, trust anchored;
+# 3: ballots.json carries no write-in text, only public write-in totals (a marker names no ballot)
+OLD_FORMATS = {"ballot-tally/2": "其 ballots.json 中每张民主推荐选票带有另行推荐的原文"}
 FILES = (
     "tally.json",
     "tally.json.minisig",
@@ -99,7 +103,7 @@ def build(
         raise OperationError("本会议还没有结束表决的议题，无可归档的结果")
     ballots = canonical(
         {
-            "format": "ballot-archive/1",
+            "format": "ballot-archive/2",
             "meeting": meeting.id,
             "items": [{"item": i.id, **export_item(session, i)} for i in items],  # matched by id: titles repeat
         }
@@ -178,7 +182,7 @@ def _item_entry(session: Session, item) -> dict:
         "kind": item.kind,
         "opened_at": _iso(item.opened_at),
         "closed_at": _iso(item.closed_at),
-        "config": item_config(item),
+        "config": get_kind(item.kind).public_config(item_config(item)),
         "witnesses": json.loads(item.witnesses_json) if item.witnesses_json else None,
         "counts": {"expected": counts.expected, "present": counts.present, "issued": counts.issued},
         "result": item_result(session, item),
@@ -492,7 +496,9 @@ def _check_contents(check, files: Mapping[str, bytes], tally: dict, key: signing
     if not check(
         tally.get("format") == FORMAT,
         f"归档格式 {FORMAT}",
-        f"归档格式为 {tally.get('format')}，本版本只核验 {FORMAT}：请用生成它的 ballot 版本核验",
+        f"归档格式为 {tally.get('format')}"
+        + (f"（{OLD_FORMATS[tally['format']]}）" if tally.get("format") in OLD_FORMATS else "")
+        + f"，本版本只核验 {FORMAT}：请用生成它的 ballot 版本核验",
     ):
         return
     check(

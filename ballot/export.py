@@ -9,7 +9,11 @@ out, valid and invalid alike, and only their number is given. For the other kind
 no group at all – a small group voting on an item with others cannot be picked out – and the export
 gives each group's number of ballots per channel instead, which is all their count needs (RULES §7
 checks each group's numbers); their valid ballots carry no channel either (a group that alone
-voted on paper would otherwise be singled out), only how many valid ballots came by each channel. `recount` tallies the export with the same kind code the server uses.
+voted on paper would otherwise be singled out), only how many valid ballots came by each channel.
+A ballot carries only what its kind lets it publish (`exported_choices`): a 民主推荐 ballot carries
+the listed candidates it counts for and nothing it wrote in, so a written-in marker cannot find its
+ballot; the write-ins come apart, as totals (`export_extra`). `recount` tallies the export with the
+same kind code the server uses.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Iterable
 
 from .kinds import BallotData, Counts, get_kind
 
-FORMAT = "ballot-export/1"
+FORMAT = "ballot-export/2"  # 2: no write-in text on any ballot; write-in totals apart
+OLD_FORMATS = {"ballot-export/1": "另行推荐的姓名随每张选票导出的旧格式"}
 
 
 def _canonical(ballot: dict) -> str:
@@ -35,14 +40,17 @@ def ballot_export(
     withheld_groups: Iterable[int] = (),
 ) -> dict:
     withheld = set(withheld_groups)
-    by_group = get_kind(kind).per_group  # counted per group: the recount needs each ballot's group
-    rows, left_out, totals, valid_channels = [], {}, {}, {}
+    rules = get_kind(kind)
+    by_group = rules.per_group  # counted per group: the recount needs each ballot's group
+    rows, left_out, totals, valid_channels, exported = [], {}, {}, {}, []
     for b in ballots:
         if b.group_id in withheld:
             left_out[str(b.group_id)] = left_out.get(str(b.group_id), 0) + 1
             continue
+        exported.append(b)
         # an invalid sheet's reading counts for nothing; kept only where groups are shown anyway
-        row = {"valid": b.valid, "choices": b.choices if (b.valid or by_group) else {}}
+        choices = rules.exported_choices(config, b.choices) if b.valid else (b.choices if by_group else {})
+        row = {"valid": b.valid, "choices": choices}
         if by_group:
             row["group"] = b.group_id
         else:
@@ -63,7 +71,7 @@ def ballot_export(
         "format": FORMAT,
         "title": title,
         "kind": kind,
-        "config": config,
+        "config": rules.public_config(config),
         "counts": {
             "expected": counts.expected,
             "present": counts.present,
@@ -86,6 +94,7 @@ def ballot_export(
             }
         ),
         "ballots": rows,
+        **rules.export_extra(config, exported),
     }
 
 
@@ -140,6 +149,11 @@ def _group_ids(export: dict, channels: list[str]) -> list[int]:
 
 def recount(export: dict) -> dict:
     """The result, from the export alone (no server, no database)."""
+    if export.get("format") in OLD_FORMATS:
+        raise ValueError(
+            f"选票导出格式为 {export['format']}（{OLD_FORMATS[export['format']]}），本版本只重新计票 {FORMAT}："
+            "请用生成它的 ballot 版本计票"
+        )
     if export.get("format") != FORMAT:
         raise ValueError(f"不是本系统的选票导出文件（format 应为 {FORMAT}）")
     groups = tuple((int(gid), str(name)) for gid, name in export["groups"])
@@ -153,4 +167,4 @@ def recount(export: dict) -> dict:
         BallotData(gid, bool(b["valid"]), b["choices"], channel, b.get("reason"))
         for gid, channel, b in zip(_group_ids(export, channels), channels, export["ballots"], strict=True)
     ]
-    return get_kind(export["kind"]).tally(export["config"], ballots, counts)
+    return get_kind(export["kind"]).recount(export["config"], ballots, counts, export)

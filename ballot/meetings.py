@@ -405,7 +405,18 @@ def confirm_merges(session: Session, actor: audit.Actor, item: Item, merges: lis
     except KindConfigError as exc:
         raise OperationError(str(exc)) from None
     item.config_json = _config_json(merged)
-    audit.record(session, actor, "item.merge_write_ins", item.meeting_id, item=item.id, merges=merges)
+    # the number only: the audit log is published, and a spelling as written could be a voter's marker
+    audit.record(session, actor, "item.merge_write_ins", item.meeting_id, item=item.id, merged=len(merges))
+
+
+def write_in_review(session: Session, item: Item) -> dict | None:
+    """民主推荐: every written-in spelling with its ballots, for the clerk who merges them (never
+    published: a spelling carried by few ballots could be a marker). None for other kinds."""
+    kind = get_kind(item.kind)
+    if not hasattr(kind, "write_in_review") or not result_available(item):
+        return None
+    ballots = ballots_of(session, item.id)
+    return kind.write_in_review(item_config(item), ballots, item_counts(session, item))
 
 
 # -- counts, open, close -------------------------------------------------------------------------

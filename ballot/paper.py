@@ -175,7 +175,12 @@ def _recommend(config: dict, keys: str, written: str) -> Sheet:
             others.setdefault(key, name)
     if len(chosen) + len(others) > config["seats"]:  # RULES §3: more than the posts → 无效
         return Sheet(canonical, False, {}, "overvote")
-    choices = _checked("recommend", config, {"chosen": sorted(chosen), "written": list(others.values())})
+    try:
+        choices = _checked("recommend", config, {"chosen": sorted(chosen), "written": list(others.values())})
+    except PaperError as exc:  # the same rule as on phones: a name only, so no sheet carries a marker
+        if "只能填写汉字姓名" not in str(exc):
+            raise
+        raise PaperError(f"{exc}；选票上写有姓名以外内容的，按无效票（*3 其他）录入") from None
     return Sheet(canonical, True, choices)
 
 

@@ -52,15 +52,13 @@ def item_tables(item: dict) -> list[Table]:
             for post in r["posts"]
         ]
     if kind == "recommend":
-        return [
-            Table(
-                ["名次", "人选", "另行推荐", "得票", "得票率"],
-                [
-                    [x["rank"], x["name"], "是" if x["written_in"] else "", x["votes"], x["rate_display"]]
-                    for x in r["rows"]
-                ],
-            )
+        rows = [
+            [x["rank"], x["name"], "是" if x["written_in"] else "", x["votes"], x["rate_display"]] for x in r["rows"]
         ]
+        pool = r.get("write_ins_pooled")
+        if pool:  # written-in spellings carried by fewer than k ballots: a total, never a name
+            rows.append(["—", pool["label"], f"{pool['persons']} 人", pool["votes"], "—"])
+        return [Table(["名次", "人选", "另行推荐", "得票", "得票率"], rows)]
     if kind == "evaluate":
         tables = []
         paper_invalid = any(c.get("invalid") for s in r["subjects"] for c in s["groups"])
@@ -132,7 +130,14 @@ def item_notes(item: dict) -> list[str]:
         lines.append("无效票：" + "；".join(f"{x['label']} {x['count']} 张" for x in reasons))
     if r.get("shortlist"):
         lines.append(f"{r['shortlist']['words']}：{'、'.join(r['shortlist']['names']) or '无'}")
-    lines += [r[k] for k in ("order_text", "rule_line", "basis", "rounding") if r.get(k)]
+        if r["shortlist"].get("unnamed_words"):
+            lines.append(r["shortlist"]["unnamed_words"])
+        if r["shortlist"].get("tied_at_cutoff") or r["shortlist"].get("tied_unnamed"):
+            tied = list(r["shortlist"]["tied_at_cutoff"])
+            if r["shortlist"].get("tied_unnamed"):
+                tied.append(f"{r['shortlist']['tied_unnamed']} 名不公布姓名的另行推荐人选")
+            lines.append(f"末位得票相同、未自动取舍：{'、'.join(tied)}")
+    lines += [r[k] for k in ("write_in_words", "order_text", "rule_line", "basis", "rounding") if r.get(k)]
     return lines
 
 

@@ -100,4 +100,6 @@ def _ballot_rows(ballots: dict) -> list[list]:
                     json.dumps(ballot["choices"], ensure_ascii=False, sort_keys=True),
                 ]
             )
+        if "write_ins" in export:  # 民主推荐: write-ins are kept apart from the ballots, as totals
+            rows.append([export["title"], "另行推荐（不随选票）", "", json.dumps(export["write_ins"], ensure_ascii=False)])
     return rows

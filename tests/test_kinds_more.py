@@ -3,6 +3,7 @@ the numbers computed by hand, refusals, and properties that must hold for any ba
 
 from __future__ import annotations
 
+import json
 import random
 from fractions import Fraction
 
@@ -44,17 +45,17 @@ def test_recommend_counts_rates_over_ballots_cast_and_lists_in_stroke_order():
     rows = {r["name"]: r for r in result["rows"]}
     assert result["counts"]["cast"] == 10 and result["counts"]["blank"] == 1
     assert rows["张伟"]["votes"] == 6 and rows["张伟"]["rate_display"] == "60.00%"  # 6 / 收回 10
-    assert rows["赵 敏"]["written_in"] and rows["赵 敏"]["votes"] == 3
-    # 张伟, 王芳, 李强 tie at 6 and share rank 1, listed in stroke order; 刘洋 and 赵 敏 share rank 4
-    assert [(r["name"], r["rank"]) for r in result["rows"][:5]] == [
-        ("王芳", 1),
-        ("李强", 1),
-        ("张伟", 1),
-        ("刘洋", 4),
-        ("赵 敏", 4),
-    ]
-    # 1:1.5 of 3 seats = ⌈4.5⌉ = 5 places: the three with 6 and both with 3
-    assert result["shortlist"]["places"] == 5 and len(result["shortlist"]["names"]) == 5
+    # "赵 敏" is written on 3 ballots, fewer than k = 5: counted, ranked, but pooled, never named
+    assert "赵 敏" not in rows and "赵 敏" not in json.dumps(result, ensure_ascii=False)
+    assert result["write_ins_pooled"] == {"persons": 1, "votes": 3, "label": "其他（3 票）", "meets_threshold": None}
+    # 张伟, 王芳, 李强 tie at 6 and share rank 1, listed in stroke order; 刘洋 shares rank 4 with the pooled one
+    assert [(r["name"], r["rank"]) for r in result["rows"][:4]] == [("王芳", 1), ("李强", 1), ("张伟", 1), ("刘洋", 4)]
+    # 1:1.5 of 3 seats = ⌈4.5⌉ = 5 places: the three with 6 and both with 3, the pooled one as a number
+    shortlist = result["shortlist"]
+    assert shortlist["places"] == 5 and len(shortlist["names"]) == 4 and shortlist["unnamed"] == 1
+    clerk = RECOMMEND.write_in_review(cfg, ballots(votes), Counts(12, 11, 12))  # the clerk sees the name
+    assert {r["name"]: r["rank"] for r in clerk["result"]["rows"]}["赵 敏"] == 4
+    assert clerk["spellings"] == [{"spelling": "赵 敏", "ballots": 3, "person": "赵 敏", "shown": False}]
 
 
 def test_recommend_tie_at_the_cut_off_is_reported_not_broken():
@@ -80,8 +81,10 @@ def test_recommend_refuses_an_overvote_and_counts_a_listed_write_in_for_the_cand
     with pytest.raises(CastError, match="推荐人数不能超过 3 名"):
         RECOMMEND.parse_cast(cfg, form(c0="1", c1="1", c2="1", w0="孙丽"))
     # "陳 靜" (traditional, spaced) names the listed 陈静: it counts for her
-    choices = RECOMMEND.parse_cast(cfg, form(w0="陳 靜", w1="ＡＢＣ"))
-    assert choices["chosen"] == [cfg["candidates"].index("陈静")] and choices["written"] == ["ＡＢＣ"]
+    choices = RECOMMEND.parse_cast(cfg, form(w0="陳 靜", w1="孙 丽"))
+    assert choices["chosen"] == [cfg["candidates"].index("陈静")] and choices["written"] == ["孙丽"]
+    with pytest.raises(CastError, match="只能填写汉字姓名"):  # letters could mark the ballot
+        RECOMMEND.parse_cast(cfg, form(w0="ＡＢＣ"))
     with pytest.raises(CastError, match="不能重复推荐"):
         RECOMMEND.parse_cast(cfg, form(c4="1", w0="陈静"))
     with pytest.raises(CastError, match="重复填写"):
@@ -90,16 +93,24 @@ def test_recommend_refuses_an_overvote_and_counts_a_listed_write_in_for_the_cand
 
 def test_recommend_merges_are_proposed_and_count_only_when_confirmed():
     cfg = RECOMMEND.parse_config({"seats": 1})  # 非定位推荐: names only written in
-    votes = [{"chosen": [], "written": ["阿依古丽·买买提"]}] * 3 + [{"chosen": [], "written": ["阿依古丽买买提"]}] * 2
-    result = RECOMMEND.tally(cfg, ballots(votes), Counts(5, 5, 5))
-    assert result["merge_proposals"] == [{"from": "阿依古丽买买提", "to": "阿依古丽·买买提"}]
-    assert {r["name"]: r["votes"] for r in result["rows"]} == {"阿依古丽·买买提": 3, "阿依古丽买买提": 2}
-    merged = RECOMMEND.merge(cfg, result["merge_proposals"], ballots(votes))
-    result = RECOMMEND.tally(merged, ballots(votes), Counts(5, 5, 5))
-    assert [(r["name"], r["votes"], r["spellings"]) for r in result["rows"]] == [
-        ("阿依古丽·买买提", 5, ["阿依古丽·买买提", "阿依古丽买买提"])
+    votes = [{"chosen": [], "written": ["阿依古丽·买买提"]}] * 5 + [{"chosen": [], "written": ["阿依古丽买买提"]}] * 2
+    counts = Counts(7, 7, 7)
+    review = RECOMMEND.write_in_review(cfg, ballots(votes), counts)  # the clerk's page, never published
+    assert review["merge_proposals"] == [{"from": "阿依古丽买买提", "to": "阿依古丽·买买提"}]
+    assert {r["name"]: r["votes"] for r in review["result"]["rows"]} == {"阿依古丽·买买提": 5, "阿依古丽买买提": 2}
+    public = RECOMMEND.tally(cfg, ballots(votes), counts)
+    assert [(r["name"], r["votes"]) for r in public["rows"]] == [("阿依古丽·买买提", 5)]
+    assert public["write_ins_pooled"]["votes"] == 2 and "阿依古丽买买提" not in json.dumps(public, ensure_ascii=False)
+    merged = RECOMMEND.merge(cfg, review["merge_proposals"], ballots(votes))
+    review = RECOMMEND.write_in_review(merged, ballots(votes), counts)
+    assert [(r["name"], r["votes"], r["spellings"]) for r in review["result"]["rows"]] == [
+        ("阿依古丽·买买提", 7, ["阿依古丽·买买提", "阿依古丽买买提"])
     ]
-    assert result["merges"] and not result["merge_proposals"]
+    assert review["merges"] and not review["merge_proposals"]
+    public = RECOMMEND.tally(merged, ballots(votes), counts)
+    assert [(r["name"], r["votes"]) for r in public["rows"]] == [("阿依古丽·买买提", 7)]
+    assert public["merges_confirmed"] == 1 and public["write_ins_pooled"] is None
+    assert "阿依古丽买买提" not in json.dumps(public, ensure_ascii=False)  # the merged variant is never shown
     with pytest.raises(KindConfigError):
         RECOMMEND.merge(cfg, [{"from": "无此人", "to": "阿依古丽·买买提"}], ballots(votes))
 
@@ -491,10 +502,15 @@ def test_a_recount_of_the_anonymous_export_equals_the_live_tally(kind_key, seed,
 
     kind, cfg, rng = get_kind(kind_key), CONFIGS[kind_key](), random.Random(seed)
     accepted = accepted_casts(kind, cfg, rng, n)
+    written = sorted({w for c in accepted for w in c.get("written", [])}) if kind is RECOMMEND else []
+    if len(written) >= 2:  # a merge the clerk confirmed: into another spelling or a listed candidate
+        cfg = kind.merge(cfg, [{"from": written[0], "to": rng.choice([written[-1], "王芳"])}], ballots(accepted))
     counts = Counts(40, 35, 40, groups=((1, "全体"),), closed_groups=frozenset({1}))
     live = kind.tally(cfg, ballots(accepted), counts)
     export = json.loads(json.dumps(ballot_export("议题", kind_key, cfg, ballots(accepted), counts), ensure_ascii=False))
     assert recount(export) == live
+    if kind is RECOMMEND:  # no ballot carries write-in text; the write-ins come apart, as totals
+        assert all(set(b["choices"]) == {"chosen"} for b in export["ballots"]) and "write_ins" in export
     keys = [_canonical(b) for b in export["ballots"]]
     assert keys == sorted(keys)  # canonical order: nothing of the order ballots arrived in
     assert "receipt" not in json.dumps(export)

@@ -126,8 +126,9 @@ write_ins = true
     r = result(world, item_id)
     assert (r["counts"]["cast"], r["counts"]["valid"], r["counts"]["invalid"]) == (6, 4, 2)
     votes = {x["name"]: x["votes"] for x in r["rows"]}
-    # listed 王芳 c0, 李强 c1, 张伟 c2: 王芳 phone + "110" + "100+赵敏" = 3; 李强 1; 赵敏 1
-    assert votes["王芳"] == 3 and votes["李强"] == 1 and votes["赵敏"] == 1 and votes["张伟"] == 0
+    # listed 王芳 c0, 李强 c1, 张伟 c2: 王芳 phone + "110" + "100+赵敏" = 3; 李强 1; 赵敏 1 (pooled: < k)
+    assert votes["王芳"] == 3 and votes["李强"] == 1 and votes["张伟"] == 0 and "赵敏" not in votes
+    assert r["write_ins_pooled"]["votes"] == 1
     assert r["counts"]["blank"] == 1  # the blank sheet: valid, 弃权
 
 

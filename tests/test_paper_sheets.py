@@ -149,7 +149,9 @@ write_ins = true
     r = result(world, item_id)
     assert (r["counts"]["cast"], r["counts"]["valid"], r["counts"]["invalid"]) == (4, 3, 1)
     votes = {x["name"]: x["votes"] for x in r["rows"]}
-    assert votes["王芳"] == 2 and votes["赵敏"] == 2 and votes["李强"] == 0
+    assert votes["王芳"] == 2 and votes["李强"] == 0
+    # 赵敏 once per sheet: 2 ballots, fewer than k = 5, so counted exactly but not named
+    assert r["write_ins_pooled"] == {"persons": 1, "votes": 2, "label": "其他（2 票）", "meets_threshold": None}
 
 
 # -- 3. scores, and every line either a sheet or a PaperError --------------------------------

@@ -200,3 +200,21 @@ class Kind(ABC):
     def form_field_names(self, config: dict) -> list[str]:
         """Names of the form fields a cast carries (used to carry them through review)."""
         return []
+
+    # -- the anonymous export (export.py): what of a ballot and a configuration may be published
+
+    def public_config(self, config: dict) -> dict:
+        """The configuration as published in the export and the signed report."""
+        return config
+
+    def exported_choices(self, config: dict, choices: dict) -> dict:
+        """A valid ballot's choices as the export carries them."""
+        return choices
+
+    def export_extra(self, config: dict, ballots: Sequence[BallotData]) -> dict:
+        """Parts of the export kept apart from the ballots (the exported ones are given)."""
+        return {}
+
+    def recount(self, config: dict, ballots: Sequence[BallotData], counts: Counts, export: dict) -> dict:
+        """The result from the export alone: its ballots (choices as exported) and its other parts."""
+        return self.tally(config, ballots, counts)

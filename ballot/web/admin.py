@@ -58,6 +58,7 @@ from ..meetings import (
     update_group,
     update_item,
     withdraw_item,
+    write_in_review,
 )
 from ..models import ROLE_LABELS, ROLES, IssueBatch, Item, Meeting, SlipJob, User, VoterGroup
 from ..publicurl import voting_base_url
@@ -829,6 +830,7 @@ def result(item_id: int):
             )
         res = item_result(s, item)
         series = series_ranking(s, item)
+        review = write_in_review(s, item) if may(g.user.role, "prepare") else None  # the clerk's, unpublished
         meeting = item.meeting
         groups = [gr.name for gr in meeting.groups if gr.id in item_group_ids(item)]
     return render_template(
@@ -836,6 +838,7 @@ def result(item_id: int):
         item=item,
         meeting=meeting,
         result=res,
+        review=review,
         groups=groups,
         series=series,
         note=session.pop("flash", None),
