@@ -269,8 +269,9 @@ def live_problems(kind, config: dict, groups) -> list[str]:
     if not live or not kind.per_group:
         return []
     return [
-        f"表决组“{g.name}”应到 {g.expected} 人，少于实时票数每批 {live['batch']} 票：按组显示的实时数字"
-        f"须有该组至少 {live['batch']} 张新票才能更新，否则会暴露个人的选择；请关闭大屏实时票数或调小每批票数"
+        f"表决组“{g.name}”应到 {g.expected} 人，少于实时票数每批 {live['batch']} 票："
+        f"按组显示的实时数字须有该组至少 {live['batch']} 张新票才能更新，否则会暴露个人的选择；"
+        "请关闭大屏实时票数或调小每批票数"
         for g in groups
         if g.expected < live["batch"]
     ]

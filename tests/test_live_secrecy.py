@@ -152,7 +152,8 @@ class Hall:
         assert self.final["counts"]["cast"] == len(self.cast_log)
         states = [("none", self.view([]))]
         states += [("batch", self.view(self.cast_log[: self.prefix_of(r)])) for r in self.shown]
-        states += [("result", self.view([b for b in ballots if b.group_id in closed])) for ballots, closed in self.partial]
+        for ballots, closed in self.partial:
+            states.append(("result", self.view([b for b in ballots if b.group_id in closed])))
         states += [("result", self.view(self.cast_log))]
         for (kind_a, a), (kind_b, b) in combinations(states, 2):
             if "batch" not in (kind_a, kind_b):
@@ -259,7 +260,8 @@ def test_live_is_refused_for_figures_per_group_when_a_group_is_smaller_than_k(wo
     m = world.meeting(meeting_toml("score", [7, 3], 3))  # allowed; then 应到 is lowered before it opens
     with world.db.write() as s:
         update_group(s, ACTOR, s.get(VoterGroup, m.groups[1].id), "列席", 2)
-    with world.db.write() as s, pytest.raises(OperationError, match="列席”应到 2 人，少于实时票数每批 3 票"):
+    refused = "列席”应到 2 人，少于实时票数每批 3 票"
+    with world.db.write() as s, pytest.raises(OperationError, match=refused):
         open_item(s, ACTOR, m.items[0].id)
     # pooled figures: a group of one is no risk, its ballot is only ever counted among k or more
     Hall(world, "recommend", [7, 1], k=3)
