@@ -233,6 +233,9 @@ def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids
         kind.check_groups(config, names)
     except KindConfigError as exc:
         raise OperationError(str(exc)) from None
+    problems = live_problems(kind, config, [g for g in meeting.groups if g.id in set(ids)])
+    if problems:
+        raise OperationError("；".join(problems))
     return title, kind.key, _config_json(config), ids
 
 
@@ -253,6 +256,22 @@ def _live_option(raw, batch) -> dict | None:
         batch = LIVE_BATCH
     batch = numbers.integer(batch, "live_batch（每批最少票数）", 2, 1000, error=KindConfigError)
     return {"batch": batch, "min_seconds": LIVE_MIN_SECONDS}
+
+
+def live_problems(kind, config: dict, groups) -> list[str]:
+    """Where figures are shown per group, a live batch may change a group's figures only by k or
+    more of its ballots (screen.py); a group with 应到 under k never could, so the screen would
+    never update. Refused up front, with the reason, rather than a screen that stays silent."""
+    live = config.get("live")
+    if not live or not kind.per_group:
+        return []
+    return [
+        f"表决组“{g.name}”应到 {g.expected} 人，少于实时票数每批 {live['batch']} 票："
+        f"按组显示的实时数字须有该组至少 {live['batch']} 张新票才能更新，否则会暴露个人的选择；"
+        "请关闭大屏实时票数或调小每批票数"
+        for g in groups
+        if g.expected < live["batch"]
+    ]
 
 
 def _config_json(config: dict) -> str:
@@ -522,6 +541,8 @@ def open_item(session: Session, actor: audit.Actor, item_id: int, group_id: int 
     counts = live_counts(session, item)
     if item.status == "draft":
         problems = get_kind(item.kind).open_problems(item_config(item), counts)
+        voting = [g for g in item.meeting.groups if g.id in set(item_group_ids(item))]
+        problems += live_problems(get_kind(item.kind), item_config(item), voting)  # 应到 may have changed
         if problems:
             raise OperationError("；".join(problems))
         item.status = "open"

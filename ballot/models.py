@@ -225,8 +225,9 @@ class AuditEntry(Base):
 
 
 class LiveTally(Base):
-    """A published live count of an open item that allows one (RULES: batches of at least k
-    ballots). Every screen shows the same batch; deleted when the item closes."""
+    """A live count of an open item that allows one (RULES: batches of at least k ballots). The
+    latest is held unpublished until the next is taken (screen.publish_live); every screen shows
+    the same batch; all are deleted when the item closes."""
 
     __tablename__ = "live_tallies"
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)

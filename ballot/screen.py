@@ -4,6 +4,8 @@ The screen URL carries its own unguessable key (only an HMAC of it is stored), s
 laptop needs no login; a new key revokes the old one. While an item is open the screen shows
 turnout only (已投 / 应到 per group and in total); a closed item's result appears only when the
 chair reveals it. Nothing here links a ballot to anyone: the screen reads counts and results.
+Live per-candidate numbers, where an item allows them, come only from published batches: a count
+is held unpublished until k more ballots are in after it (see publish_live).
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .casting import lock_item
 from .clock import utcnow
 from .kinds import get_kind
 from .meetings import (
     OperationError,
+    ballots_of,
     changed,
     item_config,
     item_counts,
+    item_group_ids,
     item_result,
     result_available,
     series_ranking,
@@ -82,67 +87,121 @@ def show(session: Session, actor: audit.Actor, meeting: Meeting, item_id: int | 
 
 
 def publish_live(session: Session, item: Item, now: datetime | None = None) -> LiveTally | None:
-    """Publish a live count of an open item that allows one, if a batch is due: at least `batch`
-    ballots since the last published count, and at least `min_seconds` since it. Never on a timer
-    alone (a quiet moment would show a single ballot), never from fewer than `batch` ballots.
-    Concurrent publishers (workers, servers) race on the sequence number; one wins."""
-    last = _due_batch(session, item, now or utcnow())
-    if last is False:
+    """Publish the held count of an open item that allows live numbers, once it is safe; returns
+    the batch that became public, if one did.
+
+    A count is taken (and held, unpublished) when a batch is due, and published only when the
+    next one is taken: at least k ballots later and `min_seconds` after it. So every two public
+    states – the batches and the final result, however early the chair closes – differ by no
+    ballots or by at least k, in total and, for kinds whose figures are per group, in every
+    group (see `_step_allowed`). The turnout tick tells a watcher which ballots each batch holds;
+    a difference of k or more ballots still gives none of them away. Concurrent publishers race
+    on the sequence number; one wins."""
+    now = now or utcnow()
+    live = item_config(item).get("live")
+    if item.status != "open" or not live:
         return None
-    shown = last.ballots if last else 0
-    result = item_result_live(session, item)
-    if result["counts"]["cast"] - shown < item_config(item)["live"]["batch"]:
-        return None  # the new ballots are in groups still below k
+    held, per_group = held_live(session, item), get_kind(item.kind).per_group
+    if not _due(held, _ballots_by_group(session, item), live, per_group, now):
+        return None  # the cheap check first: most calls end here
+    if lock_item(session, item.id) is None or item.status != "open":  # a close waits for us, or won
+        return None
+    # the figures and their numbers per group from one read of the ballots: a ballot committed
+    # in between must not be in the figures without being in what the next step is measured from
+    ballots = ballots_of(session, item.id)
+    by_group = {str(gid): 0 for gid in item_group_ids(item)}
+    for ballot in ballots:
+        by_group[str(ballot.group_id)] = by_group.get(str(ballot.group_id), 0) + 1
+    if not _due(held, by_group, live, per_group, now):
+        return None
+    result = get_kind(item.kind).tally(item_config(item), ballots, item_counts(session, item))
     entry = LiveTally(
         item_id=item.id,
-        seq=(last.seq + 1) if last else 1,
-        ballots=result["counts"]["cast"],
-        result_json=json.dumps(result, ensure_ascii=False),
-        published_at=now or utcnow(),
+        seq=(held.seq + 1) if held else 1,
+        ballots=len(ballots),
+        result_json=json.dumps({"by_group": by_group, "tally": result}, ensure_ascii=False),
+        published_at=now,  # when the count was taken (and the one before it was published)
     )
     session.add(entry)
     session.flush()
-    return entry
+    return held
 
 
-def _due_batch(session: Session, item: Item, now: datetime):
-    """False if no batch is due; else the last published batch (None if there is none yet)."""
-    live = item_config(item).get("live")
-    if item.status != "open" or not live:
+def _due(held: LiveTally | None, by_group: dict[str, int], live: dict, per_group: bool, now: datetime) -> bool:
+    """May a count of `by_group` ballots be taken now, publishing the held one (if any)?"""
+    if held is None:
+        return _step_allowed({}, by_group, live["batch"], per_group)
+    before = json.loads(held.result_json).get("by_group")
+    if before is None:  # a count stored before counts were held: its groups are unknown
         return False
-    last = latest_live(session, item)
-    cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id == item.id)).scalar_one()
-    if cast - (last.ballots if last else 0) < live["batch"]:
+    if (now - held.published_at).total_seconds() < live["min_seconds"]:
         return False
-    if last is not None and (now - last.published_at).total_seconds() < live["min_seconds"]:
+    return _step_allowed(before, by_group, live["batch"], per_group)
+
+
+def _step_allowed(before: dict[str, int], after: dict[str, int], k: int, per_group: bool) -> bool:
+    """May a state counted from `after` ballots (per group) follow one counted from `before`?
+    At least k new ballots in total; and where figures are shown per group, in every group
+    either at least k new ones or none at all – a group with none so far stays without figures,
+    and one whose figures are shown has them change only by k ballots or more. (A group that
+    stops voting with fewer than k new ballots holds the live numbers where they are: the final
+    result is then still k or more away from the last batch.)"""
+    if sum(after.values()) - sum(before.values()) < k:
         return False
-    return last
+    if not per_group:
+        return True  # pooled figures: no state shows a group's ballots apart
+    for group, n in after.items():
+        new = n - before.get(group, 0)
+        if new < k and not (new == 0 and before.get(group, 0) == 0):
+            return False
+    return True
+
+
+def _ballots_by_group(session: Session, item: Item) -> dict[str, int]:
+    """Ballots so far per voting group (keys are group ids as text: the form stored in JSON)."""
+    rows = session.execute(
+        select(Ballot.group_id, func.count()).where(Ballot.item_id == item.id).group_by(Ballot.group_id)
+    ).all()
+    counts = {str(gid): 0 for gid in item_group_ids(item)}
+    counts.update({str(gid): n for gid, n in rows})
+    return counts
 
 
 def due_live_items(session: Session, meeting_id: int, now: datetime | None = None) -> list[int]:
-    """Open items of the meeting whose next live batch is due (read-only: the caller publishes)."""
+    """Open items of the meeting whose next live count is due (read-only: the caller publishes)."""
     items = session.execute(select(Item).where(Item.meeting_id == meeting_id, Item.status == "open")).scalars()
-    return [item.id for item in items if _due_batch(session, item, now or utcnow()) is not False]
+    due = []
+    for item in items:
+        live = item_config(item).get("live")
+        if live and _due(
+            held_live(session, item), _ballots_by_group(session, item), live, get_kind(item.kind).per_group,
+            now or utcnow(),
+        ):
+            due.append(item.id)
+    return due
 
 
-def item_result_live(session: Session, item: Item) -> dict:
-    """The tally of an open item's ballots so far (only ever published in batches). A voting
-    group with fewer than k ballots so far is left out, so no cell comes from fewer than k."""
-    from .meetings import ballots_of
-
-    k = item_config(item)["live"]["batch"]
-    ballots = ballots_of(session, item.id)
-    sizes: dict[int, int] = {}
-    for b in ballots:
-        sizes[b.group_id] = sizes.get(b.group_id, 0) + 1
-    ballots = [b for b in ballots if sizes[b.group_id] >= k]
-    return get_kind(item.kind).tally(item_config(item), ballots, item_counts(session, item))
+def _latest_two(session: Session, item: Item) -> list[LiveTally]:
+    return list(
+        session.execute(
+            select(LiveTally).where(LiveTally.item_id == item.id).order_by(LiveTally.seq.desc()).limit(2)
+        ).scalars()
+    )
 
 
-def latest_live(session: Session, item: Item) -> LiveTally | None:
-    return session.execute(
-        select(LiveTally).where(LiveTally.item_id == item.id).order_by(LiveTally.seq.desc()).limit(1)
-    ).scalar_one_or_none()
+def held_live(session: Session, item: Item) -> LiveTally | None:
+    """The latest count: taken, but never shown until the next one is taken."""
+    rows = _latest_two(session, item)
+    return rows[0] if rows else None
+
+
+def published_live(session: Session, item: Item) -> dict | None:
+    """The live result screens show: the count before the held one (None if there is none)."""
+    rows = _latest_two(session, item)
+    if len(rows) < 2:
+        return None
+    stored = json.loads(rows[1].result_json)
+    return stored["tally"] if "by_group" in stored else stored
 
 
 def signature(session: Session, meeting_id: int) -> tuple | None:
@@ -207,10 +266,10 @@ def state(session: Session, meeting: Meeting, now: datetime | None = None, key_l
     }
     live = item_config(item).get("live")
     if item.status == "open" and live:
-        published = latest_live(session, item)
         data["item"]["live_batch"] = live["batch"]
-        if published is not None and published.ballots >= live["batch"]:
-            data["item"]["live"] = json.loads(published.result_json)
+        published = published_live(session, item)  # never the held count
+        if published is not None:
+            data["item"]["live"] = published
     if data["item"]["revealed"]:
         data["item"]["result"] = item_result(session, item)
         data["item"]["series"] = series_ranking(session, item)

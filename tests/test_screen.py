@@ -79,8 +79,9 @@ def test_chair_console_puts_items_on_screen_and_enters_attendance(client, world)
 
 
 def test_live_numbers_come_only_in_batches_of_k_never_per_ballot(client, world):
-    """No figure from fewer than k ballots; no refresh for a single ballot; not more often than
-    every few seconds; and every screen shows the same batch."""
+    """No figure from fewer than k ballots; a count is held until k more ballots are in after it
+    (so the final result is never less than k ballots from a batch); not more often than every
+    few seconds; and every screen shows the same batch."""
     from datetime import timedelta
 
     from voting import vote
@@ -106,7 +107,7 @@ live_batch = 3
     )
     item = m.items[0]
     world.present(m.groups[0].id, 20)
-    codes = world.codes(m.groups[0].id, 8)
+    codes = world.codes(m.groups[0].id, 10)
     world.open(item.id)
     key = key_for(world, m)
     t0 = utcnow()
@@ -128,22 +129,25 @@ live_batch = 3
         cast(n)
         assert publish(t0) is None and shown() is None  # 1, then 2 ballots: below k = 3
     cast(2)
-    first = publish(t0)
-    assert first is not None and first.ballots == 3 and shown()["counts"]["cast"] == 3
+    assert publish(t0) is None and shown() is None  # the count of 3 is taken, and held
     cast(3)
-    assert publish(t0 + timedelta(seconds=60)) is None  # one new ballot: no refresh, however long
-    assert shown()["counts"]["cast"] == 3
+    assert publish(t0 + timedelta(seconds=60)) is None  # one more ballot: still held, however long
+    assert shown() is None
     cast(4)
     cast(5)
-    assert publish(t0 + timedelta(seconds=1)) is None  # three new ballots, but too soon
-    second = publish(t0 + timedelta(seconds=6))
-    assert second.ballots == 6 and shown()["counts"]["cast"] == 6
-    # the screen page (polling fallback) shows the published batch, not the live count of 6+
+    assert publish(t0 + timedelta(seconds=1)) is None  # three more ballots, but too soon
+    first = publish(t0 + timedelta(seconds=6))
+    assert first is not None and first.ballots == 3 and shown()["counts"]["cast"] == 3
+    # the screen page (polling fallback) shows the published batch, not the live count of 7
     cast(6)
     html = client.get(f"/screen/{key}/snapshot").get_json()["html"]
-    assert "当前为前 6 票" in html and 'id="cast">7<' in html
+    assert "前 3 票的计数" in html and 'id="cast">7<' in html
+    cast(7)
+    cast(8)
+    second = publish(t0 + timedelta(seconds=12))
+    assert second.ballots == 6 and shown()["counts"]["cast"] == 6
     world.close(item.id)
-    with world.db.read() as s:  # the batches go when the item closes
+    with world.db.read() as s:  # the batches, and the held count, go when the item closes
         assert s.query(LiveTally).count() == 0
 
 
@@ -215,7 +219,12 @@ def test_closing_while_ballots_arrive_counts_each_ballot_or_refuses_it_never_hal
     assert result["rows"][0]["yes"] == outcomes.count("counted")
 
 
-def test_a_live_batch_leaves_out_groups_with_fewer_than_k_ballots(world):
+def test_a_live_batch_counts_every_groups_ballots_so_none_appears_alone_later(world):
+    """A group with few ballots is not left out of a batch (its ballots would then be the
+    difference between the batch and the result); the batch is held until k more are in."""
+    from datetime import timedelta
+
+    from ballot.clock import utcnow
     from ballot.models import Item
 
     m = world.meeting(
@@ -240,20 +249,25 @@ live_batch = 3
     item = m.items[0]
     for g in m.groups:
         world.present(g.id, 10)
-    a, b = world.codes(m.groups[0].id, 3), world.codes(m.groups[1].id, 2)
+    a, b = world.codes(m.groups[0].id, 6), world.codes(m.groups[1].id, 2)
     world.open(item.id)
     from voting import vote
 
-    for code in a + b:
-        phone = world_app_client(world)
-        phone.get(f"/v/{code}")
-        vote(phone, item.id, {"c0": "1"})
-    with world.db.write() as s:
-        published = screen.publish_live(s, s.get(Item, item.id))
+    t0 = utcnow()
+
+    def cast_and_publish(codes, at):
+        for code in codes:
+            phone = world_app_client(world)
+            phone.get(f"/v/{code}")
+            vote(phone, item.id, {"c0": "1"})
+        with world.db.write() as s:
+            return screen.publish_live(s, s.get(Item, item.id), now=at)
+
+    assert cast_and_publish(a[:3] + b, t0) is None  # the count of 5 is held
+    published = cast_and_publish(a[3:], t0 + timedelta(seconds=10))
     import json
 
-    result = json.loads(published.result_json)
-    assert result["counts"]["cast"] == 3  # 乙组's 2 ballots are not in any published figure yet
+    assert json.loads(published.result_json)["tally"]["counts"]["cast"] == 5  # 乙组's 2 are in it
 
 
 def world_app_client(world):
