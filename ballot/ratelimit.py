@@ -142,14 +142,6 @@ class FailureLimiter:
         """The client's attempts counted in the window (failed, or still being checked)."""
         return self._counts(self._client(client))[0]
 
-    # Check-then-record, for callers that count after the check (the API's cast).
-    def blocked(self, client: str) -> bool:
-        return self._over(*(n + 1 for n in self._counts(self._client(client))))
-
-    def failed(self, client: str) -> None:
-        with _light_write(self.database) as s:
-            s.add(FailedAttempt(limiter=self.name, client=self._client(client), at=self.clock()))
-
     def reset(self) -> None:
         with self.database.write() as s:
             s.execute(delete(FailedAttempt).where(FailedAttempt.limiter == self.name))

@@ -85,6 +85,23 @@ def test_parallel_wrong_codes_check_at_most_the_allowance(app, world, settings, 
     assert set(codes) <= {400, 429} and codes.count(400) == checked.calls and codes.count(429) == PARALLEL - checked.calls
 
 
+def test_parallel_wrong_codes_through_the_api_check_at_most_the_allowance(app, world, settings, monkeypatch):
+    from ballot import credentials
+
+    m, item, _ = world.ready(codes=1)
+    checked = Counting(credentials.find_usable)
+    monkeypatch.setattr(credentials, "find_usable", checked)
+    clients = [app.test_client() for _ in range(PARALLEL)]
+
+    def wrong(i):
+        payload = {"code": f"WRONG{i:04d}", "item_id": item.id, "choices": {}}
+        return clients[i].post("/api/v1/ballots", json=payload).status_code
+
+    codes = _in_parallel(PARALLEL, wrong)
+    assert checked.calls <= settings.code_failures_per_client
+    assert set(codes) <= {403, 429} and codes.count(403) == checked.calls
+
+
 def test_a_right_password_or_code_is_forgiven(app, world, settings):
     m, item, codes = world.ready(codes=3)
     world.staff("clerk")

@@ -277,7 +277,8 @@ def cast():
     data = body()
     client = client_address()
     codes = limiter("code")
-    if codes.blocked(client):
+    attempt = codes.attempt(client)  # counted before the code is checked, forgiven if it works
+    if attempt is None:
         raise ApiError(429, "too_many_attempts", "票码输入错误次数过多，请稍后再试")
     item_id = _int(data.get("item_id"), "item_id", 1, 2**31 - 1)
     key = _idempotency_key()
@@ -289,9 +290,9 @@ def cast():
         if eligible:
             is_open = item.status == "open" and group_state(s, item_id, cred.group_id) == "open"
             spent = has_spent(s, cred.id, item_id)
-    if not eligible:
-        codes.failed(client)  # one message for every code that cannot be used here
+    if not eligible:  # one message for every code that cannot be used here (the attempt stays counted)
         raise ApiError(403, "code_unusable", "该票码无法用于这个议题")
+    codes.forgive(attempt)
     form = _choices_form(data.get("choices"))
     idempotency = _idempotency(cred.id, item_id, key, form) if key else None
     if spent:
