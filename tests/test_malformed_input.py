@@ -244,7 +244,7 @@ def test_a_postponed_compaction_tells_the_chair_why(app, world, monkeypatch, cap
     assert "storage compaction postponed (disk_full: sqlite3.OperationalError SQLITE_FULL)" in caplog.text
     with world.db.read() as s:
         assert s.get(Item, item.id).status == "closed" and s.get(Item, item.id).compacted is False
-    env = {"BALLOT_DATABASE_URL": world.settings.database_url, "BALLOT_SECRET_KEY": "x"}
+    env = {"BALLOT_DATABASE_URL": world.settings.database_url, "BALLOT_SECRET_KEY": "x" * 64}
     r = CliRunner().invoke(main, ["db", "compact", "--instance", str(world.settings.instance_path)], env=env)
     assert r.exit_code == 1 and "磁盘空间不足" in r.output
     monkeypatch.undo()
