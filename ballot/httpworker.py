@@ -108,6 +108,9 @@ class BufferingWorker(Worker):
             max_request_body_size=MAX_BODY_BYTES,
             asyncore_use_poll=True,  # select() stops at 1,024 descriptors
             expose_tracebacks=False,
+            # X-Forwarded-* pass through untouched: the app trusts them per BALLOT_TRUSTED_PROXIES
+            # (werkzeug's ProxyFix); waitress would drop them all, since it trusts no proxy itself.
+            clear_untrusted_proxy_headers=False,
             ident="",  # no Server header
             backlog=self.cfg.backlog,
         )
