@@ -1,4 +1,5 @@
-# Organization mode: gunicorn app servers sharing one PostgreSQL.
+# Organization mode: app servers (`ballot serve`: gunicorn + its buffering worker) sharing one
+# PostgreSQL, behind a reverse proxy such as deploy/nginx.conf.
 #   docker run -e BALLOT_DATABASE_URL=postgresql+psycopg://ballot@db/ballot \
 #              -v ballot-secrets:/data -p 8000:8000 ballot
 # The instance secret comes from the /data volume (secret.key made once by `ballot init`) or from
