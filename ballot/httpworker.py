@@ -23,14 +23,11 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
-from .web.verifypage import MAX_UPLOAD
-
 LOOP_SECONDS = 1.0  # longest poll() wait: the worker notifies the arbiter at least this often
 CONNECTIONS_PER_WORKER = 10_000  # slow or idle sockets cost no thread; bounded by the file limit below
 IDLE_SECONDS = 60  # a connection that sends nothing for this long (between requests too) is closed
 HEADER_SECONDS = 30  # request line and headers must arrive within this of their first byte
 MAX_HEADER_BYTES = 32 * 1024
-MAX_BODY_BYTES = MAX_UPLOAD + 64 * 1024  # the largest upload the app accepts (the /verify archive)
 
 
 def raise_open_file_limit() -> int:
@@ -94,6 +91,8 @@ class BufferingWorker(Worker):
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     def run(self):
+        from .web.verifypage import MAX_UPLOAD  # the largest upload the app accepts (the /verify archive)
+
         soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.socket_map: dict = {}
         server = create_server(
@@ -105,7 +104,7 @@ class BufferingWorker(Worker):
             channel_timeout=IDLE_SECONDS,
             cleanup_interval=5,
             max_request_header_size=MAX_HEADER_BYTES,
-            max_request_body_size=MAX_BODY_BYTES,
+            max_request_body_size=MAX_UPLOAD + 64 * 1024,
             asyncore_use_poll=True,  # select() stops at 1,024 descriptors
             expose_tracebacks=False,
             # X-Forwarded-* pass through untouched: the app trusts them per BALLOT_TRUSTED_PROXIES
