@@ -95,7 +95,7 @@ class BufferingWorker(Worker):
 
         soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.socket_map: dict = {}
-        server = create_server(
+        create_server(  # its listeners, channels and trigger register themselves in socket_map
             self.wsgi,
             map=self.socket_map,
             sockets=[listener.sock for listener in self.sockets],
