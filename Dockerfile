@@ -1,4 +1,5 @@
-# Organization mode: gunicorn app servers sharing one PostgreSQL.
+# Organization mode: app servers (`ballot serve`: gunicorn + its buffering worker) sharing one
+# PostgreSQL, behind a reverse proxy such as deploy/nginx.conf.
 #   docker run -e BALLOT_DATABASE_URL=postgresql+psycopg://ballot@db/ballot \
 #              -e BALLOT_TRUSTED_PROXIES=1 -v ballot-secrets:/data -p 8000:8000 ballot
 # BALLOT_TRUSTED_PROXIES: how many reverse proxies stand in front (1 behind one nginx/Caddy; 0 only

@@ -376,7 +376,7 @@ def backup(instance, destination):
     click.echo(f"已备份到 {destination}（{size / 1024:.0f} KB）")
 
 
-@main.command(help="在 gunicorn 下运行服务。")
+@main.command(help="运行服务（gunicorn 多进程；请求完整收到后才交给线程处理，慢速或空闲连接不占线程）。")
 @instance_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="会场局域网用 0.0.0.0")
 @click.option("--port", default=8000, show_default=True, type=int)

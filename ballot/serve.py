@@ -1,4 +1,6 @@
-"""Run the app under gunicorn (gthread workers; no access log: it would record codes and timing)."""
+"""Run the app under gunicorn's arbiter with our buffering worker (ballot.httpworker: a request
+becomes a thread's work only once it has arrived whole). No access log: it would record codes
+and timing."""
 
 from __future__ import annotations
 
@@ -31,21 +33,21 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, screen_st
     """`threads` serve votes and pages; `screen_streams` more threads per worker serve the projector's
     SSE streams, which the app caps at that number (a stream beyond it is refused at once), so at
     most `screen_streams` threads are ever held by long requests and queued votes always get one.
-    gunicorn's default worker_connections stays, so idle keep-alive connections cost no thread."""
+    Connections, idle or slow, cost no thread: the worker's I/O loop holds them until a request is
+    complete (limits in ballot.httpworker)."""
     if screen_streams is None:
         screen_streams = int(os.environ.get("BALLOT_SCREEN_STREAMS") or 4)
     total = threads + screen_streams
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "ballot.httpworker.BufferingWorker",
         "threads": total,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "info",
         "timeout": 60,
         "graceful_timeout": 10,
-        "keepalive": 5,
         "proc_name": "ballot",
         "control_socket_disable": True,  # no shared runtime-control socket under $HOME
     }

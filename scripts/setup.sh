@@ -35,9 +35,10 @@ pip_install() {  # quiet unless it fails
 }
 pip_install --upgrade pip
 if [ "$mode" = "test" ]; then
-  # unicode-data: Unihan, to check the stroke data; libicu-dev + pkg-config: PyICU builds against them
+  # unicode-data: Unihan, to check the stroke data; libicu-dev + pkg-config: PyICU builds against them;
+  # nginx-light: the organization-mode proxy config (deploy/nginx.conf) is tested in front of an app server
   apt_install $REPORT_PACKAGES chromium postgresql zbar-tools poppler-utils \
-    unicode-data libicu-dev pkg-config g++ minisign
+    unicode-data libicu-dev pkg-config g++ minisign nginx-light
   pip_install -e ".[test]"
 else
   apt_install $REPORT_PACKAGES

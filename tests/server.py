@@ -1,4 +1,5 @@
-"""Run the real thing: `ballot serve` (gunicorn, gthread) on a loopback port, output to a file."""
+"""Run the real thing: `ballot serve` (gunicorn + ballot's buffering worker) on a loopback port,
+output to a file."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def running_server(
         base = ServerURL(f"http://127.0.0.1:{port}")
         base.pid = proc.pid
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60  # two servers booting on a loaded 2-core machine
             while True:
                 try:
                     if httpx.get(base + "/", timeout=1).status_code == 200:

@@ -2,15 +2,20 @@
 PostgreSQL; and the online backup of a running SQLite instance."""
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from httpvoter import Phone
-from server import ENTRYPOINT, running_server
+from server import ENTRYPOINT, free_port, running_server
 from sqlalchemy import func, select
+from test_slow_clients import BOUND, CODE, MALFORMED, TimedPhone, _send, holding_slow_connections
 
 from ballot.backup import BackupError, backup_sqlite
 from ballot.models import Ballot
@@ -160,3 +165,105 @@ def test_a_screen_on_one_server_shows_a_ballot_cast_through_another_within_a_sec
                 delays.append(next(t for t, c in seen if c >= n) - started)
         watcher.join(timeout=5)
     assert max(delays) < 1.0, delays
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
+FAILURES = 3  # failed codes a client may try (BALLOT_CODE_FAILURES_PER_CLIENT) in the proxy test
+
+
+@contextmanager
+def nginx_in_front(app_base: str, tmp_path: Path):
+    """nginx with deploy/nginx.conf as written, but listening on a free loopback port in front of
+    app_base, with its files under tmp_path."""
+    port = free_port()
+    site = SITE.read_text()
+    site = site.replace("server 127.0.0.1:8000;", f"server {app_base.removeprefix('http://')};", 1)
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};", 1)
+    site = site.replace("/var/log/nginx/ballot-error.log", str(tmp_path / "nginx-site-error.log"), 1)
+    assert str(tmp_path) in site and f":{port};" in site  # the file still has the lines we rewrite
+    (tmp_path / "site.conf").write_text(site)
+    temp = "\n".join(f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"""{"user root;" if os.geteuid() == 0 else ""}
+daemon off;
+worker_processes 1;
+pid {tmp_path / "nginx.pid"};
+error_log {tmp_path / "nginx-error.log"} alert;
+events {{ worker_connections 4096; }}
+http {{
+  {temp}
+  include {tmp_path / "site.conf"};
+}}
+"""
+    )
+    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(base + "/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx did not start: {proc.stderr.read().decode() if proc.poll() is not None else ''}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_nginx_with_the_documented_config_holds_slow_clients_and_forwards_the_client_address(
+    world, settings, backend, tmp_path
+):
+    if backend != "sqlite":
+        pytest.skip("the proxy's behaviour does not depend on the database")
+    if not os.path.exists(NGINX):
+        pytest.skip("nginx is not installed (scripts/setup.sh test installs nginx-light)")
+    m = world.standard()
+    gid, item = m.groups[0].id, m.items[0]
+    codes = world.codes(gid, 4)
+    world.present(gid, 11)
+    world.open(item.id)
+    times: list[float] = []
+    with (
+        running_server(
+            settings,
+            tmp_path / "app.log",
+            workers=1,
+            extra_env={"BALLOT_TRUSTED_PROXIES": "1", "BALLOT_CODE_FAILURES_PER_CLIENT": str(FAILURES)},
+        ) as app,
+        nginx_in_front(app, tmp_path) as base,
+    ):
+        with holding_slow_connections(base, 300, trickle_seconds=1.0) as crowd:
+            assert crowd.opened == 300
+            for code in codes:
+                phone = TimedPhone(base, times)
+                assert phone.enter(code) == 303
+                phone.vote(item.id, {"n0": "yes"})
+                phone.close()
+        assert len(times) == 6 * len(codes) and max(times) < BOUND, sorted(times)[-5:]
+        # nginx replaces X-Forwarded-For: a client cannot pose as many to dodge the failed-code limit…
+        statuses = [
+            httpx.get(f"{base}/v/ZZZZ-ZZZZ-ZZZZ", headers={"X-Forwarded-For": f"10.9.8.{i}"}, timeout=10).status_code
+            for i in range(FAILURES + 1)
+        ]
+        assert statuses == [400] * FAILURES + [429], statuses
+        # …and another device (here another loopback address) is not blocked by that one's failures.
+        other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
+        assert other.get(f"{base}/v/ZZZZ-ZZZZ-ZZZZ").status_code == 400
+        other.close()
+        # A body larger than the app accepts is refused by nginx before any app server reads it.
+        big = httpx.post(f"{base}/api/v1/ballots", content=b"x" * (65 * 1024), timeout=10)
+        assert big.status_code == 413
+        # Malformed requests whose path holds a code: nothing in nginx's logs or the app's.
+        port = int(base.rsplit(":", 1)[1])
+        for request in MALFORMED:
+            _send(port, request.encode("latin-1"))
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*.log"))
+    for trace in (CODE, "ZZZZ", "/v/"):
+        assert trace not in logs
+

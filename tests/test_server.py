@@ -76,3 +76,57 @@ def test_server_log_of_a_voting_run_holds_no_code_and_no_choice(world, settings,
     for choice in ("yes", "abstain", "同意", "弃权", "n0=", "n1="):
         assert choice not in text
     assert "GET /" not in text and "POST /" not in text  # no access log on voting paths
+
+
+def test_a_worker_killed_mid_vote_is_replaced_and_acknowledged_ballots_stay(world, settings, tmp_path):
+    """kill -9 of a worker process: gunicorn's arbiter starts another; every receipt shown was committed."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    m = world.standard()
+    gid, item = m.groups[0].id, m.items[0]
+    codes = world.codes(gid, 4)
+    world.present(gid, 11)
+    world.open(item.id)
+
+    def workers(master: int) -> set[int]:
+        return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == master}
+
+    def _parent(p: Path) -> int | None:
+        try:
+            return int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    receipts = []
+    with running_server(settings, tmp_path / "server.log", workers=1) as base:
+        for code in codes[:2]:
+            phone = Phone(base)
+            assert phone.enter(code) == 303
+            receipts.append(phone.vote(item.id, {"n0": "yes"}))
+            phone.close()
+        (killed,) = workers(base.pid)
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not workers(base.pid) or killed in workers(base.pid):
+            assert time.monotonic() < deadline, "no new worker"
+            time.sleep(0.1)
+        for code in codes[2:]:
+            phone = Phone(base)
+            deadline = time.monotonic() + 30
+            while True:  # the new worker may still be loading the app
+                try:
+                    status = phone.enter(code)
+                    break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.2)
+            assert status == 303
+            receipts.append(phone.vote(item.id, {"n0": "yes"}))
+            phone.close()
+    with world.db.read() as s:
+        assert sorted(b.receipt for b in s.execute(select(Ballot)).scalars()) == sorted(receipts)
