@@ -460,7 +460,7 @@ def close_and_check(settings, item_id: int, tally: Tally) -> Verdict:
 @dataclass
 class Burst:
     at: float  # fraction of voters done
-    action: str  # "worker", "server", "postgres", "disk-full", "disk-free"
+    action: str  # a key of the actions: "worker", "server", "postgres", …
 
 
 def run_crash(
