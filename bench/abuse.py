@@ -888,7 +888,8 @@ def main():
     finally:
         server.stop()
     bomb_mb = section_bomb(settings, tmp)
-    print(f"   ({time.monotonic() - started:.0f} s in all; server log {tmp / 'server.log'})")
+    kept = f"; server log {tmp / 'server.log'}" if os.environ.get("BENCH_KEEP") else ""
+    print(f"   ({time.monotonic() - started:.0f} s in all{kept})")
     print(f"abuse: slow-p99-ms={slow_p99} guesses-accepted={accepted} fuzz-5xx={fuzz_5xx} bomb-mb={bomb_mb}")
     if not os.environ.get("BENCH_KEEP"):
         shutil.rmtree(tmp, ignore_errors=True)
