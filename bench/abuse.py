@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import io
 import json
 import os
@@ -42,15 +41,16 @@ import time
 import zipfile
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
-from crashkit import Server, children_of  # noqa: E402
+from crashkit import Server  # noqa: E402
 from rawhttp import Client, Response  # noqa: E402
+from slowclients import run_slow_clients  # noqa: E402  (bench/: the slow-client attack)
 
 from ballot import apitokens, audit, credentials, meetingfile  # noqa: E402
 from ballot.config import Settings  # noqa: E402
@@ -58,11 +58,6 @@ from ballot.db import Database  # noqa: E402
 from ballot.meetings import open_item, set_present  # noqa: E402
 from ballot.migrate import upgrade  # noqa: E402
 from ballot.users import create_user  # noqa: E402
-
-try:  # the slow-client attack, when the repository has it
-    from slowclients import run_slow_clients
-except ImportError:  # a minimal stand-in
-    run_slow_clients = None
 
 ACTOR = audit.Actor("abuse", "admin")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -199,67 +194,8 @@ def percentiles(latencies: list[float]) -> tuple[float, float]:
 # ---------------------------------------------------------------- 1. slow clients
 
 
-async def _slow_clients(base: str, connections: int, seconds: float) -> dict:
-    """Stand-in for bench/slowclients.py: `connections` sockets that each send a request a few
-    bytes every couple of seconds and never finish it (half stall in the headers, half in a
-    form body), reconnecting when the server hangs up; meanwhile a probe times GET / requests."""
-    parts = urlsplit(base)
-    stop = time.monotonic() + seconds
-    latencies, errors = [], 0
-
-    async def one(i: int):
-        await asyncio.sleep(i * 2.0 / connections)  # open them over two seconds
-        while time.monotonic() < stop:
-            try:
-                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-            except OSError:
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                if i % 2:
-                    writer.write(b"GET / HTTP/1.1\r\nHost: hall\r\n")
-                else:
-                    writer.write(
-                        b"POST /enter HTTP/1.1\r\nHost: hall\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                        b"Content-Length: 60000\r\n\r\ncode="
-                    )
-                await writer.drain()
-                while time.monotonic() < stop and not reader.at_eof():
-                    await asyncio.sleep(1.5 + random.random())
-                    writer.write(b"X-Slow: 1\r\n" if i % 2 else b"A")
-                    await writer.drain()
-            except (OSError, ConnectionError):
-                pass
-            finally:
-                writer.close()
-
-    async def probe():
-        nonlocal errors
-        await asyncio.sleep(2.5)
-        while time.monotonic() < stop - REQUEST_TIMEOUT:
-            start = time.perf_counter()
-            c = Client(base)
-            try:
-                response = await asyncio.wait_for(c.request("GET", "/"), REQUEST_TIMEOUT)
-                if response.status != 200:
-                    errors += 1
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
-                errors += 1
-            finally:
-                await c.close()
-            latencies.append(time.perf_counter() - start)
-            await asyncio.sleep(0.2)
-
-    await asyncio.gather(probe(), *(one(i) for i in range(connections)))
-    p50, p99 = percentiles(latencies)
-    return {"p50_ms": p50, "p99_ms": p99, "errors": errors, "requests": len(latencies)}
-
-
 def slow_clients(base: str, connections: int, seconds: float) -> dict:
-    if run_slow_clients is not None:
-        result = run_slow_clients(base, connections, seconds)
-        return asyncio.run(result) if inspect.isawaitable(result) else result
-    return asyncio.run(_slow_clients(base, connections, seconds))
+    return run_slow_clients(base, connections, seconds)
 
 
 class Timed:
@@ -335,9 +271,8 @@ def section_slow(base: str, codes: list[str], item_id: int, connections: int, se
     rec, voted = asyncio.run(voters_during(base, codes, item_id, 4, voting))
     attack.join(seconds + 60)
     p50, p99 = percentiles(rec.latencies)
-    source = "bench/slowclients.py" if run_slow_clients else "stand-in in bench/abuse.py"
     print(
-        f"1. slow clients: {connections} connections for {seconds:.0f} s ({source}): probe "
+        f"1. slow clients: {connections} connections for {seconds:.0f} s: probe "
         f"p50 {result.get('p50_ms', 0):.0f} ms, p99 {result.get('p99_ms', 0):.0f} ms, "
         f"errors {result.get('errors')} of {result.get('requests')}"
     )
@@ -672,12 +607,13 @@ def form_fuzz(base: str, codes: list[str], item_ids: list[int], posts: int, thre
 def check_stored(settings: Settings, item_ids: list[int]) -> tuple[int, int, int, int]:
     """Every stored ballot re-checked by its kind; then every item closed and its export recounted.
     Returns (ballots, invalid, recounts that differ or fail, items)."""
+    from sqlalchemy import select
+
     from ballot.archive import _same_result as same_result
     from ballot.kinds import CastError, get_kind
     from ballot.meetings import close_item, export_item, item_config, item_result
     from ballot.models import Ballot, Item
     from ballot.sealing import compact_pending
-    from sqlalchemy import select
 
     db = Database(settings.database_url)
     ballots = invalid = differ = 0

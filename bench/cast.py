@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from rawhttp import Client  # noqa: E402
-from slowclients import run_slow_clients  # noqa: E402
 from server import free_port, process_tree_cpu_seconds, running_server  # noqa: E402
+from slowclients import run_slow_clients  # noqa: E402
 
 from ballot import audit, credentials, meetingfile  # noqa: E402
 from ballot.config import Settings  # noqa: E402

@@ -27,7 +27,7 @@ from ballot import apitokens, archive, audit, paper, report, screen, signing
 from ballot.export import ballot_export, recount
 from ballot.kinds import BallotData, CastError, Counts, get_kind
 from ballot.kinds.recommend import MAX_WRITE_IN, WRITE_IN_PUBLIC_MIN, write_in_name
-from ballot.meetings import confirm_merges, export_item, item_result
+from ballot.meetings import item_result
 from ballot.models import Ballot, Item, Meeting, User
 
 RECOMMEND = get_kind("recommend")
