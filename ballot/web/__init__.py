@@ -128,6 +128,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             request.max_content_length = verifypage.MAX_UPLOAD + 64 * 1024
             request.max_form_memory_size = 1024 * 1024  # werkzeug buffers a part this large in one piece
 
+    @app.before_request
+    def _refuse_nameless_parts():  # before CSRF reads the form: every form key must be a string
+        # werkzeug files a multipart part without a name under the key None, which CSRF and the
+        # kinds' form readers would trip over (a 500); no form of ours sends one
+        if request.method == "POST" and request.mimetype == "multipart/form-data":
+            if None in request.form or None in request.files:
+                abort(400)
+
     csrf.init_app(app)
 
     from . import admin, adminpaper, api, screen, verifypage, vote  # noqa: F401  (adminpaper adds routes to admin.bp)
