@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,11 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, event, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import utcnow
-from .db import Database, _make_sqlite_engine
+from .db import Database, _make_sqlite_engine, storage_failure
 from .models import FailedAttempt
+
+log = logging.getLogger("ballot")
 
 # Failed attempts need no fsync: a power cut loses at most the last few, which only forgives them.
 # Every code entered writes twice (counted, then forgiven), so on SQLite they go through their own
@@ -65,7 +70,7 @@ def _light_write(database: Database) -> Iterator[Session]:
 class Attempt:
     """An attempt that was counted and may be checked; `forgive` it when it succeeds."""
 
-    row_id: int
+    row_id: int | None  # None: storage could not count it (nothing to forgive)
 
 
 @dataclass
@@ -77,6 +82,10 @@ class FailureLimiter:
     database: Database
     key: bytes  # hashes client addresses, so the table holds none in clear
     clock: Callable[[], datetime] = field(default=utcnow)
+    # rows of successful attempts whose deletion failed (full disk, outage): deleted with the next
+    # attempt this process counts, so a storage failure never leaves honest voters counted as failures
+    _owed: set[int] = field(default_factory=set, init=False, repr=False)
+    _owed_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _client(self, client: str) -> str:
         return hmac.new(self.key, client.encode(), hashlib.sha256).hexdigest()[:32]
@@ -104,15 +113,28 @@ class FailureLimiter:
         if self._over(*(n + 1 for n in self._counts(client_hash))):
             return None
         now = self.clock()
-        with _light_write(self.database) as s:
-            self._forget_expired(s, now)
-            row = FailedAttempt(limiter=self.name, client=client_hash, at=now)
-            s.add(row)
-            s.flush()
-            row_id = row.id
+        with self._owed_lock:
+            owed = set(self._owed)
+        try:
+            with _light_write(self.database) as s:
+                self._forget_expired(s, now)
+                if owed:
+                    s.execute(delete(FailedAttempt).where(FailedAttempt.id.in_(owed)))
+                row = FailedAttempt(limiter=self.name, client=client_hash, at=now)
+                s.add(row)
+                s.flush()
+                row_id = row.id
+        except DBAPIError as exc:
+            # Storage cannot count (a full disk, an outage): let the attempt be checked uncounted
+            # rather than refuse every voter. Checking a code only reads, nothing can be cast
+            # until storage is back, and a few more guesses at a 60-bit code change nothing.
+            log.warning("failed-attempt count skipped (%s)", storage_failure(exc))
+            return Attempt(None)
+        with self._owed_lock:
+            self._owed -= owed
         # committed: an attempt counted after this one sees it, whichever worker or server runs it
         if self._over(*self._counts(client_hash)):
-            self._drop(row_id)  # refused, not checked: it does not count against the client
+            self._drop_or_owe(row_id)  # refused, not checked: it does not count against the client
             return None
         return Attempt(row_id)
 
@@ -131,8 +153,17 @@ class FailureLimiter:
         )
 
     def forgive(self, attempt: Attempt) -> None:
-        """The attempt succeeded: it is no failure."""
-        self._drop(attempt.row_id)
+        """The attempt succeeded: it is no failure (if the deletion fails, it is owed)."""
+        if attempt.row_id is not None:
+            self._drop_or_owe(attempt.row_id)
+
+    def _drop_or_owe(self, row_id: int) -> None:
+        try:
+            self._drop(row_id)
+        except DBAPIError as exc:
+            log.warning("forgiving an attempt postponed (%s)", storage_failure(exc))
+            with self._owed_lock:
+                self._owed.add(row_id)
 
     def _drop(self, row_id: int) -> None:
         with _light_write(self.database) as s:

@@ -212,3 +212,38 @@ def test_a_live_server_with_two_workers_checks_at_most_the_allowance(settings, w
         with httpx.Client(base_url=base, timeout=60, cookies=cookies) as c:
             form = {"username": "clerk1", "password": PASSWORD, "csrf_token": token}
             assert c.post("/admin/login", data=form).status_code == 429
+
+
+def test_a_storage_failure_never_leaves_honest_voters_counted(database, settings, monkeypatch, caplog):
+    """A full disk made every right code's forgiveness fail: the rows stayed, and a hall behind one
+    address was locked out for the whole window once the disk was free (bench/faults.py)."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    limiter = FailureLimiter("code", 3, None, 300, database, b"k" * 32)
+    full = OperationalError("DELETE", {}, sqlite3.OperationalError("database or disk is full"))
+    real_drop = limiter._drop
+
+    def failing_drop(row_id):
+        raise full
+
+    monkeypatch.setattr(limiter, "_drop", failing_drop)
+    for _ in range(3):  # three right codes while the disk is full: each forgiveness fails
+        attempt = limiter.attempt("10.0.0.1")
+        assert attempt is not None
+        limiter.forgive(attempt)
+    assert "forgiving an attempt postponed (" in caplog.text
+    monkeypatch.setattr(limiter, "_drop", real_drop)
+    attempt = limiter.attempt("10.0.0.1")  # the disk is free again: the owed rows go first
+    assert attempt is not None
+    limiter.forgive(attempt)
+    assert limiter.failures("10.0.0.1") == 0
+
+    def failing_write(database):
+        raise full
+
+    monkeypatch.setattr("ballot.ratelimit._light_write", failing_write)
+    attempt = limiter.attempt("10.0.0.1")  # storage cannot count: checked uncounted, never a 500
+    assert attempt is not None and attempt.row_id is None
+    limiter.forgive(attempt)
