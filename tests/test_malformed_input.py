@@ -176,7 +176,7 @@ def test_a_failed_write_logs_its_reason_class_but_no_values(database, backend, c
         assert secret not in caplog.text and "no_such_table" not in caplog.text
 
 
-def test_a_full_sqlite_database_is_logged_as_a_full_disk_and_the_api_answers_500(
+def test_a_full_sqlite_database_is_logged_as_a_full_disk_and_the_api_answers_503(
     app, client, world, tokens, database, backend, caplog  # noqa: F811
 ):
     if backend != "sqlite":
@@ -189,7 +189,8 @@ def test_a_full_sqlite_database_is_logged_as_a_full_disk_and_the_api_answers_500
     body["groups"] = [{"name": f"第{n}组" + "名" * 30, "expected": 5} for n in range(200)]
     caplog.set_level(logging.INFO)
     r = client.post("/api/v1/meetings", json=body, headers=tokens["clerk"])
-    assert r.status_code == 500 and "没有保存任何内容" in r.get_json()["error"]["message"]
+    assert r.status_code == 503 and "没有保存任何内容" in r.get_json()["error"]["message"]
+    assert r.get_json()["error"]["code"] == "storage_unavailable"
     (line,) = failure_lines(caplog)
     assert "disk_full: sqlite3.OperationalError SQLITE_FULL" in line
     assert "unhandled error in api.create_meeting: disk_full: sqlite3.OperationalError SQLITE_FULL" in caplog.text

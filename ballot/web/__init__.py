@@ -35,6 +35,7 @@ ERROR_TEXT = {
     413: ("提交的内容过大", "请减少填写的内容后重试，本次没有保存任何内容。"),
     429: ("尝试过于频繁", "请稍等几分钟再试。"),
     500: ("服务器出现问题", "本次操作没有完成，也没有保存任何内容。请稍后重试，或联系会务人员。"),
+    503: ("暂时无法保存", "服务器的数据存储暂时出现故障（如磁盘已满），本次操作没有完成，也没有保存任何内容；票码仍然有效。请稍后重试，或联系会务人员。"),
 }
 
 
@@ -53,6 +54,7 @@ API_CODES = {
     413: "too_large",
     429: "too_many_attempts",
     500: "server_error",
+    503: "storage_unavailable",
 }
 
 
@@ -199,7 +201,8 @@ def _install_error_pages(app: Flask) -> None:
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
         _log_unhandled(exc)
-        return page(500)
+        # the database refused (full disk, outage): nothing was stored, and the voter may retry
+        return page(503 if isinstance(exc, (DBAPIError, sqlite3.Error)) else 500)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
