@@ -89,16 +89,8 @@ def running_server(
         base = ServerURL(f"http://127.0.0.1:{port}")
         base.pid = proc.pid
         try:
-            deadline = time.monotonic() + 60  # two servers booting on a loaded 2-core machine
-            while True:
-                try:
-                    if httpx.get(base + "/", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start: {log_path.read_text()}")
-                time.sleep(0.1)
+            # two servers booting on a loaded 2-core machine
+            wait_until_serving(base, proc, 60, lambda: f"server did not start: {log_path.read_text()}")
             yield base
         finally:
             proc.terminate()
@@ -107,3 +99,17 @@ def running_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def wait_until_serving(base: str, proc: subprocess.Popen, seconds: float, failure) -> None:
+    """Until GET / answers 200; `failure()` says why when the process ends or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(base + "/", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(failure())
+        time.sleep(0.1)

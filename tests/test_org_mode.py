@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from httpvoter import Phone
-from server import ENTRYPOINT, free_port, running_server
+from server import ENTRYPOINT, free_port, running_server, wait_until_serving
 from sqlalchemy import func, select
 from test_slow_clients import BOUND, CODE, MALFORMED, TimedPhone, _send, holding_slow_connections
 
@@ -114,7 +114,6 @@ def test_a_screen_on_one_server_shows_a_ballot_cast_through_another_within_a_sec
     """Across app servers sharing PostgreSQL (LISTEN/NOTIFY wakes the watcher), through SSE."""
     import json
     import re
-    import time
 
     import httpx
     from conftest import ACTOR
@@ -200,16 +199,9 @@ http {{
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(base + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not start: {proc.stderr.read().decode() if proc.poll() is not None else ''}")
-            time.sleep(0.1)
+        wait_until_serving(
+            base, proc, 20, lambda: f"nginx did not start: {proc.stderr.read().decode() if proc.poll() is not None else ''}"
+        )
         yield base
     finally:
         proc.terminate()
