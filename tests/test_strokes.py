@@ -13,12 +13,8 @@ from hypothesis import strategies as st
 
 from ballot import strokes
 
-# Published lists in their published order: a copy in the repository, plus any list added to the
-# shared data folder beside the checkout (the same file name there wins).
-LIST_DIRS = [
-    Path(__file__).parent / "data" / "stroke_lists",
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "stroke_lists",
-]
+# Published lists in their published order, kept in the repository.
+LIST_DIRS = [Path(__file__).parent / "data" / "stroke_lists"]
 UNIHAN = Path("/usr/share/unicode")
 ROOT = Path(__file__).resolve().parents[1]
 
