@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from server import proc_stats
 from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,17 +42,7 @@ def free_port() -> int:
 
 def children_of(pid: int) -> list[int]:
     """Live (not zombie) child processes of `pid`, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == str(pid) and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
+    return [child for child, fields in proc_stats() if fields[1] == str(pid) and fields[0] != "Z"]
 
 
 def alive(pid: int) -> bool:

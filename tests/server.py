@@ -33,16 +33,21 @@ def process_tree_cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its live children, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
+    for proc_pid, fields in proc_stats():
+        if proc_pid == pid or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def proc_stats():
+    """(pid, the fields of /proc/<pid>/stat after the command name) of every live process."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            yield int(entry.name), (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if entry.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 @contextmanager
