@@ -172,7 +172,3 @@ class FailureLimiter:
     def failures(self, client: str) -> int:
         """The client's attempts counted in the window (failed, or still being checked)."""
         return self._counts(self._client(client))[0]
-
-    def reset(self) -> None:
-        with self.database.write() as s:
-            s.execute(delete(FailedAttempt).where(FailedAttempt.limiter == self.name))
