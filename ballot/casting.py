@@ -21,7 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .codes import new_id
-from .models import ApiIdempotency, Ballot, Credential, Item, ItemGroup, Spend
+from .models import ApiIdempotency, Credential, Item, ItemGroup, LiveBallot, LiveSpend
+from .sealing import ballot_store_of, spent
 
 
 class NotOpen(Exception):
@@ -122,10 +123,10 @@ _ELIGIBLE = (
 # PostgreSQL: hold the item row against a concurrent close until this transaction ends.
 _ELIGIBLE_LOCKED = _ELIGIBLE.with_for_update(read=True, of=Item)
 _SPEND = {
-    name: dialect.insert(Spend).on_conflict_do_nothing().returning(Spend.item_id)
+    name: dialect.insert(LiveSpend).on_conflict_do_nothing().returning(LiveSpend.item_id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_BALLOT = insert(Ballot)
+_BALLOT = insert(LiveBallot)  # an open item's rows live in the live store until it closes
 _IDEMPOTENCY = insert(ApiIdempotency)
 # PostgreSQL: wake the projector watchers of every app server when this ballot commits
 # (a NOTIFY is delivered at commit, never before; the payload says nothing about the ballot).
@@ -181,16 +182,9 @@ def cast_ballot(
 
 def receipt_counted(session: Session, item_id: int, receipt: str) -> bool:
     """Is a ballot with this receipt among the item's ballots? (inclusion, never content)"""
-    return (
-        session.execute(select(Ballot.id).where(Ballot.item_id == item_id, Ballot.receipt == receipt)).first()
-        is not None
-    )
+    store = ballot_store_of(session, item_id)
+    return session.execute(select(store.id).where(store.item_id == item_id, store.receipt == receipt)).first() is not None
 
 
 def has_spent(session: Session, credential_id: str, item_id: int) -> bool:
-    return (
-        session.execute(
-            select(Spend.item_id).where(Spend.credential_id == credential_id, Spend.item_id == item_id)
-        ).first()
-        is not None
-    )
+    return bool(session.execute(select(spent(credential_id, item_id))).scalar())

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 from . import audit
 from .clock import utcnow
 from .codes import code_hash, new_code, new_id, normalize_code
-from .models import Credential, IssueBatch, Item, ItemGroup, Spend, VoterGroup
+from .models import Credential, IssueBatch, Item, ItemGroup, VoterGroup
+from .sealing import spent_credentials
 
 MAX_BATCH = 5000
 
@@ -100,7 +101,7 @@ def void_batch(session: Session, meeting_id: int, batch_id: int, actor: audit.Ac
 
 def void_unused(session: Session, group: VoterGroup, actor: audit.Actor) -> int:
     """When the door closes: every slip of the group that has not voted on anything stops working."""
-    used = select(Spend.credential_id)
+    used = select(spent_credentials().c.credential_id)
     result = session.execute(
         update(Credential)
         .where(Credential.group_id == group.id, Credential.voided.is_(False), Credential.id.not_in(used))
@@ -119,7 +120,7 @@ def reconciliation(session: Session, group_id: int) -> dict:
     issued = session.execute(
         select(func.coalesce(func.sum(IssueBatch.count), 0)).where(IssueBatch.group_id == group_id)
     ).scalar_one()
-    used_ids = select(Spend.credential_id).distinct()
+    used_ids = select(spent_credentials().c.credential_id).distinct()
     base = select(func.count()).select_from(Credential).where(Credential.group_id == group_id)
     used = session.execute(base.where(Credential.id.in_(used_ids))).scalar_one()
     voided = session.execute(base.where(Credential.voided.is_(True), Credential.id.not_in(used_ids))).scalar_one()

@@ -29,7 +29,11 @@ log = logging.getLogger("ballot")
 
 
 PRIVATE_UMASK = 0o077  # files 0600, folders 0700
-SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", "-writer.lock")
+# The live store (rows of open items, sealing.py) is a second SQLite file beside the database,
+# attached to every connection as schema `live`; it has its own WAL.
+LIVE_SCHEMA = "live"
+LIVE_SUFFIX = "-live"
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", "-writer.lock", "-live", "-live-wal", "-live-shm", "-live-journal")
 INSTANCE_MARKERS = ("secret.key", "ballot.db")
 
 
@@ -75,6 +79,7 @@ def prepare_sqlite_file(url: str) -> None:
         return  # a URI filename: left to whoever wrote it
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.close(os.open(path + LIVE_SUFFIX, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError:
         return  # SQLite will report the problem when it opens the file
     for suffix in ("", *SQLITE_COMPANIONS):
@@ -167,6 +172,30 @@ def is_sqlite(url_or_engine) -> bool:
     return str(url).startswith("sqlite")
 
 
+def live_path(url: str) -> str:
+    """The live store's file for an SQLite URL (":memory:" for an in-memory database)."""
+    path = make_url(url).database
+    return path + LIVE_SUFFIX if Database.sqlite_file(url) and not path.startswith("file:") else ":memory:"
+
+
+def attach_live(dbapi_conn, url: str) -> None:
+    """Attach the live store and give both files the same durability and secure_delete."""
+    cur = dbapi_conn.cursor()
+    if not any(row[1] == LIVE_SCHEMA for row in cur.execute("PRAGMA database_list")):
+        cur.execute(f"ATTACH DATABASE ? AS {LIVE_SCHEMA}", (live_path(url),))
+    for schema in ("main", LIVE_SCHEMA):
+        cur.execute(f"PRAGMA {schema}.journal_mode=WAL")
+        cur.execute(f"PRAGMA {schema}.synchronous=FULL")
+        cur.execute(f"PRAGMA {schema}.secure_delete=ON")  # deleted ballots leave no bytes behind
+    cur.close()
+
+
+def attach_live_on_connect(engine: Engine) -> None:
+    """For an engine made elsewhere (migrations, tests): every connection sees the live store."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", lambda conn, _record: attach_live(conn, str(engine.url)))
+
+
 def _make_sqlite_engine(url: str, immediate: bool) -> Engine:
     # Every transaction ends in an explicit COMMIT or ROLLBACK, so the pool need not roll back again.
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_reset_on_return=None)
@@ -175,12 +204,10 @@ def _make_sqlite_engine(url: str, immediate: bool) -> Engine:
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA secure_delete=ON")  # deleted ballots leave no bytes behind
         cur.close()
+        attach_live(dbapi_conn, url)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):

@@ -19,8 +19,8 @@ from .casting import lock_item, locked
 from .clock import utcnow
 from .credentials import groups_with_codes, issued_count
 from .kinds import BallotData, Counts, KindConfigError, get_kind
-from .models import Ballot, Item, ItemGroup, LiveTally, Meeting, VoterGroup
-from .sealing import rewrite_shuffled
+from .models import Item, ItemGroup, LiveTally, Meeting, VoterGroup
+from .sealing import item_ballots, seal_item
 
 MAX_EXPECTED = 100_000
 STATUS_LABELS = {"draft": "未开始", "open": "表决中", "closed": "已结束", "withdrawn": "已撤回"}
@@ -617,7 +617,7 @@ def close_item(
         row.state = "closed"
     counts = live_counts(session, item)
     session.execute(delete(LiveTally).where(LiveTally.item_id == item.id))  # batches shown while open
-    cast = rewrite_shuffled(session, item.id)
+    cast = seal_item(session, item.id)  # sealed copy, shuffled; the live rows are purged after commit
     item.status = "closed"
     item.closed_at = utcnow()
     if witnesses:
@@ -647,18 +647,17 @@ def close_item(
 
 
 def ballots_of(session: Session, item_id: int) -> list[BallotData]:
-    rows = session.execute(
-        select(Ballot.group_id, Ballot.valid, Ballot.choices_json, Ballot.channel, Ballot.invalid_reason).where(
-            Ballot.item_id == item_id
-        )
-    ).all()
+    ballots = item_ballots(session, item_id)
+    c = ballots.c
+    rows = session.execute(select(c.group_id, c.valid, c.choices_json, c.channel, c.invalid_reason)).all()
     return [BallotData(g, v, json.loads(c), ch, r) for g, v, c, ch, r in rows]
 
 
 def cast_count(session: Session, item_id: int, group_id: int | None = None) -> int:
-    stmt = select(func.count()).select_from(Ballot).where(Ballot.item_id == item_id)
+    ballots = item_ballots(session, item_id)
+    stmt = select(func.count()).select_from(ballots)
     if group_id is not None:
-        stmt = stmt.where(Ballot.group_id == group_id)
+        stmt = stmt.where(ballots.c.group_id == group_id)
     return session.execute(stmt).scalar_one()
 
 

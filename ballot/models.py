@@ -4,6 +4,11 @@ Anonymity lives in the shape of two tables: `spends` records *that* a credential
 for an item, `ballots` records *what* was cast, and nothing joins them: no shared key, no
 foreign key, no timestamp, random primary keys, and on SQLite WITHOUT ROWID tables so that
 physical order is key order, not cast order. Closing an item rewrites both (see sealing.py).
+
+Two stores: the ballots, spends and API idempotency records of OPEN items live in schema `live`
+(PostgreSQL: a schema; SQLite: a second file attached as `live`), small and compacted at every
+close; the sealed ones stay in `ballots` and `spends`, which only grow, by one shuffled batch per
+item (paper ballots: one per counted stack).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+LIVE = "live"  # the schema of the live store (db.LIVE_SCHEMA)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -153,23 +160,26 @@ class Credential(Base):
     voided: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class Spend(Base):
-    """That a credential was used for an item: no time, no order, no ballot."""
-
-    __tablename__ = "spends"
-    __table_args__ = {"sqlite_with_rowid": False}
+class _SpendColumns:
     credential_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     item_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
 
 
-class Ballot(Base):
-    """What was cast: item, voter group, choices, an inclusion receipt. Nothing else."""
+class Spend(_SpendColumns, Base):
+    """That a credential was used for a closed item: no time, no order, no ballot."""
 
-    __tablename__ = "ballots"
-    __table_args__ = (
-        UniqueConstraint("item_id", "receipt"),
-        {"sqlite_with_rowid": False},
-    )
+    __tablename__ = "spends"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class LiveSpend(_SpendColumns, Base):
+    """A spend for an open item (the cast's conditional insert); moved to `spends` at close."""
+
+    __tablename__ = "spends"
+    __table_args__ = {"sqlite_with_rowid": False, "schema": LIVE}
+
+
+class _BallotColumns:
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random
     item_id: Mapped[int] = mapped_column(Integer, index=True)
     group_id: Mapped[int] = mapped_column(Integer)
@@ -178,6 +188,26 @@ class Ballot(Base):
     receipt: Mapped[str | None] = mapped_column(String(16), nullable=True)  # none on paper
     channel: Mapped[str] = mapped_column(String(8), default="phone", server_default="phone")  # phone | paper
     invalid_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)  # paper.REASONS key
+
+
+class Ballot(_BallotColumns, Base):
+    """What was cast for a closed item: item, voter group, choices, an inclusion receipt. Nothing else."""
+
+    __tablename__ = "ballots"
+    __table_args__ = (
+        UniqueConstraint("item_id", "receipt"),
+        {"sqlite_with_rowid": False},
+    )
+
+
+class LiveBallot(_BallotColumns, Base):
+    """A ballot of an open item; moved to `ballots`, shuffled and with a fresh key, at close."""
+
+    __tablename__ = "ballots"
+    __table_args__ = (
+        UniqueConstraint("item_id", "receipt"),
+        {"sqlite_with_rowid": False, "schema": LIVE},
+    )
 
 
 class PaperBatch(Base):
@@ -285,7 +315,7 @@ class ApiIdempotency(Base):
     closes, in the sealing transaction."""
 
     __tablename__ = "api_idempotency"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = {"sqlite_with_rowid": False, "schema": LIVE}  # the live store
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # HMAC of code, item and key
     item_id: Mapped[int] = mapped_column(Integer, index=True)
     request_digest: Mapped[str] = mapped_column(String(64))  # HMAC of the request, keyed likewise

@@ -34,7 +34,8 @@ from .meetings import (
     result_available,
     series_ranking,
 )
-from .models import Ballot, Item, LiveTally, Meeting
+from .models import Item, LiveTally, Meeting
+from .sealing import item_ballots, open_items_ballot_count
 
 KEY_BYTES = 18
 
@@ -159,9 +160,8 @@ def _step_allowed(before: dict[str, int], after: dict[str, int], k: int, per_gro
 
 def _ballots_by_group(session: Session, item: Item) -> dict[str, int]:
     """Ballots so far per voting group (keys are group ids as text: the form stored in JSON)."""
-    rows = session.execute(
-        select(Ballot.group_id, func.count()).where(Ballot.item_id == item.id).group_by(Ballot.group_id)
-    ).all()
+    ballots = item_ballots(session, item.id, item.status)
+    rows = session.execute(select(ballots.c.group_id, func.count()).group_by(ballots.c.group_id)).all()
     counts = {str(gid): 0 for gid in item_group_ids(item)}
     counts.update({str(gid): n for gid, n in rows})
     return counts
@@ -210,7 +210,7 @@ def signature(session: Session, meeting_id: int) -> tuple | None:
     if row is None:
         return None
     open_items = select(Item.id).where(Item.meeting_id == meeting_id, Item.status == "open")
-    cast = session.execute(select(func.count()).select_from(Ballot).where(Ballot.item_id.in_(open_items))).scalar_one()
+    cast = open_items_ballot_count(session, open_items)
     batches = session.execute(
         select(func.count()).select_from(LiveTally).where(LiveTally.item_id.in_(open_items))
     ).scalar_one()
@@ -229,11 +229,8 @@ def state(session: Session, meeting: Meeting, now: datetime | None = None, key_l
     if item is None:
         return data
     counts = item_counts(session, item)
-    by_group = dict(
-        session.execute(
-            select(Ballot.group_id, func.count()).where(Ballot.item_id == item.id).group_by(Ballot.group_id)
-        ).all()
-    )
+    ballots = item_ballots(session, item.id, item.status)
+    by_group = dict(session.execute(select(ballots.c.group_id, func.count()).group_by(ballots.c.group_id)).all())
     groups = [
         {
             "name": g.name,

@@ -76,6 +76,7 @@ def db_url(backend, tmp_path, sqlite_template, pg_template):
     if backend == "sqlite":
         path = tmp_path / "ballot.db"
         shutil.copy(sqlite_template, path)
+        shutil.copy(f"{sqlite_template}-live", f"{path}-live")  # the live store (sealing.py)
         yield f"sqlite:///{path}"
         return
     name = f"t_{uuid.uuid4().hex[:12]}"

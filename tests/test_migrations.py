@@ -5,14 +5,21 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+from ballot.db import attach_live_on_connect
 from ballot.migrate import downgrade, upgrade
 from ballot.models import Base
 
 
+def _our_schemas(name, type_, _parent) -> bool:
+    return type_ != "schema" or name in (None, "live")
+
+
 def _diff(url):
     engine = create_engine(url)
+    attach_live_on_connect(engine)  # SQLite: the live store is an attached file
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_schemas": True, "include_name": _our_schemas})
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     return diff
 
@@ -37,6 +44,10 @@ def test_anonymity_tables_have_no_rowid_on_sqlite(db_url, backend):
     with engine.connect() as conn:
         for table in ("ballots", "spends", "credentials"):
             sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}).scalar_one()
+            assert "WITHOUT ROWID" in sql
+        conn.exec_driver_sql(f"ATTACH DATABASE '{db_url.removeprefix('sqlite:///')}-live' AS live")
+        for table in ("ballots", "spends", "api_idempotency"):  # the live store's
+            sql = conn.execute(text("SELECT sql FROM live.sqlite_master WHERE name = :t"), {"t": table}).scalar_one()
             assert "WITHOUT ROWID" in sql
     engine.dispose()
 

@@ -8,7 +8,7 @@ does not linger in history or logs. Receipts shown again come from the voter's o
 from __future__ import annotations
 
 from flask import Blueprint, abort, has_request_context, redirect, render_template, request, session, url_for
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from .. import webfont
 from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
@@ -17,7 +17,8 @@ from ..credentials import find_usable
 from ..itemviews import cached_static, group_state, item_view
 from ..kinds import CastError, get_kind
 from ..meetings import name_texts
-from ..models import Ballot, Credential, Item, ItemGroup, Meeting, Spend, VoterGroup
+from ..models import Ballot, Credential, Item, ItemGroup, Meeting, VoterGroup
+from ..sealing import spent
 from .common import client_address, db, form_lists, limiter, message_page, settings
 
 bp = Blueprint("vote", __name__)
@@ -97,9 +98,8 @@ def _open_items_to_cast(s, voter: dict) -> list[int]:
         s.execute(
             select(Item.id)
             .join(ItemGroup, ItemGroup.item_id == Item.id)
-            .outerjoin(Spend, and_(Spend.item_id == Item.id, Spend.credential_id == voter["c"]))
             .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status == "open")
-            .where(ItemGroup.state == "open", Spend.item_id.is_(None))
+            .where(ItemGroup.state == "open", ~spent(voter["c"], Item.id))
         ).scalars()
     )
 
@@ -184,16 +184,15 @@ def items():
             reset_session()
             return message_page("票码无法使用", CODE_REFUSED, 400, back=url_for("vote.start"))
         rows = s.execute(
-            select(Item.id, Item.title, Item.status, ItemGroup.state, Spend.item_id.label("spent"))
+            select(Item.id, Item.title, Item.status, ItemGroup.state, spent(voter["c"], Item.id).label("spent"))
             .join(ItemGroup, ItemGroup.item_id == Item.id)
-            .outerjoin(Spend, and_(Spend.item_id == Item.id, Spend.credential_id == voter["c"]))
             .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status.in_(("open", "closed")))
             .order_by(Item.position)
         ).all()
     entries = []
     for row in rows:
         receipt = receipts.get(str(row.id))
-        done = receipt is not None or row.spent is not None
+        done = receipt is not None or bool(row.spent)
         if (row.status == "closed" or row.state != "open") and not done:
             continue  # over, or not yet open for this voter's group
         entries.append({"item": row, "done": done, "receipt": receipt})
