@@ -263,6 +263,11 @@ class Database:
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
 
     @staticmethod
+    def writer_lock_of(database_path: str) -> "_SQLiteWriterLock":
+        """The writers' lock of a database file, for a process that opens it another way (backup)."""
+        return _SQLiteWriterLock(database_path)
+
+    @staticmethod
     def sqlite_file(url: str) -> bool:
         return is_sqlite(url) and make_url(url).database not in (None, "", ":memory:")
 
