@@ -182,7 +182,9 @@ def compact_pending(db: Database) -> bool | Postponed:
         return True
     try:
         purge_live(db, pending)
-        _compact_storage(db, paper_entries=paper)
+        _compact_storage(db)
+        if paper and not db.sqlite:
+            _compact_paper_entries(db)
     except (OperationalError, DBAPIError, sqlite3.OperationalError, RuntimeError) as exc:
         failure = storage_failure(exc)
         log.warning("storage compaction postponed (%s)", failure)
@@ -213,7 +215,7 @@ def _sqlite_cursor(db: Database, busy_ms: int = 200):
             raw.close()
 
 
-def _compact_storage(db: Database, paper_entries: bool = False) -> None:
+def _compact_storage(db: Database) -> None:
     """Rewrite the live store (open items' rows only); never the sealed tables."""
     if db.sqlite:
         _checkpoint(db, "live")
@@ -222,7 +224,17 @@ def _compact_storage(db: Database, paper_entries: bool = False) -> None:
         _checkpoint(db, "live")
         _checkpoint(db, "main")  # the sealed batch and any overwritten paper readings
         return
-    tables = list(LIVE_TABLES) + (["paper_entries"] if paper_entries else [])
+    _vacuum_full(db, LIVE_TABLES)
+
+
+def _compact_paper_entries(db: Database) -> None:
+    """PostgreSQL: the readings a count overwrote leave dead tuples; SQLite's secure_delete
+    already zeroed them and the WAL truncation removed their frames. The whole (small: one row
+    per entry of a stack) table, and only after a paper count; its lock stops no cast."""
+    _vacuum_full(db, ["paper_entries"])
+
+
+def _vacuum_full(db: Database, tables) -> None:
     with db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         # A waiting VACUUM FULL queues every cast behind it: wait briefly, retry, else postpone.
         conn.execute(text("SET lock_timeout = '50ms'"))

@@ -8,7 +8,7 @@ from httpvoter import Phone
 from server import running_server
 from sqlalchemy import func, select
 
-from ballot.models import Ballot, Spend
+from ballot.models import LiveBallot, LiveSpend
 
 pytestmark = pytest.mark.server
 
@@ -44,9 +44,9 @@ def test_hundred_simultaneous_submits_of_one_code(world, settings, tmp_path):
         for phone in phones:
             phone.close()
     with world.db.read() as s:
-        ballots = list(s.execute(select(Ballot)).scalars())
+        ballots = list(s.execute(select(LiveBallot)).scalars())  # the item is open: the live store
         assert [b.receipt for b in ballots] == [receipt]
-        assert s.execute(select(func.count()).select_from(Spend)).scalar_one() == 1
+        assert s.execute(select(func.count()).select_from(LiveSpend)).scalar_one() == 1
 
 
 def test_server_log_of_a_voting_run_holds_no_code_and_no_choice(world, settings, tmp_path):
@@ -129,4 +129,4 @@ def test_a_worker_killed_mid_vote_is_replaced_and_acknowledged_ballots_stay(worl
             receipts.append(phone.vote(item.id, {"n0": "yes"}))
             phone.close()
     with world.db.read() as s:
-        assert sorted(b.receipt for b in s.execute(select(Ballot)).scalars()) == sorted(receipts)
+        assert sorted(b.receipt for b in s.execute(select(LiveBallot)).scalars()) == sorted(receipts)

@@ -16,7 +16,8 @@ from voting import vote
 from ballot import archive, audit, credentials, paperentry, signing
 from ballot.export import ballot_export, recount
 from ballot.kinds import BallotData, Counts, get_kind
-from ballot.models import Credential, Meeting, Spend
+from ballot.models import Credential, Meeting
+from ballot.sealing import spent_credentials
 
 EVALUATE = get_kind("evaluate")
 FAIL = "3"  # 不称职 on the competence scale
@@ -241,7 +242,7 @@ def test_slip_reconciliation_counts_unused_codes_and_catches_a_missing_or_moved_
             "balanced": True,
         }
     with world.db.write() as s:  # an unused credential row disappears
-        spent = select(Spend.credential_id)
+        spent = select(spent_credentials().c.credential_id)
         victim = (
             s.execute(
                 select(Credential.id).where(
