@@ -117,10 +117,11 @@ def seal_item(session: Session, item_id: int) -> int:
     for row in rows_b:
         row["id"] = new_id()  # a fresh key: the live one was written at cast time
     # One batch each (executemany / multi-row VALUES): the rows land in the shuffled order.
+    conn = session.connection()  # Core executemany: no ORM bookkeeping for thousands of rows
     if rows_b:
-        session.execute(insert(Ballot), rows_b)
+        conn.execute(insert(Ballot.__table__), rows_b)
     if rows_s:
-        session.execute(insert(Spend), rows_s)
+        conn.execute(insert(Spend.__table__), rows_s)
     paper = session.execute(select(func.count()).where(Ballot.item_id == item_id)).scalar_one() - len(rows_b)
     return len(rows_b) + paper
 
