@@ -8,7 +8,7 @@ demo:        ## set up, create a demo meeting on SQLite, and serve on 127.0.0.1:
 test:        ## set up and run every test (SQLite and PostgreSQL, browser included)
 	scripts/test.sh
 
-bench:       ## load figures (3,000 voters; 3,000 slips; 100,000 names sorted; 20 screens; signed archive; paper entry; crashes and a full disk; an adversary)
+bench:       ## load figures (3,000 voters; 3,000 slips; 100,000 names sorted; 20 screens; signed archive; paper entry; crashes and a full disk; an adversary; a close against history)
 	.venv/bin/python bench/cast.py
 	.venv/bin/python bench/slips.py
 	.venv/bin/python bench/strokes.py
@@ -17,3 +17,4 @@ bench:       ## load figures (3,000 voters; 3,000 slips; 100,000 names sorted; 2
 	.venv/bin/python bench/paper.py
 	.venv/bin/python bench/faults.py
 	.venv/bin/python bench/abuse.py
+	.venv/bin/python bench/close.py
