@@ -101,7 +101,7 @@ def void_batch(session: Session, meeting_id: int, batch_id: int, actor: audit.Ac
 
 def void_unused(session: Session, group: VoterGroup, actor: audit.Actor) -> int:
     """When the door closes: every slip of the group that has not voted on anything stops working."""
-    used = select(spent_credentials().c.credential_id)
+    used = select(spent_credentials(group.meeting_id).c.credential_id)
     result = session.execute(
         update(Credential)
         .where(Credential.group_id == group.id, Credential.voided.is_(False), Credential.id.not_in(used))
@@ -120,7 +120,8 @@ def reconciliation(session: Session, group_id: int) -> dict:
     issued = session.execute(
         select(func.coalesce(func.sum(IssueBatch.count), 0)).where(IssueBatch.group_id == group_id)
     ).scalar_one()
-    used_ids = select(spent_credentials().c.credential_id).distinct()
+    meeting_id = session.execute(select(VoterGroup.meeting_id).where(VoterGroup.id == group_id)).scalar_one()
+    used_ids = select(spent_credentials(meeting_id).c.credential_id).distinct()
     base = select(func.count()).select_from(Credential).where(Credential.group_id == group_id)
     used = session.execute(base.where(Credential.id.in_(used_ids))).scalar_one()
     voided = session.execute(base.where(Credential.voided.is_(True), Credential.id.not_in(used_ids))).scalar_one()

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -165,11 +166,15 @@ class _SpendColumns:
     item_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
 
 
-class Spend(_SpendColumns, Base):
-    """That a credential was used for a closed item: no time, no order, no ballot."""
+class Spend(Base):
+    """That a credential was used for a closed item: no time, no order, no ballot. Keyed by item
+    first, so a close appends its batch at the end of the key order (fresh pages, on SQLite the file
+    order) instead of touching one old page of the history per spend."""
 
     __tablename__ = "spends"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = (PrimaryKeyConstraint("item_id", "credential_id"), {"sqlite_with_rowid": False})
+    item_id: Mapped[int] = mapped_column(Integer)
+    credential_id: Mapped[str] = mapped_column(String(32))
 
 
 class LiveSpend(_SpendColumns, Base):

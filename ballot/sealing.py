@@ -91,9 +91,14 @@ def spent(credential_id, item_id):
     )
 
 
-def spent_credentials():
-    """Every credential used for some item (a credential may appear more than once)."""
-    return union_all(select(LiveSpend.credential_id), select(Spend.credential_id)).subquery("spent")
+def spent_credentials(meeting_id: int):
+    """Every credential used for some item of the meeting (one may appear more than once): read
+    through the spends' item keys, so the cost follows the meeting, not the history."""
+    items = select(Item.id).where(Item.meeting_id == meeting_id)
+    return union_all(
+        select(LiveSpend.credential_id).where(LiveSpend.item_id.in_(items)),
+        select(Spend.credential_id).where(Spend.item_id.in_(items)),
+    ).subquery("spent")
 
 
 # --- step 1: sealing inside the closing transaction --------------------------------------------

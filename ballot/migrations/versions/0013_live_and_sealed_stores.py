@@ -73,9 +73,29 @@ def upgrade() -> None:
                "FROM api_idempotency")
     op.drop_index(op.f('ix_api_idempotency_item_id'), table_name='api_idempotency')
     op.drop_table('api_idempotency')
+    _rekey_sealed_spends(('item_id', 'credential_id'), index=False)
+
+
+def _rekey_sealed_spends(key, index):
+    """Sealed spends keyed by item first (a close appends at the end of the key order), or back."""
+    postgresql = op.get_bind().dialect.name == 'postgresql'
+    op.create_table('spends_rekeyed',
+    sa.Column('credential_id', sa.String(length=32), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint(*key, name='pk_spends_rekeyed' if postgresql else 'pk_spends'),
+    sqlite_with_rowid=False
+    )
+    op.execute("INSERT INTO spends_rekeyed (credential_id, item_id) SELECT credential_id, item_id FROM spends")
+    op.drop_table('spends')
+    op.rename_table('spends_rekeyed', 'spends')
+    if postgresql:  # constraint names are per schema there
+        op.execute("ALTER TABLE spends RENAME CONSTRAINT pk_spends_rekeyed TO pk_spends")
+    if index:
+        op.create_index(op.f('ix_spends_item_id'), 'spends', ['item_id'], unique=False)
 
 
 def downgrade() -> None:
+    _rekey_sealed_spends(('credential_id', 'item_id'), index=True)
     _idempotency_table(None)
     op.execute("INSERT INTO api_idempotency SELECT id, item_id, request_digest, sealed_receipt "
                "FROM live.api_idempotency")
