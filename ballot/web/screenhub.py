@@ -240,7 +240,7 @@ class ScreenHub:
             if lease:
                 self.held.add(lease[1])
         self._ensure_watcher()
-        return self._events(meeting_id, last_id, lease)
+        return _StartedStream(self._events(meeting_id, last_id, lease))
 
     def _events(self, meeting_id: int, last_id: str | None, lease: tuple[int, str] | None) -> Iterator[str]:
         lease_id = lease[1] if lease else None
@@ -270,3 +270,20 @@ class ScreenHub:
                 self.lost.discard(lease_id)
             if lease:
                 self.leases.release(*lease)
+
+
+class _StartedStream:
+    """A stream's generator, already started: closing a generator that never ran skips its
+    `finally`, which would leak the stream's thread count and keep renewing its lease for ever
+    (a client gone before the first byte). Started, close() always runs it."""
+
+    def __init__(self, events: Iterator[str]):
+        self.events = events
+        self.first = next(events)
+
+    def __iter__(self) -> Iterator[str]:
+        yield self.first
+        yield from self.events
+
+    def close(self) -> None:
+        self.events.close()
