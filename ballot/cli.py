@@ -69,7 +69,7 @@ def _ensure_signing_key(settings):
                 if not keyring.has_private(settings.instance_path, current):
                     click.echo(
                         f"注意：当前签名密钥 {current.id_hex} 的私钥不在本实例文件夹中；"
-                        "多台应用服务器须挂载同一个实例文件夹，否则本服务器不能签名报告。",
+                        "多台应用服务器须挂载同一个实例文件夹（共享卷），否则本服务器不能签名报告。",
                         err=True,
                     )
                 return None
