@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import ACTOR, PASSWORD, csrf_of
 from server import running_server
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from ballot import keyring, screen, signing
 from ballot.clock import utcnow
@@ -64,6 +64,12 @@ def test_the_hub_refuses_a_screen_beyond_the_shared_cap_and_frees_it_on_close(wo
         held.append(single.stream(m.id, None))
         with pytest.raises(TooBusy):
             single.stream(m.id, None)
+        # a lease lost (lapsed in a long outage, and its slot taken): the stream ends, the screen reconnects
+        with database.write() as s:
+            s.execute(delete(ScreenLease))
+        hubs[1]._renew()
+        assert len(list(held[1])) <= 2  # the padding, perhaps one event, then the end: no waiting
+        assert hubs[1].streams == 1 and len(hubs[1].lost) == 1  # the other stream's, until it ends too
         for stream in held:
             stream.close()
     finally:
