@@ -48,14 +48,36 @@ def main():
 @main.command(help="新建实例：实例文件夹、密钥（0600）和数据库结构。")
 @instance_option
 def init(instance):
-    from . import signing
-
     settings = _settings(instance, create=True)
     upgrade(settings.database_url)
-    key = signing.ensure_key(settings.instance_path)
+    key = _ensure_signing_key(settings)
     if key is not None:
         click.echo(f"签名密钥已生成：{key.id_hex}（指纹 {key.fingerprint}）")
     click.echo(f"实例已就绪：{settings.instance_path}")
+
+
+def _ensure_signing_key(settings):
+    """The instance's first key, unless the database or the folder has one (an app server joining
+    others adopts theirs); the new key, or None."""
+    from . import keyring, signing
+
+    database = Database(settings.database_url)
+    try:
+        with database.write() as s:
+            current = keyring.adopt_files(s, settings.instance_path)
+            if current is not None:
+                if not keyring.has_private(settings.instance_path, current):
+                    click.echo(
+                        f"注意：当前签名密钥 {current.id_hex} 的私钥不在本实例文件夹中；"
+                        "多台应用服务器须挂载同一个实例文件夹（共享卷），否则本服务器不能签名报告。",
+                        err=True,
+                    )
+                return None
+            return keyring.rotate(s, settings.instance_path)
+    except signing.SigningError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
 
 
 @main.group(help="签名密钥（结果报告的 Ed25519 签名）。")
@@ -66,18 +88,34 @@ def keys():
 @keys.command("show", help="显示当前签名密钥的编号和指纹（供监票人在表决前记下）。")
 @instance_option
 def keys_show(instance):
-    from . import signing
+    from . import keyring
 
-    for i, key in enumerate(signing.public_keys(_settings(instance).instance_path)):
+    settings = _settings(instance)
+    database = Database(settings.database_url)
+    try:
+        with database.read() as s:
+            keys = keyring.public_keys(s, settings.instance_path)
+    finally:
+        database.dispose()
+    for i, key in enumerate(keys):
         click.echo(f"{'当前' if i == 0 else '旧'}密钥 {key.id_hex}  指纹 {key.fingerprint}")
 
 
 @keys.command("rotate", help="生成新的签名密钥；旧公钥保留，用于核验以前的报告。")
 @instance_option
 def keys_rotate(instance):
-    from . import signing
+    """Recorded in the database: every worker and app server signs with and shows the new key from
+    its next request on, without a restart."""
+    from . import keyring
 
-    key = signing.create_key(_settings(instance).instance_path)
+    settings = _settings(instance)
+    database = Database(settings.database_url)
+    try:
+        with database.write() as s:
+            keyring.adopt_files(s, settings.instance_path)  # an older instance: its keys first
+            key = keyring.rotate(s, settings.instance_path)
+    finally:
+        database.dispose()
     click.echo(f"新签名密钥：{key.id_hex}（指纹 {key.fingerprint}）")
 
 
@@ -94,7 +132,7 @@ def keys_rotate(instance):
     help="已核对：姓名中有报告字库印不出的字，仍然导出（tally.json 保存原字，PDF 中该字可能为空框）",
 )
 def export_cmd(instance, meeting_id, folder, accept_unprintable):
-    from . import archive, reportfonts, signing
+    from . import archive, keyring, reportfonts, signing
     from .models import Meeting
 
     settings = _settings(instance)
@@ -104,7 +142,7 @@ def export_cmd(instance, meeting_id, folder, accept_unprintable):
             meeting = s.get(Meeting, meeting_id)
             if meeting is None:
                 raise click.ClickException(f"会议 #{meeting_id} 不存在")
-            files = archive.build(s, meeting, signing.load_key(settings.instance_path), accept_unprintable)
+            files = archive.build(s, meeting, keyring.signing_key(s, settings.instance_path), accept_unprintable)
     except archive.UnprintableNames as exc:
         raise click.ClickException(f"{exc}\n核对后如仍要导出，请加 --accept-unprintable") from None
     except (OperationError, signing.SigningError, reportfonts.FontError) as exc:
@@ -289,10 +327,15 @@ def _issue(settings, database, meeting_id: int, group_name: str | None, count: i
 
 
 def _key_fingerprint(settings) -> str:
-    from . import signing
+    from . import keyring
 
-    keys = signing.public_keys(settings.instance_path)
-    return keys[0].fingerprint if keys else ""
+    database = Database(settings.database_url)
+    try:
+        with database.read() as s:
+            key = keyring.current(s, settings.instance_path)
+    finally:
+        database.dispose()
+    return key.fingerprint if key else ""
 
 
 @codes.command("issue", help="为一个表决组签发一次性票码：打印用的票（PDF）和/或 CSV。票码只此一次，服务器不保存原文。")
@@ -405,9 +448,7 @@ def demo(instance, host, port, no_serve):
         shutil.rmtree(instance)
     settings = _settings(instance, create=True)
     upgrade(settings.database_url)
-    from . import signing
-
-    signing.ensure_key(settings.instance_path)
+    _ensure_signing_key(settings)
     password = _create_admin(settings, "admin", None)
     database = Database(settings.database_url)
     try:

@@ -33,6 +33,10 @@ class Settings:
     # Projector screens streamed (SSE) at once per process; served by threads added on top of the
     # voting threads, so screens never take a thread a vote needs. More screens fall back to polling.
     screen_streams: int = 4
+    # Projector streams at once across every worker of every app server (leases in the database):
+    # screen links need no login, so this bounds the connections and database watchers they can
+    # hold in the whole deployment. 0 = no shared cap.
+    screen_streams_total: int = 32
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -122,4 +126,5 @@ def load_settings(instance_path: Path | None = None, create_secret: bool = False
         code_failures_per_client=_int_env("BALLOT_CODE_FAILURES_PER_CLIENT", 10),
         code_failures_global=_int_env("BALLOT_CODE_FAILURES_GLOBAL", 600),
         screen_streams=_int_env("BALLOT_SCREEN_STREAMS", 4),
+        screen_streams_total=_int_env("BALLOT_SCREEN_STREAMS_TOTAL", 32),
     )

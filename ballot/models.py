@@ -282,6 +282,30 @@ class SlipJob(Base):
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="running")  # running/done/failed
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # the worker making it writes this with every step: a running job whose worker died stops moving
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SigningKeyRecord(Base):
+    """The instance's public signing keys, as every worker and app server sees them: the newest row
+    is the current key (`ballot keys rotate` adds one). Private keys stay files in the instance folder."""
+
+    __tablename__ = "signing_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), unique=True)  # minisign's hex id
+    public_key: Mapped[str] = mapped_column(Text)  # the minisign public key file
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ScreenLease(Base):
+    """A projector stream (SSE) held open by some worker of some app server: at most
+    BALLOT_SCREEN_STREAMS_TOTAL slots exist. The holder renews the expiry while the stream lives,
+    so the lease of a worker that died lapses by itself."""
+
+    __tablename__ = "screen_leases"
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lease: Mapped[str] = mapped_column(String(32))  # random: the holder's proof, so a release frees only its own
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class FailedAttempt(Base):

@@ -4,10 +4,14 @@ and timing."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from sqlalchemy.exc import DBAPIError
+
+log = logging.getLogger("ballot")
 
 
 class BallotServer(BaseApplication):
@@ -62,6 +66,7 @@ def serve(instance_path: Path, host: str, port: int, workers: int, threads: int,
     os.environ["BALLOT_DETECTED_URL"] = detected_url(host, port)
     os.environ["BALLOT_LISTEN_HOST"] = host
     _finish_pending_compaction(instance_path)
+    _record_signing_keys(instance_path)
     BallotServer(instance_path, gunicorn_options(host, port, workers, threads)).run()
 
 
@@ -74,5 +79,22 @@ def _finish_pending_compaction(instance_path: Path) -> None:
     database = Database(load_settings(instance_path).database_url)
     try:
         compact_pending(database)
+    finally:
+        database.dispose()
+
+
+def _record_signing_keys(instance_path: Path) -> None:
+    """An instance whose keys are only files (made before keys were recorded in the database)
+    gets them recorded once, so that every app server shows and uses the same current key."""
+    from . import keyring
+    from .config import load_settings
+    from .db import Database
+
+    database = Database(load_settings(instance_path).database_url)
+    try:
+        with database.write() as s:
+            keyring.adopt_files(s, instance_path)
+    except DBAPIError as exc:  # e.g. a schema not yet migrated: the workers' own errors will say so
+        log.warning("signing keys not recorded: %s", type(exc).__name__)
     finally:
         database.dispose()

@@ -154,8 +154,9 @@ def current_id(instance_path: Path) -> str | None:
     return marker.read_text().strip() if marker.exists() else None
 
 
-def load_key(instance_path: Path) -> SigningKey:
-    key_id = current_id(instance_path)
+def load_key(instance_path: Path, key_id: str | None = None) -> SigningKey:
+    """The key `key_id` (by default the folder's current one) with its private half."""
+    key_id = key_id or current_id(instance_path)
     if key_id is None:
         raise SigningError("实例还没有签名密钥：请先运行 `ballot init`（或 `ballot keys rotate`）")
     folder = _dir(instance_path)

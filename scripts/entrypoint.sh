@@ -6,6 +6,16 @@ set -eu
 : "${BALLOT_DATABASE_URL:?set BALLOT_DATABASE_URL, e.g. postgresql+psycopg://ballot@db/ballot}"
 instance="${BALLOT_INSTANCE:-/data}"
 export BALLOT_INSTANCE="$instance"
+# The database password from a file (a compose or Docker secret), never in the URL or the environment.
+if [ -n "${PGPASSWORD_FILE:-}" ]; then
+  PGPASSWORD="$(cat "$PGPASSWORD_FILE")"
+  export PGPASSWORD
+fi
+# With arguments, run that one `ballot` command instead of serving (compose's one-shot
+# `migrate` service runs `init`: schema, instance secret and signing key, once for every server).
+if [ "$#" -gt 0 ]; then
+  exec ballot "$@"
+fi
 if [ -z "${BALLOT_SECRET_KEY:-}" ] && [ ! -f "$instance/secret.key" ]; then
   echo "no instance secret: set BALLOT_SECRET_KEY or put secret.key (from 'ballot init') in $instance" >&2
   exit 2

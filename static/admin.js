@@ -17,7 +17,10 @@
           .then(function (job) {
             if (job.status === "running") out.textContent = "已生成 " + job.pages_done + " / " + job.pages_total + " 页";
             else if (job.status === "done") { out.textContent = "已完成 " + job.pages_total + " 页，请查看下载"; clearInterval(timer); }
-            else if (job.status === "failed") { out.textContent = "生成失败"; clearInterval(timer); }
+            else if (job.status === "failed") {
+              out.textContent = job.stalled ? "生成中断（服务器进程已退出）：请在会议页面作废该批次后重新生成" : "生成失败（本批票码已作废），请重新生成";
+              clearInterval(timer);
+            }
             else if (++tries > 60) clearInterval(timer);
           })
           .catch(function () { if (++tries > 60) clearInterval(timer); });

@@ -106,12 +106,12 @@ def running_server(
                 proc.wait()
 
 
-def wait_until_serving(base: str, proc: subprocess.Popen, seconds: float, failure) -> None:
+def wait_until_serving(base: str, proc: subprocess.Popen, seconds: float, failure, verify=True) -> None:
     """Until GET / answers 200; `failure()` says why when the process ends or time runs out."""
     deadline = time.monotonic() + seconds
     while True:
         try:
-            if httpx.get(base + "/", timeout=1).status_code == 200:
+            if httpx.get(base + "/", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -97,3 +97,18 @@ def test_demo_prepares_a_meeting(instance, backend):
     db.dispose()
     again = CliRunner().invoke(main, ["demo", "--instance", str(instance), "--no-serve"])
     assert again.exit_code == 0  # a fresh demo replaces the old one
+
+
+def test_keys_are_recorded_for_every_server(instance, tmp_path, backend):
+    if backend != "postgresql":
+        pytest.skip("a second app server needs the shared database")
+    run = CliRunner()
+    made = run.invoke(main, ["init", "--instance", str(instance)])
+    assert made.exit_code == 0 and "签名密钥已生成" in made.output
+    # a second server whose instance folder is not the shared one: no key of its own, and a warning
+    joined = run.invoke(main, ["init", "--instance", str(tmp_path / "second")])
+    assert joined.exit_code == 0 and "签名密钥已生成" not in joined.output and "共享" in joined.output
+    rotated = run.invoke(main, ["keys", "rotate", "--instance", str(instance)])
+    new_id = rotated.output.split("：")[1].split("（")[0]
+    shown = run.invoke(main, ["keys", "show", "--instance", str(tmp_path / "second")]).output.splitlines()
+    assert shown[0].startswith(f"当前密钥 {new_id}") and shown[1].startswith("旧密钥") and len(shown) == 2

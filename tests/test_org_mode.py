@@ -2,6 +2,7 @@
 PostgreSQL; and the online backup of a running SQLite instance."""
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -168,21 +169,78 @@ def test_a_screen_on_one_server_shows_a_ballot_cast_through_another_within_a_sec
 
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+SITE, TLS_SITE, PROXY = DEPLOY / "nginx.conf", DEPLOY / "nginx-tls.conf", DEPLOY / "ballot-proxy.conf"
 FAILURES = 3  # failed codes a client may try (BALLOT_CODE_FAILURES_PER_CLIENT) in the proxy test
 
 
+def _rewritten(text: str, replacements: dict) -> str:
+    """The documented file with test paths and ports; every line we rewrite must still be there."""
+    for old, new in replacements.items():
+        assert old in text, f"deploy file no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def self_signed_certificate(folder: Path) -> Path:
+    """A throwaway certificate for 127.0.0.1 and localhost (fullchain.pem, privkey.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(exist_ok=True)
+    (folder / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "privkey.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return folder / "fullchain.pem"
+
+
 @contextmanager
-def nginx_in_front(app_base: str, tmp_path: Path):
-    """nginx with deploy/nginx.conf as written, but listening on a free loopback port in front of
-    app_base, with its files under tmp_path."""
-    port = free_port()
-    site = SITE.read_text()
-    site = site.replace("server 127.0.0.1:8000;", f"server {app_base.removeprefix('http://')};", 1)
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};", 1)
-    site = site.replace("/var/log/nginx/ballot-error.log", str(tmp_path / "nginx-site-error.log"), 1)
-    assert str(tmp_path) in site and f":{port};" in site  # the file still has the lines we rewrite
-    (tmp_path / "site.conf").write_text(site)
+def nginx_in_front(app_base: str, tmp_path: Path, site: Path = SITE, proxy_changes: dict | None = None):
+    """nginx with the documented deploy files as written, but on free loopback ports in front of
+    app_base, with its files under tmp_path. Yields {"http": base} and, for the TLS site,
+    "https" and "certificate" too."""
+    ports = {"http": free_port(), "https": free_port()}
+    error_log = {"/var/log/nginx/ballot-error.log": str(tmp_path / "nginx-site-error.log")}
+    (tmp_path / "proxy.conf").write_text(_rewritten(PROXY.read_text(), {**error_log, **(proxy_changes or {})}))
+    text = site.read_text()
+    upstream = re.search(r"upstream ballot_app \{\n(.*?)    keepalive", text, re.S).group(1)
+    changes = {
+        upstream: f"    server {app_base.removeprefix('http://')};\n",
+        "listen 80;": f"listen 127.0.0.1:{ports['http']};",
+        "include /etc/nginx/ballot/proxy.conf;": f"include {tmp_path / 'proxy.conf'};",
+    }
+    served = {"http": f"http://127.0.0.1:{ports['http']}"}
+    if site == TLS_SITE:
+        served["certificate"] = self_signed_certificate(tmp_path / "tls")
+        served["https"] = f"https://127.0.0.1:{ports['https']}"
+        changes.update(error_log)
+        changes["listen 443 ssl;"] = f"listen 127.0.0.1:{ports['https']} ssl;"
+        changes["/etc/nginx/tls/"] = f"{tmp_path / 'tls'}/"
+    (tmp_path / "site.conf").write_text(_rewritten(text, changes))
     temp = "\n".join(f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     (tmp_path / "nginx.conf").write_text(
         f"""{"user root;" if os.geteuid() == 0 else ""}
@@ -198,12 +256,15 @@ http {{
 """
     )
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(
-            base, proc, 20, lambda: f"nginx did not start: {proc.stderr.read().decode() if proc.poll() is not None else ''}"
+            served.get("https", served["http"]),
+            proc,
+            20,
+            lambda: f"nginx did not start: {proc.stderr.read().decode() if proc.poll() is not None else ''}",
+            verify=False,
         )
-        yield base
+        yield served
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -229,8 +290,9 @@ def test_nginx_with_the_documented_config_holds_slow_clients_and_forwards_the_cl
             workers=1,
             extra_env={"BALLOT_TRUSTED_PROXIES": "1", "BALLOT_CODE_FAILURES_PER_CLIENT": str(FAILURES)},
         ) as app,
-        nginx_in_front(app, tmp_path) as base,
+        nginx_in_front(app, tmp_path) as served,
     ):
+        base = served["http"]
         with holding_slow_connections(base, 300, trickle_seconds=1.0) as crowd:
             assert crowd.opened == 300
             for code in codes:
@@ -260,3 +322,73 @@ def test_nginx_with_the_documented_config_holds_slow_clients_and_forwards_the_cl
     for trace in (CODE, "ZZZZ", "/v/"):
         assert trace not in logs
 
+
+
+def test_nginx_with_the_tls_config_redirects_forwards_and_cuts_off_slow_and_oversized_requests(
+    world, settings, backend, tmp_path
+):
+    import socket
+    import ssl
+
+    if backend != "sqlite":
+        pytest.skip("the proxy's behaviour does not depend on the database")
+    if not os.path.exists(NGINX):
+        pytest.skip("nginx is not installed (scripts/setup.sh test installs nginx-light)")
+    m = world.standard()
+    gid, item = m.groups[0].id, m.items[0]
+    (code,) = world.codes(gid, 1)
+    world.present(gid, 11)
+    world.open(item.id)
+    env = {"BALLOT_TRUSTED_PROXIES": "1", "BALLOT_CODE_FAILURES_PER_CLIENT": str(FAILURES)}
+    with (
+        running_server(settings, tmp_path / "app.log", workers=1, extra_env=env) as app,
+        # the header deadline shortened so the test need not wait the documented 10 s for it
+        nginx_in_front(app, tmp_path, TLS_SITE, {"client_header_timeout 10s;": "client_header_timeout 1s;"}) as served,
+    ):
+        https, certificate = served["https"], served["certificate"]
+        context = ssl.create_default_context(cafile=str(certificate))
+        trusted = httpx.Client(base_url=https, verify=context, timeout=10)
+        # HTTPS works, and the app knows it was HTTPS (X-Forwarded-Proto, one trusted hop): Secure cookies
+        login = trusted.get("/admin/login")
+        assert login.status_code == 200 and "Secure" in login.headers["set-cookie"]
+        assert trusted.get("/").headers["strict-transport-security"] == "max-age=31536000"
+        phone = Phone(https)
+        assert phone.enter(code) == 303
+        phone.vote(item.id, {"n0": "yes"})
+        phone.close()
+        # plain HTTP only redirects to HTTPS, keeping the path
+        redirect = httpx.get(f"{served['http']}/v/ZZZZ-ZZZZ-ZZZZ", timeout=10)
+        assert redirect.status_code == 301 and redirect.headers["location"] == "https://127.0.0.1/v/ZZZZ-ZZZZ-ZZZZ"
+        # X-Forwarded-For is the client's address, whatever the client claims: spoofing many
+        # addresses does not dodge the failed-code limit, another device is not blocked by it
+        statuses = [
+            trusted.get("/v/ZZZZ-ZZZZ-ZZZZ", headers={"X-Forwarded-For": f"10.9.8.{i}"}).status_code
+            for i in range(FAILURES + 1)
+        ]
+        assert statuses == [400] * FAILURES + [429], statuses
+        other = httpx.Client(
+            transport=httpx.HTTPTransport(local_address="127.0.0.2", verify=context), timeout=10
+        )
+        assert other.get(f"{https}/v/ZZZZ-ZZZZ-ZZZZ").status_code == 400
+        other.close()
+        # a body larger than the app accepts is refused by nginx itself
+        big = trusted.post("/api/v1/ballots", content=b"x" * (65 * 1024))
+        assert big.status_code == 413 and "nginx" in big.text
+        # a client that trickles its headers is cut off at the header deadline
+        port = int(https.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+                started = time.monotonic()
+                answer = b""
+                try:
+                    for _ in range(20):
+                        tls.sendall(b"X-Slow: 1\r\n")
+                        time.sleep(0.25)
+                    answer = tls.recv(1024)
+                except (OSError, ssl.SSLError):
+                    pass
+                assert time.monotonic() - started < 4 and not answer.startswith(b"HTTP/1.1 200")
+        trusted.close()
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*.log"))
+    assert "ZZZZ" not in logs and "/v/" not in logs

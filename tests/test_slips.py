@@ -128,7 +128,7 @@ def test_clerk_downloads_slips_and_codes_work(app, world, tmp_path, monkeypatch)
     urls = decode(pdf, tmp_path, 1)
     assert len(urls) == 10 and all(u.startswith("HTTP://VOTE.EXAMPLE.ORG/V/") for u in urls)
     job = clerk.get(f"/admin/slip-jobs/{token}").get_json()
-    assert job == {"status": "done", "pages_done": 2, "pages_total": 2}
+    assert job == {"status": "done", "stalled": False, "pages_done": 2, "pages_total": 2}
     # The printed URL works as printed: upper case path and code.
     assert enter(app.test_client(), urls[0].split("/V/")[1]).status_code == 303
     assert app.test_client().get("/V/" + urls[1].split("/V/")[1]).status_code == 303

@@ -26,7 +26,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import audit, credentials, csvexport, meetingfile, numbers, screen, signing, strokes
+from .. import audit, credentials, csvexport, keyring, meetingfile, numbers, screen, signing, strokes
 from ..apitokens import create_token
 from ..apitokens import revoke as revoke_token
 from ..apitokens import tokens as list_tokens
@@ -284,8 +284,8 @@ def archive_zip(meeting_id: int):
 
     accept = request.method == "POST" and request.form.get("accept_unprintable") == "1"
     try:
-        key = signing.load_key(settings().instance_path)
         with db().read() as s:
+            key = keyring.signing_key(s, settings().instance_path)  # the current key of every server
             m = _get(s, Meeting, meeting_id)
             files = archive.build(s, m, key, accept_unprintable=accept)
     except archive.UnprintableNames as exc:
@@ -454,7 +454,7 @@ def meeting(meeting_id: int):
         )
         gaps = name_gaps(m)
         unprintable = _unprintable(m)
-        keys = signing.public_keys(settings().instance_path)
+        keys = keyring.public_keys(s, settings().instance_path)
     note = session.pop("flash", None)
     base_url, url_warnings = voting_base_url(request.host_url)
     return render_template(
@@ -584,7 +584,7 @@ def slips_pdf(group_id: int):
             group = _get(s, VoterGroup, group_id)
             meeting = group.meeting
             meeting_id = meeting.id
-            keys = signing.public_keys(settings().instance_path)
+            keys = keyring.public_keys(s, settings().instance_path)
             sheet = SlipSheet(
                 meeting.title, group.name, meeting.date, base_url, wifi, keys[0].fingerprint if keys else ""
             )
@@ -602,6 +602,7 @@ def slips_pdf(group_id: int):
                     pages_done=0,
                     status="running",
                     created_at=utcnow(),
+                    updated_at=utcnow(),
                 )
             )
     except (OperationError, credentials.IssueError, SlipError) as exc:
@@ -611,6 +612,7 @@ def slips_pdf(group_id: int):
     def progress(done: int, total: int) -> None:
         with db().write() as s:
             s.get(SlipJob, token).pages_done = done
+            s.get(SlipJob, token).updated_at = utcnow()  # alive: see slip_job_status
 
     def generate():
         try:
@@ -643,7 +645,19 @@ def slip_job(token: str):
         job = s.get(SlipJob, token)
         if job is None:
             return jsonify({"status": "unknown"}), 404
-        return jsonify({"status": job.status, "pages_done": job.pages_done, "pages_total": job.pages_total})
+        return jsonify(slip_job_status(job, utcnow()))
+
+
+SLIP_JOB_STALL_SECONDS = 120  # ten pages take a second or two; a job silent this long lost its worker
+
+
+def slip_job_status(job: SlipJob, now) -> dict:
+    """What any worker of any app server reports for a job: one whose worker died (killed,
+    restarted, its server gone) stops moving and is reported failed, never running for ever."""
+    stalled = job.status == "running" and (now - (job.updated_at or job.created_at)).total_seconds() > SLIP_JOB_STALL_SECONDS
+    # a broken download voids its batch itself; a dead worker could not, so the clerk must
+    status = "failed" if stalled else job.status
+    return {"status": status, "stalled": stalled, "pages_done": job.pages_done, "pages_total": job.pages_total}
 
 
 @bp.post("/meetings/<id:meeting_id>/void-batch")

@@ -19,15 +19,18 @@ def hub() -> ScreenHub:
 
 
 def install(app, database, settings) -> None:
-    from .. import signing
+    from .. import keyring
 
     def render(state: dict) -> str:
         with app.app_context():
             return render_template("screen/live.html", state=state)
 
-    keys = signing.public_keys(settings.instance_path)
-    label = f"签名密钥 {keys[0].id_hex} · 指纹 {keys[0].fingerprint}" if keys else None
-    app.extensions["ballot.screen_hub"] = ScreenHub(database, render, settings.screen_streams, label)
+    def current_key(session):  # from the database at each change: `ballot keys rotate` shows at once
+        return keyring.current(session, settings.instance_path)
+
+    app.extensions["ballot.screen_hub"] = ScreenHub(
+        database, render, settings.screen_streams, current_key, settings.screen_streams_total
+    )
 
 
 def _meeting_id(key: str) -> int:

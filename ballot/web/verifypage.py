@@ -12,7 +12,8 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import archive, signing
+from .. import archive, keyring, signing
+from .common import db
 
 bp = Blueprint("verify", __name__)
 MAX_UPLOAD = 32 * 1024 * 1024
@@ -39,7 +40,8 @@ def verify():
             elif fingerprint:
                 keys = []
             else:
-                keys = signing.public_keys(Path(current_app.instance_path))
+                with db().read() as s:  # the keys every app server knows, rotated ones included
+                    keys = keyring.public_keys(s, Path(current_app.instance_path))
             if upload and upload.filename:
                 checks = archive.verify(
                     archive.read(_read(upload), limit=MAX_UNPACKED),
