@@ -1,7 +1,7 @@
 """state every worker and app server shares: signing keys, projector stream leases, slip-job liveness
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0015'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
