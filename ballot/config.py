@@ -33,6 +33,8 @@ class Settings:
     # Projector screens streamed (SSE) at once per process; served by threads added on top of the
     # voting threads, so screens never take a thread a vote needs. More screens fall back to polling.
     screen_streams: int = 4
+    # the name `ballot init` gives the instance's own unit (BALLOT_UNIT_NAME), e.g. 市委组织部
+    unit_name: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -122,4 +124,5 @@ def load_settings(instance_path: Path | None = None, create_secret: bool = False
         code_failures_per_client=_int_env("BALLOT_CODE_FAILURES_PER_CLIENT", 10),
         code_failures_global=_int_env("BALLOT_CODE_FAILURES_GLOBAL", 600),
         screen_streams=_int_env("BALLOT_SCREEN_STREAMS", 4),
+        unit_name=os.environ.get("BALLOT_UNIT_NAME", "").strip(),
     )
