@@ -355,3 +355,39 @@ def test_cli_units_and_users(settings, database, monkeypatch):
     with database.read() as s:
         user = s.execute(select(User).where(User.username == "clerk_j")).scalar_one()
         assert units.unit_name(s, user.unit_id) == "甲县委组织部"
+
+
+def test_the_signed_archive_and_audit_log_name_the_unit(world):
+    """tally.json (and so the signed report) names the meeting's unit; each audit entry records
+    its unit, inside its hash: an entry moved to another unit breaks the exported chain."""
+    import json
+
+    from ballot import archive, report, signing
+
+    with world.db.write() as s:
+        unit = units.create_unit(s, ACTOR, "乙县委组织部")
+        m = meetingfile.load(s, ACTOR, MEETING.format(title="乙县的会"), unit.id)
+        meeting_id, group_id, item_id, unit_id = m.id, m.groups[0].id, m.items[0].id, unit.id
+    world.codes(group_id, 2)
+    world.present(group_id, 5)
+    world.open(item_id)
+    world.close(item_id)
+    signing.ensure_key(world.settings.instance_path)
+    with world.db.read() as s:
+        from ballot.models import Meeting
+
+        files = archive.build(s, s.get(Meeting, meeting_id), signing.load_key(world.settings.instance_path))
+    tally = json.loads(files["tally.json"])
+    assert tally["meeting"]["unit"] == "乙县委组织部"
+    assert "<th>单位</th><td>乙县委组织部</td>" in report.html(tally, files["tally.json"])
+    key = signing.load_key(world.settings.instance_path).public
+    assert all(c.ok for c in archive.verify(files, [key]))
+    checks = archive.verify_report(files["tally.json"], files["tally.json.minisig"], [key])
+    assert all(c.ok for c in checks) and any("乙县委组织部 · 乙县的会" in c.line for c in checks)
+    lines = [json.loads(line) for line in files["audit.log"].decode().splitlines()]
+    assert {line["unit_id"] for line in lines} == {unit_id}
+    ok, _ = audit.verify_export(lines, tally["audit_head"], tally["audit_entries"])
+    assert ok
+    lines[0]["unit_id"] = unit_id + 1
+    ok, message = audit.verify_export(lines, tally["audit_head"], tally["audit_entries"])
+    assert not ok and "被改动" in message
