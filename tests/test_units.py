@@ -391,3 +391,67 @@ def test_the_signed_archive_and_audit_log_name_the_unit(world):
     lines[0]["unit_id"] = unit_id + 1
     ok, message = audit.verify_export(lines, tally["audit_head"], tally["audit_entries"])
     assert not ok and "被改动" in message
+
+
+def test_migration_moves_existing_data_into_one_unit(db_url):
+    """An instance from before units: its accounts, meetings and tokens land in the one default
+    unit, and its audit log (entries without a unit) still verifies, new entries chained on."""
+    import datetime
+
+    from sqlalchemy import create_engine, text
+
+    from ballot.db import Database
+    from ballot.migrate import downgrade, upgrade
+
+    downgrade(db_url, "0012")
+    engine = create_engine(db_url)
+    now = datetime.datetime(2026, 12, 1, 8, 0, 0)
+    digest = audit._entry_hash(audit.GENESIS, 1, now.isoformat(), "cli", "admin", "user.create", None, "{}")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (username, display_name, password_hash, role, active, created_at, session_generation)"
+                " VALUES ('old', '', 'x', 'admin', :t, :now, 0)"
+            ),
+            {"now": now, "t": True},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO meetings (title, date, location, single_given_first, screen_reveal, state_version, created_at)"
+                " VALUES ('旧会议', '', '', :t, :f, 0, :now)"
+            ),
+            {"now": now, "t": True, "f": False},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (name, token_hash, user_id, created_at, revoked)"
+                " VALUES ('t', 'h', (SELECT id FROM users), :now, :f)"
+            ),
+            {"now": now, "f": False},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_log (seq, at, actor, role, action, meeting_id, detail_json, prev_hash, hash)"
+                " VALUES (1, :now, 'cli', 'admin', 'user.create', NULL, '{}', :g, :h)"
+            ),
+            {"now": now, "g": audit.GENESIS, "h": digest},
+        )
+    engine.dispose()
+    upgrade(db_url)
+    database = Database(db_url)
+    try:
+        with database.write() as s:
+            own = units.root(s)
+            assert [u.name for u in units.all_units(s)] == ["本单位"]
+            from ballot.models import ApiToken, Meeting
+
+            assert {m.unit_id for m in s.query(Meeting)} == {own.id}
+            assert {u.unit_id for u in s.query(User)} == {own.id}
+            assert {t.unit_id for t in s.query(ApiToken)} == {own.id}
+            audit.record(s, audit.Actor("cli", "admin"), "unit.rename", None, in_unit=own.id)
+        with database.read() as s:
+            entries = audit.entries(s)
+            assert [e.unit_id for e in entries] == [None, own.id]
+            assert audit.verify_chain(entries)[0]
+    finally:
+        database.dispose()
