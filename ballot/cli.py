@@ -184,8 +184,8 @@ def _create_admin(settings, username: str, password: str | None) -> str:
     database = Database(settings.database_url)
     try:
         with database.write() as s:
-            create_user(s, username, password, "admin", "管理员")
-            audit.record(s, CLI_ACTOR, "user.create", None, username=username, role="admin")
+            created = create_user(s, username, password, "admin", "管理员")
+            audit.record(s, CLI_ACTOR, "user.create", None, in_unit=created.unit_id, username=username, role="admin")
     finally:
         database.dispose()
     return password

@@ -105,7 +105,7 @@ def create_unit(session: Session, actor: audit.Actor, name) -> Unit:
     unit = Unit(name=name, parent_id=parent.id, created_at=utcnow())
     session.add(unit)
     session.flush()
-    audit.record(session, actor, "unit.create", None, unit_id=unit.id, name=name)
+    audit.record(session, actor, "unit.create", None, in_unit=unit.id, unit_id=unit.id, name=name)
     return unit
 
 
@@ -114,7 +114,7 @@ def rename_unit(session: Session, actor: audit.Actor, unit: Unit, name) -> None:
     _unique(session, name, unit.id)
     old = unit.name
     unit.name = name
-    audit.record(session, actor, "unit.rename", None, unit_id=unit.id, old=old, new=name)
+    audit.record(session, actor, "unit.rename", None, in_unit=unit.id, unit_id=unit.id, old=old, new=name)
 
 
 def find_unit(session: Session, name_or_id: str) -> Unit | None:

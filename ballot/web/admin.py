@@ -716,7 +716,7 @@ def _finish_job(token: str, status: str) -> None:
 @require("prepare")
 def slip_job(token: str):
     with db().read() as s:
-        job = s.get(SlipJob, token)
+        job = s.get(SlipJob, token)  # one of a visible meeting (checked by `require`)
         if job is None:
             return jsonify({"status": "unknown"}), 404
         return jsonify({"status": job.status, "pages_done": job.pages_done, "pages_total": job.pages_total})
@@ -1073,21 +1073,21 @@ def user_change(user_id: int):
             user = _get(s, User, user_id)  # one the administrator manages (checked by `require`)
             if action == "deactivate":
                 set_active(s, user, False)
-                audit.record(s, actor(), "user.deactivate", None, username=user.username)
+                audit.record(s, actor(), "user.deactivate", None, in_unit=user.unit_id, username=user.username)
                 note = f"已停用“{user.username}”，其登录已全部退出。"
             elif action == "activate":
                 set_active(s, user, True)
-                audit.record(s, actor(), "user.activate", None, username=user.username)
+                audit.record(s, actor(), "user.activate", None, in_unit=user.unit_id, username=user.username)
                 note = f"已启用“{user.username}”。"
             elif action == "reset_password":
                 new_pw = new_password()
                 set_password(user, new_pw)
-                audit.record(s, actor(), "user.password_reset", None, username=user.username)
+                audit.record(s, actor(), "user.password_reset", None, in_unit=user.unit_id, username=user.username)
                 note = f"已重置“{user.username}”的密码，其登录已全部退出。"
             elif action == "role":
                 old = user.role
                 set_role(s, user, request.form.get("role", ""))
-                audit.record(s, actor(), "user.role", None, username=user.username, old=old, new=user.role)
+                audit.record(s, actor(), "user.role", None, in_unit=user.unit_id, username=user.username, old=old, new=user.role)
                 note = f"“{user.username}”的角色已改为{ROLE_LABELS[user.role]}，其登录已全部退出。"
             else:
                 raise UserError("操作无效")
