@@ -401,7 +401,8 @@ def verify_report(
     try:
         tally = _Budget(parse_budget).loads({"tally.json": tally_bytes}, "tally.json")
         unit = tally["meeting"].get("unit")  # archives made before units name none
-        check(True, f"报告可读：{unit + ' · ' if unit else ''}{tally['meeting']['title']}，{len(tally['items'])} 个议题")
+        named = f"{unit} · {tally['meeting']['title']}" if unit else tally["meeting"]["title"]
+        check(True, f"报告可读：{named}，{len(tally['items'])} 个议题")
     except ArchiveError:
         raise  # too large to parse here: refused as a whole
     except (ValueError, KeyError, TypeError):

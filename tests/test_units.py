@@ -109,7 +109,9 @@ class Units:
             batch = PaperBatch(item_id=item.id, group_id=group.id, number=1, status="entering", created_at=utcnow())
             token = f"{unit_id:032x}"
             s.add(batch)
-            s.add(SlipJob(token=token, group_id=group.id, pages_total=1, pages_done=0, status="done", created_at=utcnow()))
+            s.add(
+                SlipJob(token=token, group_id=group.id, pages_total=1, pages_done=0, status="done", created_at=utcnow())
+            )
             s.flush()
             return {
                 "meeting_id": m.id,
@@ -190,14 +192,17 @@ def test_voter_routes_answer_the_same_for_any_items_id(app, org):
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
         real = staff_a.get(_url(app, rule, {"item_id": org.objects["b"]["item_id"]}))
         missing = staff_a.get(_url(app, rule, {"item_id": 999_999}))
-        assert (real.status_code, real.headers.get("Location")) == (missing.status_code, missing.headers.get("Location"))
+        assert (real.status_code, real.headers.get("Location")) == (
+            missing.status_code,
+            missing.headers.get("Location"),
+        )
 
 
 def test_home_lists_only_visible_meetings(app, org):
     pages = {who: _client(app, f"admin_{who}").get("/admin/").get_data(as_text=True) for who in ("root", "a")}
     assert all(t in pages["root"] for t in ("root 的会议", "a 的会议", "b 的会议"))  # the parent sees its children
     assert "a 的会议" in pages["a"] and "b 的会议" not in pages["a"] and "root 的会议" not in pages["a"]
-    assert '<th>单位</th>' in pages["a"]  # several units: the unit column appears
+    assert "<th>单位</th>" in pages["a"]  # several units: the unit column appears
     assert 'name="unit"' in pages["root"] and 'name="unit"' not in pages["a"]  # a chooser only among several
 
 
@@ -207,7 +212,10 @@ def test_create_forms_refuse_another_units_unit(app, org):
     for unit in (org.b, org.root):
         r = staff_a.post("/admin/meetings", data={"csrf_token": csrf, "title": "偷建", "unit": unit})
         assert r.status_code == 404
-        r = staff_a.post("/admin/users", data={"csrf_token": csrf, "username": "x", "role": "admin", "password": PASSWORD, "unit": unit})
+        r = staff_a.post(
+            "/admin/users",
+            data={"csrf_token": csrf, "username": "x", "role": "admin", "password": PASSWORD, "unit": unit},
+        )
         assert r.status_code == 404
     root = _client(app, "admin_root")
     csrf = csrf_of(root.get("/admin/").get_data(as_text=True))
@@ -243,7 +251,11 @@ def test_api_token_is_scoped_to_its_unit(app, org):
         from ballot.models import Meeting
 
         assert s.get(Meeting, made["id"]).unit_id == org.a
-        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "meeting.create").order_by(AuditEntry.seq.desc())).scalars().first()
+        entry = (
+            s.execute(select(AuditEntry).where(AuditEntry.action == "meeting.create").order_by(AuditEntry.seq.desc()))
+            .scalars()
+            .first()
+        )
         assert entry.unit_id == org.a and audit.verify_chain(audit.entries(s))[0]
 
 
@@ -255,7 +267,9 @@ def test_a_unit_admin_manages_only_its_own_users(app, org):
     assert "clerk_a" in page and "clerk_b" not in page and "admin_root" not in page
     csrf = csrf_of(page)
     assert staff_a.post(f"/admin/users/{b_clerk}", data={"csrf_token": csrf, "action": "deactivate"}).status_code == 404
-    r = staff_a.post("/admin/users", data={"csrf_token": csrf, "username": "new_a", "role": "chair", "password": PASSWORD})
+    r = staff_a.post(
+        "/admin/users", data={"csrf_token": csrf, "username": "new_a", "role": "chair", "password": PASSWORD}
+    )
     assert r.status_code == 303
     root_page = _client(app, "admin_root").get("/admin/users").get_data(as_text=True)
     assert all(name in root_page for name in ("clerk_a", "clerk_b", "new_a"))  # the parent manages every unit's
@@ -286,7 +300,9 @@ def test_named_chairs_alone_open_and_close_their_meeting(app, org, world):
     admin = _client(app, "admin_a")
     csrf = csrf_of(admin.get("/admin/").get_data(as_text=True))
     for meeting_id, user_id in ((first["meeting_id"], named_id), (second_ids["meeting_id"], other_id)):
-        r = admin.post(f"/admin/meetings/{meeting_id}/roles", data={"csrf_token": csrf, "user": user_id, "role": "chair"})
+        r = admin.post(
+            f"/admin/meetings/{meeting_id}/roles", data={"csrf_token": csrf, "user": user_id, "role": "chair"}
+        )
         assert r.status_code == 303
     with world.db.read() as s:
         details = [e.detail_json for e in audit.entries(s, first["meeting_id"]) if e.action == "meeting_role.add"]

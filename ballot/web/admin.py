@@ -303,7 +303,12 @@ def new_meeting():
         with db().write() as s:
             f = request.form
             m = create_meeting(
-                s, actor(), f.get("title"), f.get("date", ""), f.get("location", ""), f.get("same_surname"),
+                s,
+                actor(),
+                f.get("title"),
+                f.get("date", ""),
+                f.get("location", ""),
+                f.get("same_surname"),
                 _chosen_unit(s),
             )
     except OperationError as exc:
@@ -1087,7 +1092,9 @@ def user_change(user_id: int):
             elif action == "role":
                 old = user.role
                 set_role(s, user, request.form.get("role", ""))
-                audit.record(s, actor(), "user.role", None, in_unit=user.unit_id, username=user.username, old=old, new=user.role)
+                audit.record(
+                    s, actor(), "user.role", None, in_unit=user.unit_id, username=user.username, old=old, new=user.role
+                )
                 note = f"“{user.username}”的角色已改为{ROLE_LABELS[user.role]}，其登录已全部退出。"
             else:
                 raise UserError("操作无效")
@@ -1136,9 +1143,7 @@ def units_page():
             )
             for u in rows
         }
-    page = render_template(
-        "admin/units.html", units=rows, counts=counts, error=error, note=session.pop("flash", None)
-    )
+    page = render_template("admin/units.html", units=rows, counts=counts, error=error, note=session.pop("flash", None))
     return page, (400 if error else 200)
 
 
