@@ -1,7 +1,7 @@
 """The signed tally archive of a meeting, and its offline verification.
 
 Files (all but the signature are canonical JSON, RFC 8785, UTF-8):
-- `tally.json`: the meeting, every closed item's configuration, counts (应到/实到/发出/收回/有效/
+- `tally.json`: the meeting (and its unit's name), every closed item's configuration, counts (应到/实到/发出/收回/有效/
   无效), result and times, slip reconciliation per group, the software version, the signing key's
   id and fingerprint, and the SHA-256 of `ballots.json`, `receipts.json` and `audit.log`;
 - `tally.json.minisig` + `minisign.pub`: an Ed25519 signature in the minisign format;
@@ -29,7 +29,7 @@ import rfc8785
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import __version__, audit, credentials, paperentry, report, reportfonts, signing, strokes, workbook
+from . import __version__, audit, credentials, paperentry, report, reportfonts, signing, strokes, units, workbook
 from .clock import utcnow
 from .export import recount
 from .kinds import get_kind
@@ -105,6 +105,7 @@ def build(
         {
             "format": "ballot-archive/2",
             "meeting": meeting.id,
+            "unit": units.unit_name(session, meeting.unit_id),
             "items": [{"item": i.id, **export_item(session, i)} for i in items],  # matched by id: titles repeat
         }
     )
@@ -132,6 +133,7 @@ def build(
         "key": {"id": key.public.id_hex, "fingerprint": key.public.fingerprint},
         "meeting": {
             "id": meeting.id,
+            "unit": units.unit_name(session, meeting.unit_id),  # which unit's meeting the signature covers
             "title": meeting.title,
             "date": meeting.date,
             "location": meeting.location,
@@ -398,7 +400,9 @@ def verify_report(
     check(True, f"tally.json 的签名（密钥 {key.id_hex}，指纹 {key.fingerprint}）")
     try:
         tally = _Budget(parse_budget).loads({"tally.json": tally_bytes}, "tally.json")
-        check(True, f"报告可读：{tally['meeting']['title']}，{len(tally['items'])} 个议题")
+        unit = tally["meeting"].get("unit")  # archives made before units name none
+        named = f"{unit} · {tally['meeting']['title']}" if unit else tally["meeting"]["title"]
+        check(True, f"报告可读：{named}，{len(tally['items'])} 个议题")
     except ArchiveError:
         raise  # too large to parse here: refused as a whole
     except (ValueError, KeyError, TypeError):

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from .clock import utcnow
-from .models import AuditEntry
+from .models import AuditEntry, Meeting
 
 GENESIS = "0" * 64
 
@@ -25,22 +25,32 @@ GENESIS = "0" * 64
 class Actor:
     username: str
     role: str
+    unit_id: int | None = None  # the acting account's unit (its API token's, for a token)
 
 
 SYSTEM = Actor("system", "admin")
 
 
 def _entry_hash(
-    prev_hash: str, seq: int, at: str, actor: str, role: str, action: str, meeting_id, detail_json: str
+    prev_hash: str, seq: int, at: str, actor: str, role: str, action: str, meeting_id, detail_json: str, unit_id=None
 ) -> str:
-    body = json.dumps(
-        [seq, at, actor, role, action, meeting_id, detail_json], ensure_ascii=False, separators=(",", ":")
-    )
+    fields = [seq, at, actor, role, action, meeting_id, detail_json]
+    if unit_id is not None:  # entries from before units carry none and hash exactly as they did
+        fields.append(unit_id)
+    body = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
-def record(session: Session, actor: Actor, action: str, meeting_id: int | None = None, **detail) -> AuditEntry:
-    """Append one entry inside the caller's transaction."""
+def record(
+    session: Session, actor: Actor, action: str, meeting_id: int | None = None, *, in_unit: int | None = None, **detail
+) -> AuditEntry:
+    """Append one entry inside the caller's transaction. Its unit: `in_unit` if given, else the
+    meeting's, else the actor's."""
+    unit_id = in_unit
+    if unit_id is None and meeting_id is not None:
+        unit_id = session.execute(select(Meeting.unit_id).where(Meeting.id == meeting_id)).scalar_one_or_none()
+    if unit_id is None:
+        unit_id = actor.unit_id
     if session.bind.dialect.name == "postgresql":
         # Serialise appends so two transactions never chain onto the same predecessor.
         session.execute(text("SELECT pg_advisory_xact_lock(7461)"))
@@ -58,7 +68,10 @@ def record(session: Session, actor: Actor, action: str, meeting_id: int | None =
         meeting_id=meeting_id,
         detail_json=detail_json,
         prev_hash=prev,
-        hash=_entry_hash(prev, seq, at.isoformat(), actor.username, actor.role, action, meeting_id, detail_json),
+        hash=_entry_hash(
+            prev, seq, at.isoformat(), actor.username, actor.role, action, meeting_id, detail_json, unit_id
+        ),
+        unit_id=unit_id,
     )
     session.add(entry)
     session.flush()
@@ -73,7 +86,9 @@ def verify_chain(entries: list[AuditEntry]) -> tuple[bool, str]:
             return False, f"第 {expected_seq} 条记录缺失"
         if e.prev_hash != prev:
             return False, f"第 {e.seq} 条记录的前序哈希不符"
-        h = _entry_hash(prev, e.seq, e.at.isoformat(), e.actor, e.role, e.action, e.meeting_id, e.detail_json)
+        h = _entry_hash(
+            prev, e.seq, e.at.isoformat(), e.actor, e.role, e.action, e.meeting_id, e.detail_json, e.unit_id
+        )
         if h != e.hash:
             return False, f"第 {e.seq} 条记录内容被改动"
         prev = e.hash
@@ -97,6 +112,7 @@ def export_line(e: AuditEntry) -> dict:
         "role": e.role,
         "action": e.action,
         "meeting_id": e.meeting_id,
+        "unit_id": e.unit_id,
         "detail_json": e.detail_json,
         "detail": json.loads(e.detail_json),
         "prev_hash": e.prev_hash,
@@ -121,6 +137,7 @@ def verify_export(lines: list[dict], head: str | None, count: int | None) -> tup
                 line["action"],
                 line["meeting_id"],
                 line["detail_json"],
+                line.get("unit_id"),  # absent in archives made before units
             )
             readable = json.loads(line["detail_json"]) == line["detail"]
         except (KeyError, TypeError, ValueError):

@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from . import audit, credentials, csvexport, meetingfile
+from . import audit, credentials, csvexport, meetingfile, units
 from .config import SECRET_FILE, default_instance_path, load_settings
 from .db import Database, keep_files_private, make_instance_private
 from .meetings import OperationError, name_gaps, open_item
 from .migrate import upgrade
-from .models import Meeting, VoterGroup
+from .models import ROLE_LABELS, ROLES, Meeting, VoterGroup
 from .slips import SlipError, SlipSheet, render_slips
 from .users import UserError, create_user, new_password
 
@@ -50,6 +50,7 @@ def main():
 def init(instance):
     settings = _settings(instance, create=True)
     upgrade(settings.database_url)
+    _name_own_unit(settings)
     key = _ensure_signing_key(settings)
     if key is not None:
         click.echo(f"签名密钥已生成：{key.id_hex}（指纹 {key.fingerprint}）")
@@ -191,13 +192,38 @@ def db_upgrade(instance):
     click.echo("数据库结构已是最新。")
 
 
+def _name_own_unit(settings) -> None:
+    """The instance's own unit takes BALLOT_UNIT_NAME when set (else it stays “本单位”)."""
+    if not settings.unit_name:
+        return
+    database = Database(settings.database_url)
+    try:
+        with database.write() as s:
+            own = units.root(s)
+            if own.name != settings.unit_name:
+                units.rename_unit(s, CLI_ACTOR, own, settings.unit_name)
+    except units.UnitError as exc:
+        raise click.ClickException(f"BALLOT_UNIT_NAME：{exc}") from None
+    finally:
+        database.dispose()
+
+
+def _unit_id(session, name_or_id: str | None) -> int | None:
+    if name_or_id is None:
+        return None
+    unit = units.find_unit(session, name_or_id)
+    if unit is None:
+        raise click.ClickException(f"没有单位“{name_or_id}”（见 ballot unit list）")
+    return unit.id
+
+
 def _create_admin(settings, username: str, password: str | None) -> str:
     password = password or new_password()
     database = Database(settings.database_url)
     try:
         with database.write() as s:
-            create_user(s, username, password, "admin", "管理员")
-            audit.record(s, CLI_ACTOR, "user.create", None, username=username, role="admin")
+            created = create_user(s, username, password, "admin", "管理员")
+            audit.record(s, CLI_ACTOR, "user.create", None, in_unit=created.unit_id, username=username, role="admin")
     finally:
         database.dispose()
     return password
@@ -230,6 +256,87 @@ def create_admin(instance, username, password):
     click.echo(f"管理员 {username} 已创建，密码：{password}")
 
 
+@main.group(help="单位：本实例的单位（上级单位）及其下级单位（各县区、各部门；只分一级）。")
+def unit():
+    pass
+
+
+@unit.command("add", help="新建下级单位（挂在本实例的单位之下）。")
+@instance_option
+@click.argument("name")
+def unit_add(instance, name):
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.write() as s:
+            created = units.create_unit(s, CLI_ACTOR, name)
+            click.echo(f"已新建单位 #{created.id}：{created.name}")
+    except units.UnitError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+
+
+@unit.command("rename", help="修改单位名称（按编号或原名称）。")
+@instance_option
+@click.argument("unit_ref")
+@click.argument("new_name")
+def unit_rename(instance, unit_ref, new_name):
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.write() as s:
+            target = s.get(units.Unit, _unit_id(s, unit_ref))
+            units.rename_unit(s, CLI_ACTOR, target, new_name)
+    except units.UnitError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    click.echo(f"单位已改名为“{new_name}”")
+
+
+@unit.command("list", help="列出单位：编号、名称、层级。")
+@instance_option
+def unit_list(instance):
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.read() as s:
+            for u in units.all_units(s):
+                click.echo(f"{u.id}\t{u.name}\t{'上级单位' if u.parent_id is None else '下级单位'}")
+    finally:
+        database.dispose()
+
+
+@main.group(help="工作人员账号。")
+def user():
+    pass
+
+
+@user.command("add", help="新建工作人员账号；不给密码时随机生成并打印。")
+@instance_option
+@click.option("--username", required=True)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    required=True,
+    help="admin 管理员、clerk 会务人员、chair 主持人、scrutineer 监票人、teller 计票人",
+)
+@click.option("--unit", "unit_ref", default=None, help="所属单位（编号或名称，见 ballot unit list）；默认本实例的单位")
+@click.option("--name", "display_name", default="", help="姓名")
+@click.option("--password", default=None, help="至少 10 个字符；省略则随机生成")
+def user_add(instance, username, role, unit_ref, display_name, password):
+    password = password or new_password()
+    database = Database(_settings(instance).database_url)
+    try:
+        with database.write() as s:
+            created = create_user(s, username, password, role, display_name, _unit_id(s, unit_ref))
+            audit.record(s, CLI_ACTOR, "user.create", None, in_unit=created.unit_id, username=username, role=role)
+            where = units.unit_name(s, created.unit_id)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    click.echo(f"{ROLE_LABELS[role]} {username}（{where}）已创建，密码：{password}")
+
+
 @main.group("api-token", help="JSON API 的访问令牌（只显示一次，服务器只存哈希）。")
 def api_token():
     pass
@@ -239,7 +346,8 @@ def api_token():
 @instance_option
 @click.option("--user", "username", required=True)
 @click.option("--name", default="API", help="令牌用途，如“组织部干部系统”")
-def api_token_create(instance, username, name):
+@click.option("--unit", "unit_ref", default=None, help="令牌所属单位（只能看到该单位的会议）；默认该用户的单位")
+def api_token_create(instance, username, name, unit_ref):
     from .apitokens import create_token
     from .models import User
 
@@ -249,7 +357,10 @@ def api_token_create(instance, username, name):
             user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
             if user is None:
                 raise click.ClickException(f"没有用户“{username}”")
-            token = create_token(s, user, name, CLI_ACTOR)
+            unit_id = _unit_id(s, unit_ref)
+            if unit_id is not None and unit_id not in units.visible_unit_ids(s, user):
+                raise click.ClickException(f"用户“{username}”看不到该单位的会议，不能为其新建该单位的令牌")
+            token = create_token(s, user, name, CLI_ACTOR, unit_id)
     finally:
         database.dispose()
     click.echo(token)
@@ -294,11 +405,12 @@ def meeting():
 @meeting.command("load", help="从 TOML 会议文件导入会议（格式见 examples/README.md）。")
 @instance_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def meeting_load(instance, file):
+@click.option("--unit", "unit_ref", default=None, help="会议所属单位（编号或名称）；默认本实例的单位")
+def meeting_load(instance, file, unit_ref):
     database = Database(_settings(instance).database_url)
     try:
         with database.write() as s:
-            m = meetingfile.load(s, CLI_ACTOR, meetingfile.decode(file.read_bytes()))
+            m = meetingfile.load(s, CLI_ACTOR, meetingfile.decode(file.read_bytes()), _unit_id(s, unit_ref))
             click.echo(f"已导入会议 #{m.id}：{m.title}（{len(m.groups)} 个表决组，{len(m.items)} 个议题）")
             for gap in name_gaps(m):
                 click.echo(f"警告：“{gap.char}”{gap.problem}（{'、'.join(gap.names)}），请人工核对排序", err=True)
@@ -449,6 +561,7 @@ def demo(instance, host, port, no_serve):
     settings = _settings(instance, create=True)
     upgrade(settings.database_url)
     _ensure_signing_key(settings)
+    _name_own_unit(settings)
     password = _create_admin(settings, "admin", None)
     database = Database(settings.database_url)
     try:

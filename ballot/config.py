@@ -37,6 +37,8 @@ class Settings:
     # screen links need no login, so this bounds the connections and database watchers they can
     # hold in the whole deployment. 0 = no shared cap.
     screen_streams_total: int = 32
+    # the name `ballot init` gives the instance's own unit (BALLOT_UNIT_NAME), e.g. 市委组织部
+    unit_name: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -127,4 +129,5 @@ def load_settings(instance_path: Path | None = None, create_secret: bool = False
         code_failures_global=_int_env("BALLOT_CODE_FAILURES_GLOBAL", 600),
         screen_streams=_int_env("BALLOT_SCREEN_STREAMS", 4),
         screen_streams_total=_int_env("BALLOT_SCREEN_STREAMS_TOTAL", 32),
+        unit_name=os.environ.get("BALLOT_UNIT_NAME", "").strip(),
     )

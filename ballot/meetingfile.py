@@ -65,15 +65,15 @@ def _expand(it: dict, config: dict) -> list[tuple[str, dict]]:
     return [(f"{title}：{name}", {**config, "candidates": [name], "series": title}) for name in candidates]
 
 
-def load(session: Session, actor: audit.Actor, text: str) -> Meeting:
-    return load_data(session, actor, parse(text))
+def load(session: Session, actor: audit.Actor, text: str, unit_id: int | None = None) -> Meeting:
+    return load_data(session, actor, parse(text), unit_id)
 
 
-def load_data(session: Session, actor: audit.Actor, data) -> Meeting:
+def load_data(session: Session, actor: audit.Actor, data, unit_id: int | None = None) -> Meeting:
     data = check_structure(data)
     m = data["meeting"]
     meeting = create_meeting(
-        session, actor, m.get("title"), m.get("date", ""), m.get("location", ""), m.get("same_surname")
+        session, actor, m.get("title"), m.get("date", ""), m.get("location", ""), m.get("same_surname"), unit_id
     )
     by_name = {}
     for n, g in enumerate(data["groups"], start=1):

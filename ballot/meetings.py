@@ -77,8 +77,19 @@ def parse_same_surname(value) -> bool:
     return rules[str(value)]
 
 
-def create_meeting(session: Session, actor: audit.Actor, title, date="", location="", same_surname=None) -> Meeting:
+def create_meeting(
+    session: Session, actor: audit.Actor, title, date="", location="", same_surname=None, unit_id: int | None = None
+) -> Meeting:
+    """A meeting of `unit_id` (the caller checks the actor sees it), by default the actor's unit,
+    else the instance's own."""
+    if unit_id is None:
+        unit_id = actor.unit_id
+    if unit_id is None:
+        from .units import root  # (units reads the models this module writes)
+
+        unit_id = root(session).id
     meeting = Meeting(
+        unit_id=unit_id,
         title=_clean(title, "会议名称", 200),
         date=_clean(date, "会议日期", 32, required=False),
         location=_clean(location, "会议地点", 200, required=False),

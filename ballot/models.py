@@ -51,6 +51,21 @@ ROLES = ("admin", "clerk", "chair", "scrutineer", "teller")
 ROLE_LABELS = {"admin": "管理员", "clerk": "会务人员", "chair": "主持人", "scrutineer": "监票人", "teller": "计票人"}
 
 
+# roles a meeting may name for itself (meeting_roles): only they then act in that role there
+MEETING_ROLES = ("chair", "scrutineer", "teller")
+
+
+class Unit(Base):
+    """An organization unit (单位/部门): the root (the instance's own unit, e.g. 市委组织部) and its
+    child units, one level deep. Meetings and staff accounts belong to one unit."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -63,6 +78,7 @@ class User(Base):
     # Every staff cookie carries the generation it was issued under; logout, a password change,
     # deactivation and a role change bump it, which ends every other session of the user at once.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
 
 
 class Meeting(Base):
@@ -80,8 +96,18 @@ class Meeting(Base):
     screen_reveal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     state_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     groups: Mapped[list["VoterGroup"]] = relationship(back_populates="meeting", order_by="VoterGroup.position")
     items: Mapped[list["Item"]] = relationship(back_populates="meeting", order_by="Item.position")
+
+
+class MeetingRole(Base):
+    """A chair, 监票人 or 计票人 named for one meeting (see units.permissions for what it changes)."""
+
+    __tablename__ = "meeting_roles"
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 class VoterGroup(Base):
@@ -257,6 +283,8 @@ class AuditEntry(Base):
     detail_json: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # the unit the action belongs to (hashed when set; entries from before units have none)
+    unit_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class LiveTally(Base):
@@ -335,6 +363,8 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the unit whose meetings the token sees (within what its user may see)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
 
 
 class ApiIdempotency(Base):

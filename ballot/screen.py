@@ -225,7 +225,12 @@ def state(session: Session, meeting: Meeting, now: datetime | None = None, key_l
     """Everything the screen draws, as plain data (`key_label`: the signing key's id and
     fingerprint, shown so scrutineers can compare it with the one they noted)."""
     item = shown_item(session, meeting)
-    data = {"meeting": meeting.title, "date": meeting.date, "item": None, "key": key_label}
+    # the unit's name heads the screen once the instance serves several units (projectors of
+    # different units' halls must not be mistaken for each other)
+    from .units import several, unit_name
+
+    unit = unit_name(session, meeting.unit_id) if several(session) else None
+    data = {"meeting": meeting.title, "date": meeting.date, "item": None, "key": key_label, "unit": unit}
     if item is None:
         return data
     counts = item_counts(session, item)

@@ -40,7 +40,10 @@ def may(role: str, permission: str) -> bool:
     return role in PERMISSIONS[permission]
 
 
-def create_user(session: Session, username: str, password: str, role: str, display_name: str = "") -> User:
+def create_user(
+    session: Session, username: str, password: str, role: str, display_name: str = "", unit_id: int | None = None
+) -> User:
+    """An account of `unit_id` (by default the instance's own unit, the root)."""
     username = username.strip()
     if not username or len(username) > 64:
         raise UserError("用户名不能为空，且不超过 64 个字符")
@@ -49,7 +52,12 @@ def create_user(session: Session, username: str, password: str, role: str, displ
     check_new_password(password)
     if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
         raise UserError(f"用户名“{username}”已存在")
+    if unit_id is None:
+        from .units import root  # (units reads this module's PERMISSIONS)
+
+        unit_id = root(session).id
     user = User(
+        unit_id=unit_id,
         username=username,
         display_name=display_name.strip()[:64],
         role=role,

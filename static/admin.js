@@ -13,7 +13,7 @@
       out.textContent = "正在生成…";
       var timer = setInterval(function () {
         fetch("/admin/slip-jobs/" + token, { credentials: "same-origin" })
-          .then(function (r) { return r.json(); })
+          .then(function (r) { return r.ok ? r.json() : { status: "unknown" }; })  // not (yet) visible
           .then(function (job) {
             if (job.status === "running") out.textContent = "已生成 " + job.pages_done + " / " + job.pages_total + " 页";
             else if (job.status === "done") { out.textContent = "已完成 " + job.pages_total + " 页，请查看下载"; clearInterval(timer); }

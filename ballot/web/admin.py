@@ -26,7 +26,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import audit, credentials, csvexport, keyring, meetingfile, numbers, screen, signing, strokes
+from .. import audit, credentials, csvexport, keyring, meetingfile, numbers, screen, signing, strokes, units
 from ..apitokens import create_token
 from ..apitokens import revoke as revoke_token
 from ..apitokens import tokens as list_tokens
@@ -60,7 +60,19 @@ from ..meetings import (
     withdraw_item,
     write_in_review,
 )
-from ..models import ROLE_LABELS, ROLES, IssueBatch, Item, Meeting, SlipJob, User, VoterGroup
+from ..models import (
+    MEETING_ROLES,
+    ROLE_LABELS,
+    ROLES,
+    ApiToken,
+    IssueBatch,
+    Item,
+    Meeting,
+    SlipJob,
+    Unit,
+    User,
+    VoterGroup,
+)
 from ..publicurl import voting_base_url
 from ..rules import COMPARATORS, DENOMINATORS, PRESETS
 from ..sealing import compact_pending
@@ -72,7 +84,6 @@ from ..users import (
     check_new_password,
     create_user,
     end_sessions,
-    may,
     new_password,
     set_active,
     set_password,
@@ -125,16 +136,30 @@ def _start_staff_session(user: User) -> None:
 
 
 def actor() -> audit.Actor:
-    return audit.Actor(g.user.username, g.user.role)
+    return audit.Actor(g.user.username, g.user.role, g.user.unit_id)
 
 
 def require(permission: str):
+    """Every staff view goes through this: the login, then the unit check of whatever its route
+    arguments name (a meeting, item, group, paper batch, slip job, account or unit of a unit the
+    user does not see is 404, as if it did not exist: units.target_meeting), then the permission,
+    in that meeting when there is one (its named chairs, 监票人, 计票人: units.permissions)."""
+
     def deco(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if g.user is None:
                 return redirect(url_for("admin.login"))
-            if not may(g.user.role, permission):
+            with db().read() as s:
+                try:
+                    meeting = units.target_meeting(s, g.user, kwargs)
+                except units.NotVisible:
+                    abort(404)
+                g.meeting_id = meeting.id if meeting is not None else None
+                g.perms = units.permissions(s, g.user, meeting)
+                g.several_units = units.several(s)
+                g.root_admin = units.is_root_admin(s, g.user)
+            if permission not in g.perms:
                 abort(403)
             return view(*args, **kwargs)
 
@@ -143,10 +168,17 @@ def require(permission: str):
     return deco
 
 
+def may_here(permission: str) -> bool:
+    """The permission of the current user in this request's meeting (set by `require`)."""
+    return g.get("user") is not None and permission in g.get("perms", ())
+
+
 @bp.app_context_processor
 def template_helpers():
     return {
-        "may": (lambda p: g.get("user") is not None and may(g.user.role, p)),
+        "may": may_here,
+        "several_units": g.get("several_units", False),
+        "root_admin": g.get("root_admin", False),
         "STATUS_LABELS": STATUS_LABELS,
         "ROLE_LABELS": ROLE_LABELS,
         "order_of": order_of,
@@ -223,8 +255,23 @@ def password():
 @require("observe")
 def home():
     with db().read() as s:
-        meetings = s.execute(select(Meeting).order_by(Meeting.id.desc())).scalars().all()
-    return render_template("admin/home.html", meetings=meetings)
+        meetings = units.visible_meetings(s, g.user)
+        choices = units.visible_units(s, g.user)
+        unit_names = units.names_of(s, [u.id for u in choices])
+    return render_template(
+        "admin/home.html", meetings=meetings, unit_choices=choices, unit_names=unit_names, my_unit=g.user.unit_id
+    )
+
+
+def _chosen_unit(s) -> int:
+    """The unit picked on a create form (the user's own when the form has no chooser); one the
+    user does not see is refused as not found."""
+    picked = _form_id("unit")
+    unit_id = g.user.unit_id if picked is None else picked
+    try:
+        return units.require_unit(s, g.user, unit_id).id
+    except units.NotVisible:
+        abort(404)
 
 
 def _done(meeting_id: int, note: str | None = None):
@@ -256,7 +303,13 @@ def new_meeting():
         with db().write() as s:
             f = request.form
             m = create_meeting(
-                s, actor(), f.get("title"), f.get("date", ""), f.get("location", ""), f.get("same_surname")
+                s,
+                actor(),
+                f.get("title"),
+                f.get("date", ""),
+                f.get("location", ""),
+                f.get("same_surname"),
+                _chosen_unit(s),
             )
     except OperationError as exc:
         return _refuse(exc, url_for("admin.home"))
@@ -409,7 +462,7 @@ def load_meeting():
     try:
         text = meetingfile.decode(upload.read()) if upload and upload.filename else request.form.get("toml", "")
         with db().write() as s:
-            m = meetingfile.load(s, actor(), text)
+            m = meetingfile.load(s, actor(), text, _chosen_unit(s))
     except OperationError as exc:
         return _refuse(exc, url_for("admin.home"))
     return _done(m.id, "会议文件已导入。")
@@ -455,6 +508,9 @@ def meeting(meeting_id: int):
         gaps = name_gaps(m)
         unprintable = _unprintable(m)
         keys = keyring.public_keys(s, settings().instance_path)
+        unit = units.unit_name(s, m.unit_id)
+        named = units.meeting_role_rows(s, m)
+        role_candidates = units.candidates(s, m) if may_here("prepare") else []
     note = session.pop("flash", None)
     base_url, url_warnings = voting_base_url(request.host_url)
     return render_template(
@@ -473,7 +529,32 @@ def meeting(meeting_id: int):
         url_warnings=url_warnings,
         scan_test_svg=qr_svg(f"{base_url}/SCAN-TEST".upper()),
         group_names={gr.id: gr.name for gr in groups},
+        unit_name=unit,
+        named=named,
+        role_candidates=role_candidates,
+        meeting_roles=MEETING_ROLES,
     )
+
+
+@bp.post("/meetings/<id:meeting_id>/roles")
+@require("prepare")
+def meeting_roles(meeting_id: int):
+    """Name (or un-name) a chair, 监票人 or 计票人 for this meeting alone; audited."""
+    back = url_for("admin.meeting", meeting_id=meeting_id) + "#roles"
+    role = request.form.get("role", "")
+    try:
+        with db().write() as s:
+            m = _get(s, Meeting, meeting_id)
+            if request.form.get("action") == "remove":
+                units.unname_for_meeting(s, actor(), m, _form_id("user"), role)
+                note = f"已取消本会议的{ROLE_LABELS.get(role, '')}指定。"
+            else:
+                user = units.name_for_meeting(s, actor(), m, _form_id("user"), role)
+                note = f"已指定“{user.username}”为本会议的{ROLE_LABELS[role]}。"
+    except units.UnitError as exc:
+        return _refuse(exc, back)
+    session["flash"] = note
+    return redirect(back, code=303)
 
 
 @bp.post("/meetings/<id:meeting_id>/groups")
@@ -642,7 +723,7 @@ def _finish_job(token: str, status: str) -> None:
 @require("prepare")
 def slip_job(token: str):
     with db().read() as s:
-        job = s.get(SlipJob, token)
+        job = s.get(SlipJob, token)  # one of a visible meeting (checked by `require`)
         if job is None:
             return jsonify({"status": "unknown"}), 404
         return jsonify(slip_job_status(job, utcnow()))
@@ -844,7 +925,7 @@ def result(item_id: int):
             )
         res = item_result(s, item)
         series = series_ranking(s, item)
-        review = write_in_review(s, item) if may(g.user.role, "prepare") else None  # the clerk's, unpublished
+        review = write_in_review(s, item) if may_here("prepare") else None  # the clerk's, unpublished
         meeting = item.meeting
         groups = [gr.name for gr in meeting.groups if gr.id in item_group_ids(item)]
     return render_template(
@@ -922,17 +1003,37 @@ def api_tokens():
             if "revoke" in request.form:
                 token_id = _form_id("revoke")
                 owner_only = None if g.user.role == "admin" else g.user.id
+                row = s.get(ApiToken, token_id) if token_id is not None else None
+                if row is not None and not units.token_visible(s, g.user, row):
+                    abort(404)  # another unit's token: as if it did not exist
                 try:
                     if token_id is None:
                         raise ValueError
-                    revoke_token(s, token_id, actor(), owner_id=owner_only)
+                    revoke_token(
+                        s, token_id, actor(), owner_id=owner_only, allowed=lambda t: units.token_visible(s, g.user, t)
+                    )
                 except ValueError:
                     return _refuse(OperationError("没有这个有效的令牌"), url_for("admin.api_tokens"))
             else:
-                new_token = create_token(s, s.get(User, g.user.id), request.form.get("name", ""), actor())
+                new_token = create_token(
+                    s, s.get(User, g.user.id), request.form.get("name", ""), actor(), _chosen_unit(s)
+                )
     with db().read() as s:
-        rows = [(t, u) for t, u in list_tokens(s) if g.user.role == "admin" or t.user_id == g.user.id]
-    return render_template("admin/tokens.html", rows=rows, new_token=new_token)
+        rows = [
+            (t, u)
+            for t, u in list_tokens(s)
+            if (g.user.role == "admin" and units.token_visible(s, g.user, t)) or t.user_id == g.user.id
+        ]
+        choices = units.visible_units(s, g.user)
+        unit_names = units.names_of(s, [t.unit_id for t, _u in rows] + [u.id for u in choices])
+    return render_template(
+        "admin/tokens.html",
+        rows=rows,
+        new_token=new_token,
+        unit_choices=choices,
+        unit_names=unit_names,
+        my_unit=g.user.unit_id,
+    )
 
 
 # -- users -------------------------------------------------------------------------------------
@@ -940,10 +1041,15 @@ def api_tokens():
 
 def _users_page(error: str | None = None, note: str | None = None, new_secret: tuple[str, str] | None = None):
     with db().read() as s:
-        rows = s.execute(select(User).order_by(User.id)).scalars().all()
+        rows = units.manageable_users(s, g.user)
+        choices = units.visible_units(s, g.user)
+        unit_names = units.names_of(s, [u.id for u in choices])
     page = render_template(
         "admin/users.html",
         users=rows,
+        unit_choices=choices,
+        unit_names=unit_names,
+        my_unit=g.user.unit_id,
         roles=ROLES,
         error=error,
         note=note or session.pop("flash", None),
@@ -965,8 +1071,9 @@ def users():
                 request.form.get("password", ""),
                 request.form.get("role", ""),
                 request.form.get("display_name", ""),
+                _chosen_unit(s),
             )
-            audit.record(s, actor(), "user.create", None, username=u.username, role=u.role)
+            audit.record(s, actor(), "user.create", None, in_unit=u.unit_id, username=u.username, role=u.role)
     except UserError as exc:
         return _users_page(error=str(exc))
     session["flash"] = "用户已创建。"
@@ -982,24 +1089,26 @@ def user_change(user_id: int):
     new_pw = None
     try:
         with db().write() as s:
-            user = _get(s, User, user_id)
+            user = _get(s, User, user_id)  # one the administrator manages (checked by `require`)
             if action == "deactivate":
                 set_active(s, user, False)
-                audit.record(s, actor(), "user.deactivate", None, username=user.username)
+                audit.record(s, actor(), "user.deactivate", None, in_unit=user.unit_id, username=user.username)
                 note = f"已停用“{user.username}”，其登录已全部退出。"
             elif action == "activate":
                 set_active(s, user, True)
-                audit.record(s, actor(), "user.activate", None, username=user.username)
+                audit.record(s, actor(), "user.activate", None, in_unit=user.unit_id, username=user.username)
                 note = f"已启用“{user.username}”。"
             elif action == "reset_password":
                 new_pw = new_password()
                 set_password(user, new_pw)
-                audit.record(s, actor(), "user.password_reset", None, username=user.username)
+                audit.record(s, actor(), "user.password_reset", None, in_unit=user.unit_id, username=user.username)
                 note = f"已重置“{user.username}”的密码，其登录已全部退出。"
             elif action == "role":
                 old = user.role
                 set_role(s, user, request.form.get("role", ""))
-                audit.record(s, actor(), "user.role", None, username=user.username, old=old, new=user.role)
+                audit.record(
+                    s, actor(), "user.role", None, in_unit=user.unit_id, username=user.username, old=old, new=user.role
+                )
                 note = f"“{user.username}”的角色已改为{ROLE_LABELS[user.role]}，其登录已全部退出。"
             else:
                 raise UserError("操作无效")
@@ -1013,3 +1122,53 @@ def user_change(user_id: int):
         return redirect(url_for("admin.login"), code=303)
     session["flash"] = note
     return redirect(url_for("admin.users"), code=303)
+
+
+# -- units -------------------------------------------------------------------------------------
+
+
+def _require_root_admin(s) -> None:
+    if not units.is_root_admin(s, g.user):
+        abort(403)
+
+
+@bp.route("/units", methods=["GET", "POST"])
+@require("manage_users")
+def units_page():
+    """The root unit's administrator creates child units and renames units."""
+    error = None
+    with db().read() as s:
+        _require_root_admin(s)
+    if request.method == "POST":
+        try:
+            with db().write() as s:
+                unit = units.create_unit(s, actor(), request.form.get("name"))
+                session["flash"] = f"已新建单位“{unit.name}”。"
+        except units.UnitError as exc:
+            error = str(exc)
+        else:
+            return redirect(url_for("admin.units_page"), code=303)
+    with db().read() as s:
+        rows = units.all_units(s)
+        counts = {
+            u.id: (
+                s.query(User).filter(User.unit_id == u.id).count(),
+                s.query(Meeting).filter(Meeting.unit_id == u.id).count(),
+            )
+            for u in rows
+        }
+    page = render_template("admin/units.html", units=rows, counts=counts, error=error, note=session.pop("flash", None))
+    return page, (400 if error else 200)
+
+
+@bp.post("/units/<id:unit_id>")
+@require("manage_users")
+def unit_rename(unit_id: int):
+    try:
+        with db().write() as s:
+            _require_root_admin(s)
+            units.rename_unit(s, actor(), _get(s, Unit, unit_id), request.form.get("name"))
+    except units.UnitError as exc:
+        return _refuse(exc, url_for("admin.units_page"))
+    session["flash"] = "单位名称已修改。"
+    return redirect(url_for("admin.units_page"), code=303)

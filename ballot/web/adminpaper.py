@@ -11,8 +11,7 @@ from .. import paper, paperentry, paperforms
 from ..meetings import OperationError, item_config, item_group_ids
 from ..models import Item, PaperBatch, VoterGroup
 from ..sealing import compact_pending
-from ..users import may
-from .admin import _get, _refuse, actor, bp, require
+from .admin import _get, _refuse, actor, bp, may_here, require
 from .common import db
 
 MAX_COPIES_TYPED = 6  # digits: anything longer is not a number of sheets to print
@@ -69,7 +68,7 @@ def paper_page(item_id: int):
 def paper_issued(item_id: int):
     """The clerk registers 发出 while the group votes; after close only a 监票人 corrects it
     (paperentry.set_paper_issued decides which applies)."""
-    if not (may(g.user.role, "prepare") or may(g.user.role, "settle_paper")):
+    if not (may_here("prepare") or may_here("settle_paper")):
         abort(403)
     try:
         group_id = _group_arg(request.form.get("group"))

@@ -10,7 +10,7 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import apitokens, credentials, meetingfile, strokes
+from .. import apitokens, credentials, meetingfile, strokes, units
 from ..audit import Actor
 from ..casting import (
     MAX_IDEMPOTENCY_KEY,
@@ -36,10 +36,9 @@ from ..meetings import (
     result_available,
     set_present,
 )
-from ..models import Item, Meeting, VoterGroup
+from ..models import Item, Meeting, User, VoterGroup
 from ..publicurl import voting_base_url
 from ..sealing import compact_pending
-from ..users import may
 from .common import client_address, db, limiter, settings
 from .openapi import spec
 
@@ -61,6 +60,9 @@ def api_error(exc: ApiError):
     return error_response(exc.status, exc.code, exc.message)
 
 
+OBJECT_NAMES = {"meeting_id": "会议", "item_id": "议题", "group_id": "表决组"}
+
+
 def require(permission: str):
     def deco(view):
         @wraps(view)
@@ -68,12 +70,22 @@ def require(permission: str):
             header = request.headers.get("Authorization", "")
             token = header[7:].strip() if header.startswith("Bearer ") else ""
             with db().read() as s:
-                user = apitokens.user_for_token(s, token) if token else None
-            if user is None:
-                raise ApiError(401, "unauthorized", "缺少或无效的访问令牌（Authorization: Bearer …）")
-            if not may(user.role, permission):
+                row = apitokens.token_row(s, token) if token else None
+                if row is None:
+                    raise ApiError(401, "unauthorized", "缺少或无效的访问令牌（Authorization: Bearer …）")
+                user = s.get(User, row.user_id)
+                # the same check as every staff page (units.py): objects of a unit the token does
+                # not see do not exist for it
+                try:
+                    meeting = units.target_meeting(s, user, kwargs, row.unit_id)
+                except units.NotVisible as exc:
+                    what = OBJECT_NAMES.get(exc.args[0] if exc.args else "", "对象")
+                    raise ApiError(404, "not_found", f"{what}不存在") from None
+                allowed = permission in units.permissions(s, user, meeting)
+                g.api_unit_id, g.api_user_id = row.unit_id, user.id
+            if not allowed:
                 raise ApiError(403, "forbidden", "该令牌的用户无权执行此操作")
-            g.api_actor = Actor(f"{user.username} (API)", user.role)
+            g.api_actor = Actor(f"{user.username} (API)", user.role, row.unit_id)
             return view(*args, **kwargs)
 
         return wrapped
@@ -159,7 +171,9 @@ def create_meeting():
     data = body()
     try:
         with db().write() as s:
-            m = meetingfile.load_data(s, g.api_actor, data)
+            if g.api_unit_id not in units.visible_unit_ids(s, s.get(User, g.api_user_id)):
+                raise ApiError(403, "forbidden", "该令牌的单位不在其用户可见的单位之内")
+            m = meetingfile.load_data(s, g.api_actor, data, g.api_unit_id)
             result = meeting_json(m)
     except OperationError as exc:
         raise ApiError(422, "invalid_meeting", str(exc)) from None

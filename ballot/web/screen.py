@@ -49,6 +49,10 @@ def page(key: str):
             return message_page("投屏链接无效", "该投屏链接不存在或已作废，请向会务人员索取新的链接。", 404)
         title = meeting.title
         meeting_id = meeting.id
+        from ..units import several, unit_name
+
+        if several(s):  # which unit's screen this is, in the tab title too
+            title = f"{unit_name(s, meeting.unit_id)} · {title}"
     eid, html = hub().refresh(meeting_id)
     theme = request.args.get("theme") if request.args.get("theme") in THEMES else "light"
     return render_template("screen/page.html", title=title, key=key, live=html, event_id=eid, theme=theme)
