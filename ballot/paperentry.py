@@ -89,11 +89,14 @@ def _paper_open(item: Item) -> None:
         raise OperationError("本议题的纸质票已确认录入完毕，不能再更改")
 
 
-def set_paper_issued(session: Session, actor: audit.Actor, item_id: int, group_id, value) -> None:
+def set_paper_issued(
+    session: Session, actor: audit.Actor, item_id: int, group_id, value, granted: frozenset[str] | None = None
+) -> None:
     """发出 on paper for one group: the number of sheets printed and handed out. Registered by the
     clerk while the group votes; once the item or the group's sitting is closed, the sheets
     handed out are known and a change could hide an overrun, so only a 监票人 may correct it,
-    recorded with the old and the new number."""
+    recorded with the old and the new number. `granted`: the actor's permissions in this meeting
+    (a meeting may name its own 监票人); by default those of the account's role."""
     item = lock_item(session, valid_id(item_id) or 0, exclusive=True)
     if item is None or item.status == "withdrawn":
         raise OperationError("议题不存在或已撤回")
@@ -108,9 +111,11 @@ def set_paper_issued(session: Session, actor: audit.Actor, item_id: int, group_i
     row = _item_group(session, item, group_id)
     group = session.get(VoterGroup, row.group_id)
     closed = item.status == "closed" or row.state == "closed"
-    if closed and not may(actor.role, "settle_paper"):
+    if granted is None:
+        granted = frozenset(p for p in ("settle_paper", "prepare") if may(actor.role, p))
+    if closed and "settle_paper" not in granted:
         raise OperationError("表决已结束，纸质票发出数只能由监票人更正（更正记入操作记录）")
-    if not closed and not may(actor.role, "prepare"):
+    if not closed and "prepare" not in granted:
         raise OperationError("表决结束前，纸质票发出数由会务人员登记")
     old = row.paper_issued
     row.paper_issued = number

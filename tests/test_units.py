@@ -471,3 +471,23 @@ def test_migration_moves_existing_data_into_one_unit(db_url):
             assert audit.verify_chain(entries)[0]
     finally:
         database.dispose()
+
+
+def test_a_named_scrutineer_corrects_paper_issued_after_close(world):
+    """发出 after close is corrected by the meeting's 监票人: one named there counts, whatever the
+    account's role; an account role the meeting took away does not."""
+    from ballot.meetings import OperationError
+    from ballot.paperentry import set_paper_issued
+
+    m = world.standard(nominees=("张三",))
+    group_id, item = m.groups[0].id, m.items[0]
+    world.present(group_id, 11)
+    world.open(item.id)
+    world.close(item.id)
+    clerk = audit.Actor("clerk_named", "clerk")
+    with world.db.write() as s:
+        set_paper_issued(s, clerk, item.id, group_id, "3", frozenset({"settle_paper"}))
+    with pytest.raises(OperationError), world.db.write() as s:
+        set_paper_issued(s, audit.Actor("scrut", "scrutineer"), item.id, group_id, "4", frozenset({"observe"}))
+    with world.db.read() as s:
+        assert [e.action for e in audit.entries(s, m.id)][-1] == "paper.issued_corrected"

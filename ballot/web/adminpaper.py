@@ -73,7 +73,7 @@ def paper_issued(item_id: int):
     try:
         group_id = _group_arg(request.form.get("group"))
         with db().write() as s:
-            paperentry.set_paper_issued(s, actor(), item_id, group_id, request.form.get("issued"))
+            paperentry.set_paper_issued(s, actor(), item_id, group_id, request.form.get("issued"), g.perms)
     except OperationError as exc:
         return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
     return _back(item_id, "已登记纸质票发出数")
