@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from .clock import utcnow
@@ -93,6 +93,38 @@ def verify_chain(entries: list[AuditEntry]) -> tuple[bool, str]:
             return False, f"第 {e.seq} 条记录内容被改动"
         prev = e.hash
     return True, f"共 {len(entries)} 条记录，哈希链完整"
+
+
+def _entry_ok(e: AuditEntry) -> bool:
+    return e.hash == _entry_hash(
+        e.prev_hash, e.seq, e.at.isoformat(), e.actor, e.role, e.action, e.meeting_id, e.detail_json, e.unit_id
+    )
+
+
+def verify_meeting(session: Session, meeting_id: int) -> tuple[bool, str]:
+    """Check a meeting's part of the log at a cost that follows the meeting, not the years of
+    history: each of its entries hashes to what it says, links to the entry before it and is
+    linked from the entry after it (so none of them was edited, removed or slipped in), and the
+    log has no gap (its count equals its last number). The whole chain is checked by verify_chain
+    (the signed archive, `ballot` CLI). Says nothing of other meetings' entries, not even how many."""
+    own = entries(session, meeting_id)
+    neighbours = {e.seq - 1 for e in own} | {e.seq + 1 for e in own}
+    by_seq = {
+        e.seq: e
+        for e in session.execute(select(AuditEntry).where(AuditEntry.seq.in_(neighbours - {0}))).scalars()
+    }
+    count, last = session.execute(select(func.count(), func.coalesce(func.max(AuditEntry.seq), 0))).one()
+    for e in own:
+        before, after = by_seq.get(e.seq - 1), by_seq.get(e.seq + 1)
+        if not _entry_ok(e):
+            return False, f"第 {e.seq} 条记录内容被改动"
+        if e.prev_hash != (before.hash if before is not None else GENESIS) or (e.seq > 1 and before is None):
+            return False, f"第 {e.seq} 条记录的前序哈希不符"
+        if (after is not None and after.prev_hash != e.hash) or (after is None and e.seq != last):
+            return False, f"第 {e.seq} 条之后的记录缺失或被改动"
+    if count != last:
+        return False, "操作记录有缺失（编号不连续）"
+    return True, f"本会议共 {len(own)} 条记录，哈希链完整"
 
 
 def entries(session: Session, meeting_id: int | None = None) -> list[AuditEntry]:
