@@ -242,7 +242,7 @@ def test_slip_reconciliation_counts_unused_codes_and_catches_a_missing_or_moved_
             "balanced": True,
         }
     with world.db.write() as s:  # an unused credential row disappears
-        spent = select(spent_credentials().c.credential_id)
+        spent = select(spent_credentials(m.id).c.credential_id)
         victim = (
             s.execute(
                 select(Credential.id).where(

@@ -21,14 +21,14 @@ from conftest import ACTOR, csrf_of, login
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from voting import review, vote
+from voting import review, stored_ballots, vote
 
 from ballot import apitokens, archive, audit, paper, report, screen, signing
 from ballot.export import ballot_export, recount
 from ballot.kinds import BallotData, CastError, Counts, get_kind
 from ballot.kinds.recommend import MAX_WRITE_IN, WRITE_IN_PUBLIC_MIN, write_in_name
 from ballot.meetings import item_result
-from ballot.models import Ballot, Item, Meeting, User
+from ballot.models import Item, Meeting, User
 
 RECOMMEND = get_kind("recommend")
 MARKER = "赵钱孙 7Q4K"
@@ -118,14 +118,15 @@ def test_the_phone_the_api_and_paper_entry_refuse_a_marker_with_the_reason(app, 
     )
     assert api.status_code == 422 and "只能填写汉字姓名" in api.get_json()["error"]["message"]
     with world.db.read() as s:
-        assert s.query(Ballot).count() == 0  # nothing stored
+        assert stored_ballots(s) == []  # nothing stored
         config = json.loads(s.get(Item, item.id).config_json)
     with pytest.raises(paper.PaperError, match="只能填写汉字姓名.*无效票"):
         paper.parse("recommend", config, "100+赵钱孙7Q4K")
     assert paper.parse("recommend", config, "100+赵 敏").choices["written"] == [POPULAR]
     vote(phone, item.id, {"c0": "1", "w0": "赵 敏"})  # a name goes through, kept without the space
     with world.db.read() as s:
-        assert json.loads(s.query(Ballot).one().choices_json)["written"] == [POPULAR]
+        (ballot,) = stored_ballots(s)
+        assert json.loads(ballot.choices_json)["written"] == [POPULAR]
 
 
 # -- the marker attack through cast, close and every public output --------------------------------

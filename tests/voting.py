@@ -43,3 +43,12 @@ def receipt_of(response) -> str:
     match = RECEIPT_RE.search(response.get_data(as_text=True))
     assert match, response.get_data(as_text=True)
     return match.group(1)
+
+
+def stored_ballots(session) -> list:
+    """Every stored ballot row, wherever it is: the live store (open items) and the sealed one."""
+    from sqlalchemy import select
+
+    from ballot.models import Ballot, LiveBallot
+
+    return [row for model in (LiveBallot, Ballot) for row in session.execute(select(model)).scalars()]
