@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from . import audit, credentials, csvexport, meetingfile, units
 from .config import SECRET_FILE, default_instance_path, load_settings
-from .db import Database, keep_files_private, make_instance_private
+from .db import Database, LiveStoreMissing, keep_files_private, make_instance_private
 from .meetings import OperationError, name_gaps, open_item
 from .migrate import upgrade
 from .models import ROLE_LABELS, ROLES, Meeting, VoterGroup
@@ -40,7 +40,15 @@ def _settings(instance: Path | None, create: bool = False):
     return settings
 
 
-@click.group(help="无记名投票与民主测评服务 ballot")
+class _Commands(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LiveStoreMissing as exc:  # any command that opens the database
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands, help="无记名投票与民主测评服务 ballot")
 def main():
     keep_files_private()  # the database, its WAL, backups and code lists: the service user's alone
 

@@ -69,6 +69,35 @@ def make_instance_private(folder: Path) -> None:
             _tighten(os.path.join(root, name), 0o600)
 
 
+class LiveStoreMissing(RuntimeError):
+    """The database has an item open but the file with its ballots is gone (a copy of the database
+    file alone): making an empty one would drop those ballots without a word, so the service stops."""
+
+    def __init__(self, path: str):
+        super().__init__(
+            f"数据库 {path} 有正在表决的议题，但存放其已投选票的文件 {path}{LIVE_SUFFIX} 不在：请把这两个文件"
+            f"一起放回（备份也总是这两个文件）。确认该文件已无法找回时，可手工建一个空文件 {path}{LIVE_SUFFIX} 后"
+            "重新启动，正在表决的议题已投的票将无法计入。"
+        )
+
+
+def _votes_in_progress(path: str) -> bool:
+    """Whether an existing database of the live-store era (migration 0013 on) has an item open."""
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            if version is None or version[0] < "0013":
+                return False  # the migration itself moves open items' rows into a new live file
+            return conn.execute("SELECT 1 FROM items WHERE status = 'open' LIMIT 1").fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False  # not (yet) a ballot database: SQLite or the migration reports what is wrong
+
+
 def prepare_sqlite_file(url: str) -> None:
     """SQLite makes a new database 0644 and gives its -wal, -shm and -journal the database's mode:
     create the file 0600 first, and tighten one left readable by an older version."""
@@ -77,6 +106,8 @@ def prepare_sqlite_file(url: str) -> None:
     path = make_url(url).database
     if path.startswith("file:"):
         return  # a URI filename: left to whoever wrote it
+    if not os.path.exists(path + LIVE_SUFFIX) and _votes_in_progress(path):
+        raise LiveStoreMissing(path)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         os.close(os.open(path + LIVE_SUFFIX, os.O_WRONLY | os.O_CREAT, 0o600))

@@ -17,10 +17,13 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import World
 from sqlalchemy import text
 from voting import enter, vote
 
 from ballot.codes import normalize_code
+from ballot.config import Settings
+from ballot.db import Database
 from ballot.sealing import _compact_storage
 
 N = 12
@@ -210,3 +213,36 @@ def test_close_interrupted_between_its_steps_is_finished_later(app, world, setti
             assert s.get(Item, item.id).compacted is True
     finally:
         restarted.dispose()
+
+
+def test_a_database_copied_without_its_live_file_is_refused_while_a_vote_is_open(tmp_path, monkeypatch):
+    """Only ballot.db brought back while an item is open: the service stops with the reason
+    instead of making an empty live store that would drop the ballots already cast."""
+    from click.testing import CliRunner
+
+    from ballot.cli import main
+    from ballot.db import LiveStoreMissing
+
+    monkeypatch.delenv("BALLOT_DATABASE_URL", raising=False)
+    instance = tmp_path / "inst"
+    run = CliRunner()
+    assert run.invoke(main, ["init", "--instance", str(instance)]).exit_code == 0
+    path = instance / "ballot.db"
+    url = f"sqlite:///{path}"
+    database = Database(url)
+    world = World(Settings(instance_path=instance, database_url=url, master_secret=b"s" * 32), database)
+    m = world.standard()
+    database.dispose()
+    Path(f"{path}-live").unlink()
+    Database(url).dispose()  # nothing open: a new empty live store is fine
+    database = Database(url)
+    world = World(Settings(instance_path=instance, database_url=url, master_secret=b"s" * 32), database)
+    world.present(m.groups[0].id, 11)
+    world.open(m.items[0].id)
+    database.dispose()
+    Path(f"{path}-live").unlink()
+    with pytest.raises(LiveStoreMissing):
+        Database(f"sqlite:///{path}")
+    r = run.invoke(main, ["db", "compact", "--instance", str(instance)])
+    assert r.exit_code == 1 and "一起放回" in r.output and "Traceback" not in r.output
+    assert not Path(f"{path}-live").exists()
