@@ -110,13 +110,12 @@ def seal_item(session: Session, item_id: int) -> int:
     closed: both commit together, on SQLite in the main file alone."""
     # Plain rows, not ORM objects, so nothing of the live rows stays in the session.
     cols = [getattr(LiveBallot, f) for f in BALLOT_FIELDS]
-    rows_b = [row._asdict() for row in session.execute(select(*cols).where(LiveBallot.item_id == item_id))]
-    rows_s = [
-        row._asdict()
-        for row in session.execute(
-            select(LiveSpend.credential_id, LiveSpend.item_id).where(LiveSpend.item_id == item_id)
-        )
+    rows_b = [
+        dict(zip(BALLOT_FIELDS, row, strict=True))
+        for row in session.execute(select(*cols).where(LiveBallot.item_id == item_id)).tuples()
     ]
+    credentials = session.execute(select(LiveSpend.credential_id).where(LiveSpend.item_id == item_id)).scalars()
+    rows_s = [{"credential_id": credential_id, "item_id": item_id} for credential_id in credentials]
     _rng.shuffle(rows_b)
     _rng.shuffle(rows_s)
     # A fresh key (the live one was written at cast time): the item's id, then 96 random bits.
