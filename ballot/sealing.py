@@ -112,7 +112,7 @@ def seal_item(session: Session, item_id: int) -> int:
     cols = [getattr(LiveBallot, f) for f in BALLOT_FIELDS]
     rows_b = [
         dict(zip(BALLOT_FIELDS, row, strict=True))
-        for row in session.execute(select(*cols).where(LiveBallot.item_id == item_id)).tuples()
+        for row in session.execute(select(*cols).where(LiveBallot.item_id == item_id))
     ]
     credentials = session.execute(select(LiveSpend.credential_id).where(LiveSpend.item_id == item_id)).scalars()
     rows_s = [{"credential_id": credential_id, "item_id": item_id} for credential_id in credentials]
