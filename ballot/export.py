@@ -4,10 +4,10 @@ The export holds the item's configuration, the counts that do not come from ball
 发出), and every ballot's validity and choices – no receipt, no id, no time – sorted canonically
 so the file never reveals the order ballots arrived in. A ballot carries its group only for kinds
 counted per group (民主测评, 评委打分), where the recount needs it; the ballots of a group too small
-to be shown (RULES §4, decided by the kind's `withheld_groups`, as the tally decides it) are left
+to be shown (docs/rules.md#evaluate, decided by the kind's `withheld_groups`, as the tally decides it) are left
 out, valid and invalid alike, and only their number is given. For the other kinds the ballots carry
 no group at all – a small group voting on an item with others cannot be picked out – and the export
-gives each group's number of ballots per channel instead, which is all their count needs (RULES §7
+gives each group's number of ballots per channel instead, which is all their count needs (docs/rules.md#counting
 checks each group's numbers); their valid ballots carry no channel either (a group that alone
 voted on paper would otherwise be singled out), only how many valid ballots came by each channel.
 A ballot carries only what its kind lets it publish (`exported_choices`): a 民主推荐 ballot carries

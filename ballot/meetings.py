@@ -376,7 +376,7 @@ def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make
 
 def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping[str, list[str]] | None = None) -> Item:
     """差额票决: a new item for the seats this round left unfilled, with the candidates the result
-    proposes (RULES §2) or the chair's edit of them; both lists are recorded, and every round stays."""
+    proposes (docs/rules.md#contest) or the chair's edit of them; both lists are recorded, and every round stays."""
     lock_item(session, item.id, exclusive=True)
     kind = get_kind(item.kind)
     if not hasattr(kind, "next_round") or item.status != "closed":
@@ -424,7 +424,7 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
 
 
 def confirm_merges(session: Session, actor: audit.Actor, item: Item, merges: list[dict]) -> None:
-    """民主推荐: the clerk confirms which written-in spellings name one person (RULES §3)."""
+    """民主推荐: the clerk confirms which written-in spellings name one person (docs/rules.md#recommend)."""
     lock_item(session, item.id, exclusive=True)
     kind = get_kind(item.kind)
     if not hasattr(kind, "merge") or item.status != "closed":

@@ -288,7 +288,7 @@ class AuditEntry(Base):
 
 
 class LiveTally(Base):
-    """A live count of an open item that allows one (RULES: batches of at least k ballots). The
+    """A live count of an open item that allows one (docs/meetings.md#screen: batches of at least k ballots). The
     latest is held unpublished until the next is taken (screen.publish_live); every screen shows
     the same batch; all are deleted when the item closes."""
 

@@ -1,4 +1,4 @@
-"""Paper ballots: what a 计票人 types for one sheet, and what that sheet counts as (RULES §0, §3, §4).
+"""Paper ballots: what a 计票人 types for one sheet, and what that sheet counts as (docs/rules.md#words, #recommend, #evaluate).
 
 One line per sheet, one key per box group, so entry is fast with a keyboard alone:
 - 逐人表态: one key per nominee – 1 同意, 2 不同意, 3 弃权, 0 未划 (弃权), x 同一人选划了多个符号;
@@ -11,7 +11,7 @@ One line per sheet, one key per box group, so entry is fast with a keyboard alon
   - for a box left empty. A score is a plain decimal of at most MAX_SCORE_CHARS characters.
 A line `*1` … `*4` is a sheet that is 无效 as a whole, for a reason chosen from SHEET_REASONS.
 
-Validity as RULES says: a blank sheet is valid (弃权); more marks than seats → 无效; a subject
+Validity as docs/rules.md says: a blank sheet is valid (弃权); more marks than seats → 无效; a subject
 marked twice, or more 优秀 than the quota allows, is 无效 for those subjects only (测评).
 Spaces inside a line are ignored (except between scores); the canonical form is what the two
 entries of a batch are compared by. Whatever is typed, parse returns a Sheet or raises PaperError.
@@ -161,7 +161,7 @@ def _recommend(config: dict, keys: str, written: str) -> Sheet:
     canonical = keys + ("+" + ",".join(names) if names else "") or "+"
     if names and not config["write_ins"]:
         raise PaperError("本票没有另行推荐栏，不能用 + 输入姓名")
-    # One person recommended twice is one recommendation (RULES §3 limits persons, not marks): a
+    # One person recommended twice is one recommendation (docs/rules.md#recommend: the limit is on persons, not marks): a
     # written-in name of a listed candidate counts for that candidate, whether or not it is also
     # marked, and a name written twice counts once; the places limit then applies to the persons.
     listed = {same_name_key(n): i for i, n in enumerate(config["candidates"])}
@@ -173,7 +173,7 @@ def _recommend(config: dict, keys: str, written: str) -> Sheet:
             chosen.add(listed[key])
         else:
             others.setdefault(key, name)
-    if len(chosen) + len(others) > config["seats"]:  # RULES §3: more than the posts → 无效
+    if len(chosen) + len(others) > config["seats"]:  # docs/rules.md#recommend: more than the posts → 无效
         return Sheet(canonical, False, {}, "overvote")
     try:
         choices = _checked("recommend", config, {"chosen": sorted(chosen), "written": list(others.values())})
@@ -193,7 +193,7 @@ def _evaluate(config: dict, keys: str) -> Sheet:
         allowed = "0x" + "".join(str(n + 1) for n in range(len(options)))
         _only(key, allowed)
         grades.append(INVALID if key == "x" else ABSTAIN if key == "0" else options[int(key) - 1][0])
-    for quota in config["quotas"]:  # over the quota: 无效 for those subjects (RULES §4)
+    for quota in config["quotas"]:  # over the quota: 无效 for those subjects (docs/rules.md#evaluate)
         index = evaluate.quota_grade(config, quota)
         for _, covered in evaluate.quota_units(config, quota):
             if sum(1 for n in covered if grades[n] == index) > quota["max"]:

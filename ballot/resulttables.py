@@ -83,7 +83,7 @@ def item_tables(item: dict) -> list[Table]:
                 )
             grades = s["grades"]
             header = ["测评组", *grades, "弃权", "不了解", f"{grades[0]}率", f"{grades[1]}以上率", f"{grades[-1]}率"]
-            if paper_invalid:  # paper ballots can be 无效 for one subject (RULES §4)
+            if paper_invalid:  # paper ballots can be 无效 for one subject (docs/rules.md#evaluate)
                 header.insert(len(grades) + 3, "无效")
                 for row in rows:
                     if len(row) > 2:

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from . import numbers
 
-# The denominators a rule may name (RULES.md §0).
+# The denominators a rule may name (docs/rules.md#words).
 DENOMINATORS = {
     "expected": "应到人数",
     "present": "实到人数",
@@ -104,7 +104,7 @@ class Preset:
     basis: str
 
 
-# RULES.md §1. Each preset names its comparator and denominator explicitly.
+# The presets of docs/rules.md#approval. Each preset names its comparator and denominator explicitly.
 PRESETS: dict[str, Preset] = {
     p.key: p
     for p in (

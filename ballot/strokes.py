@@ -1,4 +1,4 @@
-"""姓氏笔画 order: the order official Chinese name lists use (RULES.md §6).
+"""姓氏笔画 order: the order official Chinese name lists use (docs/rules.md#stroke-order).
 
 Names compare character by character, surname first. A character compares by
 1. its stroke count (fewer first),

@@ -82,7 +82,7 @@ def _text_stays_text(ws) -> None:
 
 
 def _ballot_rows(ballots: dict) -> list[list]:
-    """The rows of ballots.json, nothing more: a group withheld there (RULES §4) is never listed, and
+    """The rows of ballots.json, nothing more: a group withheld there (docs/rules.md#evaluate) is never listed, and
     a ballot carries its group only where ballots.json gives it (kinds counted per group)."""
     rows = []
     for export in ballots["items"]:

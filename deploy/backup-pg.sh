@@ -1,6 +1,6 @@
 #!/bin/sh
-# One backup of ballot's PostgreSQL database, for a timer or cron to run (see the README,
-# "Backups of PostgreSQL"). pg_dump takes a consistent snapshot while voting goes on; the custom
+# One backup of ballot's PostgreSQL database, for a timer or cron to run (see
+# docs/operations.md#backups). pg_dump takes a consistent snapshot while voting goes on; the custom
 # format is compressed and pg_restore can read it table by table. The dump is written under a
 # temporary name, read back whole (pg_restore --list), and only then renamed: a file named
 # ballot-*.dump is always a complete dump. Files are the backup user's alone (umask 077); dumps

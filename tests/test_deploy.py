@@ -131,7 +131,7 @@ def test_backup_script_dumps_keeps_recent_dumps_and_restores_into_a_scratch_data
     assert dump.parent == backups and dump.exists() and oct(dump.stat().st_mode)[-3:] == "600"
     assert not old.exists() and recent.exists()  # only old dumps go, and only the script's own
     assert not list(backups.glob("*.partial"))
-    # the restore drill of the README: a scratch database, then ballot's own checks
+    # the restore drill of docs/operations.md#backups: a scratch database, then ballot's own checks
     scratch = f"restore_{uuid.uuid4().hex[:10]}"
     admin = create_engine(world.settings.database_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -1,4 +1,4 @@
-"""民主推荐, 民主测评/三元测评, 差额票决, 评委打分 as plain data: worked examples from RULES.md with
+"""民主推荐, 民主测评/三元测评, 差额票决, 评委打分 as plain data: worked examples from docs/rules.md with
 the numbers computed by hand, refusals, and properties that must hold for any ballots."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def form(**fields):
     return {k: v if isinstance(v, list) else [v] for k, v in fields.items()}
 
 
-# -- 民主推荐 (RULES §3) ------------------------------------------------------------------------
+# -- 民主推荐 (docs/rules.md#recommend) --------------------------------------------------------------
 
 
 def rec_config(**extra):
@@ -122,7 +122,7 @@ def test_recommend_configuration_refusals():
         RECOMMEND.parse_config({"seats": 0, "candidates": ["张伟"]})
 
 
-# -- 民主测评 (RULES §4) ------------------------------------------------------------------------
+# -- 民主测评 (docs/rules.md#evaluate) ---------------------------------------------------------------
 
 
 def eval_config(**extra):
@@ -235,7 +235,7 @@ def test_evaluate_mixed_scales_and_unknown():
     assert zhang["composite"] is None
 
 
-# -- 差额票决 (RULES §2) ------------------------------------------------------------------------
+# -- 差额票决 (docs/rules.md#contest) ----------------------------------------------------------------
 
 
 def contest_config(seats=1, candidates=("张伟", "王芳"), **extra):
@@ -294,7 +294,7 @@ def test_contest_refuses_too_many_marks_and_no_real_contest():
         contest_config(seats=2, candidates=("张伟", "王芳"))
 
 
-# -- 评委打分 (RULES §5) ------------------------------------------------------------------------
+# -- 评委打分 (docs/rules.md#score) ------------------------------------------------------------------
 
 
 def test_score_trims_totals_by_default_and_sub_items_on_request():

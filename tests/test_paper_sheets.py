@@ -1,6 +1,6 @@
 """Paper sheets at their edges: long lists of names printed whole on the 推荐票 and 差额选票, one
 write-in box per place, a person marked and written in (or written twice) counted once before the
-places limit (RULES §3), and typed lines that can only ever give a sheet or a PaperError."""
+places limit (docs/rules.md#recommend), and typed lines that can only ever give a sheet or a PaperError."""
 
 from __future__ import annotations
 

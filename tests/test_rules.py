@@ -1,4 +1,4 @@
-"""Worked examples from RULES.md §0 and §1: exact fractions, strict 超过, inclusive 以上."""
+"""Worked examples from docs/rules.md#words and #approval: exact fractions, strict 超过, inclusive 以上."""
 
 from fractions import Fraction
 

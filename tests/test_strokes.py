@@ -1,4 +1,4 @@
-"""姓氏笔画 order (RULES.md §6): published lists, minimal pairs, data coverage, determinism."""
+"""姓氏笔画 order (docs/rules.md#stroke-order): published lists, minimal pairs, data coverage, determinism."""
 
 from __future__ import annotations
 

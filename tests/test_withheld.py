@@ -1,4 +1,4 @@
-"""A group below the minimum (RULES §4) appears only as totals in the signed report: never ballot
+"""A group below the minimum (docs/rules.md#evaluate) appears only as totals in the signed report: never ballot
 by ballot (ballots.json, results.xlsx), never through a pooled flag; kinds not counted per group
 export no group at all; slip reconciliation catches a missing or moved credential row."""
 

@@ -48,7 +48,7 @@ def _parse_nominees(raw) -> list[dict]:
 
 
 def parse_rule(raw) -> dict:
-    """A committee rule (RULES §1): a preset's key, or a custom table with its 依据; stored form accepted."""
+    """A committee rule (docs/rules.md#approval): a preset's key, or a custom table with its 依据; stored form accepted."""
     raw = raw if raw is not None else "appointment"
     if isinstance(raw, str):
         raw = {"preset": raw}

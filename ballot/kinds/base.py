@@ -33,7 +33,7 @@ class Counts:
     closed_groups: frozenset[int] = frozenset()  # groups whose voting on the item is over
     paper_issued: int | None = None  # 发出 on paper (sheets handed out); None: no paper ballots
     paper_pending: bool = False  # paper sheets still being entered and compared
-    # per voting group (RULES §7 checks each group): 实到 where entered, and paper 发出 where recorded
+    # per voting group, each checked (docs/rules.md#counting): 实到 where entered, and paper 发出 where recorded
     group_present: tuple[tuple[int, int], ...] = ()
     group_paper_issued: tuple[tuple[int, int], ...] = ()
 
@@ -74,7 +74,7 @@ def people_order(raw, single_given_first: bool) -> dict:
 
 
 def counted(counts: Counts, ballots: Sequence[BallotData]) -> dict:
-    """The numbers every result states: 应到, 实到, 发出, 收回, 有效, 无效 (RULES §0); with paper
+    """The numbers every result states: 应到, 实到, 发出, 收回, 有效, 无效 (docs/rules.md#words); with paper
     ballots also per channel, and 无效 by reason."""
     valid = sum(1 for b in ballots if b.valid)
     out = {
@@ -115,7 +115,7 @@ def counted(counts: Counts, ballots: Sequence[BallotData]) -> dict:
 
 
 def count_warnings(counts: Counts, ballots: Sequence[BallotData]) -> list[str]:
-    """Why a result cannot be finalised (RULES §0, §1, §7): paper still being entered, more paper
+    """Why a result cannot be finalised (docs/rules.md#words, #approval, #counting): paper still being entered, more paper
     ballots back than handed out, or more ballots than members present – in the item as a whole
     and in each voting group (a surplus in one group is not hidden by a shortfall in another)."""
     warnings = []
@@ -187,7 +187,7 @@ class Kind(ABC):
         return config
 
     def withheld_groups(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> set[int]:
-        """Groups too small for their ballots to be published one by one (RULES §4)."""
+        """Groups too small for their ballots to be published one by one (docs/rules.md#evaluate)."""
         return set()
 
     def check_groups(self, config: dict, group_names: list[str]) -> None:

@@ -127,7 +127,7 @@ def fixed2(value: Fraction | None) -> str:
 
 
 def ceil_places(ratio: Fraction, seats: int) -> int:
-    """Places for a ratio such as 1:1.5 of N seats: ⌈1.5 × N⌉ (RULES §2, §3)."""
+    """Places for a ratio such as 1:1.5 of N seats: ⌈1.5 × N⌉ (docs/rules.md#contest, #recommend)."""
     return math.ceil(ratio * seats)
 
 

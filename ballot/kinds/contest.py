@@ -1,4 +1,4 @@
-"""差额票决 (RULES §2): posts with more candidates than seats; each member marks at most `seats`
+"""差额票决 (docs/rules.md#contest): posts with more candidates than seats; each member marks at most `seats`
 candidates per post.
 
 A candidate wins only with the most votes among those whose 同意 meets the rule (default:

@@ -1,4 +1,4 @@
-"""民主测评 / 三元测评 (RULES §4): each voter grades every subject on its scale.
+"""民主测评 / 三元测评 (docs/rules.md#evaluate): each voter grades every subject on its scale.
 
 Per subject and voter group: counts per grade, 弃权 and 不了解 apart; rates and mean points over
 有效评价票 (ballots that graded the subject; 收回票数 if the clerk chooses); 优秀率, 称职以上率,
@@ -41,7 +41,7 @@ SCALE_LABELS = {
 CATEGORIES = {"person": "个人", "team": "班子"}
 DEFAULT_SCALE = {"person": "competence", "team": "quality"}
 ABSTAIN, UNKNOWN = "abstain", "unknown"
-INVALID = "invalid"  # paper only: two grades marked for a subject, or over an 优秀 quota (RULES §4)
+INVALID = "invalid"  # paper only: two grades marked for a subject, or over an 优秀 quota (docs/rules.md#evaluate)
 FLAGS = {
     "fail_over_third": ("不称职票超过三分之一", Fraction(1, 3)),
 }
@@ -278,7 +278,7 @@ class EvaluateKind(Kind):
     # -- counting ---------------------------------------------------------------------------
 
     def withheld_groups(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> set[int]:
-        """The one rule for both the tally and the ballot export (RULES §4): a closed group, not
+        """The one rule for both the tally and the ballot export (docs/rules.md#evaluate): a closed group, not
         marked 不匿名, whose VALID ballots are fewer than the minimum. The tally shows no figure of
         it; the export carries none of its ballots, valid or invalid – only their number."""
         groups = _voting_groups(counts, ballots)
@@ -394,7 +394,7 @@ class EvaluateKind(Kind):
             "quotas": [q["words"] for q in config["quotas"]],
             "rule_line": f"比率与平均分的分母：{den}；综合得分 = Σ 组权重 × 该组平均分（{weight_words}），各组分别计算、不合并",
             "basis": f"每组有效票少于 {config['min_ballots']} 张时不显示该组任何数字，含该组的综合得分和合并各组的数字、提示"
-            "一并不显示，该组选票也不逐张导出（标为不匿名的组除外）；不称职票超过三分之一等提示只作提示，不自动产生后果（RULES §4）",
+            "一并不显示，该组选票也不逐张导出（标为不匿名的组除外）；不称职票超过三分之一等提示只作提示，不自动产生后果（docs/rules.md#evaluate）",
             "warnings": warnings,
             "finalised": not warnings,
             "rounding": "比率、平均分、综合得分按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；排名按精确值，相同者并列",

@@ -1,4 +1,4 @@
-"""民主推荐 (RULES §3): each voter recommends at most N people, from a list and/or written in.
+"""民主推荐 (docs/rules.md#recommend): each voter recommends at most N people, from a list and/or written in.
 
 The result reports, it does not decide (不唯票): votes and 得票率 per person over the chosen
 denominator (default 收回票数), ranks with ties shared, who meets an optional threshold, and the
@@ -366,7 +366,7 @@ class RecommendKind(Kind):
             "merges_confirmed": merges,
             "rule_line": f"得票率 = 得票数 ÷ {base_label}（{base}）；每票推荐不超过 {config['seats']} 名；"
             f"空白票 {blank} 张计为弃权",
-            "basis": "民主推荐结果是选拔任用的重要参考，不简单以票取人（RULES §3）",
+            "basis": "民主推荐结果是选拔任用的重要参考，不简单以票取人（docs/rules.md#recommend）",
             "warnings": warnings,
             "finalised": not warnings,
             "rounding": "得票率按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；名次相同者并列，按姓氏笔画排列",
