@@ -394,7 +394,7 @@ class EvaluateKind(Kind):
             "quotas": [q["words"] for q in config["quotas"]],
             "rule_line": f"比率与平均分的分母：{den}；综合得分 = Σ 组权重 × 该组平均分（{weight_words}），各组分别计算、不合并",
             "basis": f"每组有效票少于 {config['min_ballots']} 张时不显示该组任何数字，含该组的综合得分和合并各组的数字、提示"
-            "一并不显示，该组选票也不逐张导出（标为不匿名的组除外）；不称职票超过三分之一等提示只作提示，不自动产生后果（docs/rules.md#evaluate）",
+            "一并不显示，该组选票也不逐张导出（标为不匿名的组除外）；不称职票超过三分之一等提示只作提示，不自动产生后果",
             "warnings": warnings,
             "finalised": not warnings,
             "rounding": "比率、平均分、综合得分按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；排名按精确值，相同者并列",

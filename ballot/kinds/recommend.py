@@ -366,7 +366,7 @@ class RecommendKind(Kind):
             "merges_confirmed": merges,
             "rule_line": f"得票率 = 得票数 ÷ {base_label}（{base}）；每票推荐不超过 {config['seats']} 名；"
             f"空白票 {blank} 张计为弃权",
-            "basis": "民主推荐结果是选拔任用的重要参考，不简单以票取人（docs/rules.md#recommend）",
+            "basis": "民主推荐结果是选拔任用的重要参考，不简单以票取人（《党政领导干部选拔任用工作条例》）",
             "warnings": warnings,
             "finalised": not warnings,
             "rounding": "得票率按精确分数四舍五入（ROUND_HALF_UP）保留两位小数，仅用于显示；名次相同者并列，按姓氏笔画排列",

@@ -212,7 +212,7 @@ class ScoreKind(Kind):
             "rows": rows,
             "ranking": [{"name": r["name"], "rank": r["rank"], "final": r["final_display"]} for r in rows_ranked],
             "rule_line": f"{trim_words}；最后得分 = Σ 组权重 × 该组平均分（{weight_words}）",
-            "basis": "评委打分规则（docs/rules.md#score）：去掉一个最高分和一个最低分",
+            "basis": "评委打分规则：去掉一个最高分和一个最低分",
             "warnings": warnings,
             "finalised": not warnings,
             "rounding": "得分按精确分数计算，显示时四舍五入（ROUND_HALF_UP）保留两位小数；最后得分相同者名次并列",
