@@ -25,12 +25,16 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from ballot import archive, audit, meetingfile, report, reportfonts, signing  # noqa: E402
-from ballot.codes import new_id, new_receipt  # noqa: E402
-from ballot.db import Database  # noqa: E402
-from ballot.meetings import close_item, open_item, set_present  # noqa: E402
-from ballot.migrate import upgrade  # noqa: E402
-from ballot.models import Ballot, Meeting  # noqa: E402
+from ballot.archive import build as archive  # noqa: E402
+from ballot.archive import signing  # noqa: E402
+from ballot.documents import report, reportfonts  # noqa: E402
+from ballot.meetings import meetingfile  # noqa: E402
+from ballot.meetings.meetings import close_item, open_item, set_present  # noqa: E402
+from ballot.storage import audit  # noqa: E402
+from ballot.storage.db import Database  # noqa: E402
+from ballot.storage.migrate import upgrade  # noqa: E402
+from ballot.storage.models import Ballot, Meeting  # noqa: E402
+from ballot.voting.codes import new_id, new_receipt  # noqa: E402
 
 ACTOR = audit.Actor("bench", "admin")
 

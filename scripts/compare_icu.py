@@ -16,7 +16,7 @@ from pathlib import Path
 
 import icu
 
-from ballot import strokes
+from ballot.counting import strokes
 
 LISTS = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "tests/data/stroke_lists"
 

@@ -189,10 +189,12 @@ class ThrowawayPostgres:
 
 def prepare(settings, voters: int, extra_codes: int = 0):
     """A meeting with one 逐人表态 item open and `voters` (+ extra) codes; (item id, codes)."""
-    from ballot import audit, credentials, meetingfile
-    from ballot.db import Database
-    from ballot.meetings import open_item, set_present
-    from ballot.migrate import upgrade
+    from ballot.meetings import meetingfile
+    from ballot.meetings.meetings import open_item, set_present
+    from ballot.storage import audit
+    from ballot.storage.db import Database
+    from ballot.storage.migrate import upgrade
+    from ballot.voting import credentials
 
     upgrade(settings.database_url)
     actor = audit.Actor("crash", "admin")
@@ -416,12 +418,12 @@ class Verdict:
 def close_and_check(settings, item_id: int, tally: Tally) -> Verdict:
     """Close the item (server stopped), then: every acknowledged receipt is on the published list,
     no code spent twice, one ballot per spend, and the export recounts to the result."""
-    from ballot import audit
-    from ballot.db import Database
-    from ballot.export import recount
-    from ballot.meetings import close_item, export_item, item_result
-    from ballot.models import Ballot, Item, Spend
-    from ballot.sealing import compact_pending
+    from ballot.counting.export import recount
+    from ballot.meetings.meetings import close_item, export_item, item_result
+    from ballot.storage import audit
+    from ballot.storage.db import Database
+    from ballot.storage.models import Ballot, Item, Spend
+    from ballot.voting.sealing import compact_pending
     from ballot.web import create_app
 
     db = Database(settings.database_url)

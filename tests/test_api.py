@@ -7,9 +7,9 @@ import tomllib
 import pytest
 from conftest import ACTOR, ROOT
 
-from ballot import apitokens
-from ballot.models import User
-from ballot.web.openapi import spec
+from ballot.meetings import apitokens
+from ballot.storage.models import User
+from ballot.web.api.openapi import spec
 
 
 @pytest.fixture
@@ -130,9 +130,9 @@ def test_clerk_creates_and_revokes_a_token_on_the_admin_page(app, world):
 
 
 def test_an_evaluation_by_sittings_through_the_api_and_the_recount_equals_the_live_tally(client, world, tokens):
-    from ballot.kinds import get_kind
-    from ballot.meetings import ballots_of, item_counts, item_result
-    from ballot.models import Item
+    from ballot.counting.kinds import get_kind
+    from ballot.meetings.meetings import ballots_of, item_counts, item_result
+    from ballot.storage.models import Item
 
     clerk, chair, scrutineer = tokens["clerk"], tokens["chair"], tokens["scrutineer"]
     body = tomllib.loads((ROOT / "examples" / "three-way-evaluation.toml").read_text(encoding="utf-8"))

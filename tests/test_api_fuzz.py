@@ -14,8 +14,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ballot import apitokens
-from ballot.models import User
+from ballot.meetings import apitokens
+from ballot.storage.models import User
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

@@ -6,8 +6,8 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from ballot.meetings import cast_count
-from ballot.models import ApiIdempotency, Credential
+from ballot.meetings.meetings import cast_count
+from ballot.storage.models import ApiIdempotency, Credential
 
 BALLOT = {"n0": "yes", "n1": "no", "n2": "abstain"}
 

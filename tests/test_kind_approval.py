@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ballot.kinds import BallotData, CastError, Counts, KindConfigError, get_kind
+from ballot.counting.kinds import BallotData, CastError, Counts, KindConfigError, get_kind
 
 KIND = get_kind("approval")
 

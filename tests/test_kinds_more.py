@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ballot.kinds import BallotData, CastError, Counts, KindConfigError, get_kind
+from ballot.counting.kinds import BallotData, CastError, Counts, KindConfigError, get_kind
 
 RECOMMEND, EVALUATE, CONTEST, SCORE = (get_kind(k) for k in ("recommend", "evaluate", "contest", "score"))
 
@@ -498,7 +498,7 @@ def test_one_more_yes_never_turns_passed_into_not_passed(votes, expected):
 def test_a_recount_of_the_anonymous_export_equals_the_live_tally(kind_key, seed, n):
     import json
 
-    from ballot.export import _canonical, ballot_export, recount
+    from ballot.counting.export import _canonical, ballot_export, recount
 
     kind, cfg, rng = get_kind(kind_key), CONFIGS[kind_key](), random.Random(seed)
     accepted = accepted_casts(kind, cfg, rng, n)

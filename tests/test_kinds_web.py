@@ -121,7 +121,7 @@ candidates = ["张伟", "王芳"]
 
 @pytest.mark.parametrize("kind", ["recommend", "contest", "evaluate", "score"])
 def test_api_lists_every_kind(kind):
-    from ballot.web.openapi import spec
+    from ballot.web.api.openapi import spec
 
     assert (
         kind
@@ -140,7 +140,7 @@ def test_example_meeting_files_load(world, name):
 def test_evaluation_groups_vote_at_separate_sittings(app, world):
     from conftest import ACTOR
 
-    from ballot import meetings
+    from ballot.meetings import meetings
 
     m = world.meeting(
         """
@@ -194,7 +194,7 @@ subjects = ["张伟"]
 def test_committee_kinds_refuse_separate_sittings(world):
     from conftest import ACTOR
 
-    from ballot import meetings
+    from ballot.meetings import meetings
 
     m = world.standard()
     with world.db.write() as s, pytest.raises(meetings.OperationError, match="须同时开始、同时结束"):
@@ -204,8 +204,8 @@ def test_committee_kinds_refuse_separate_sittings(world):
 def test_contest_next_round_in_one_step_with_the_chairs_edit_recorded(app, world):
     from conftest import csrf_of
 
-    from ballot import audit
-    from ballot.models import Item
+    from ballot.storage import audit
+    from ballot.storage.models import Item
 
     toml = """
 [[items]]
@@ -249,7 +249,7 @@ def test_recommend_merges_are_confirmed_by_the_clerk(app, world):
 
     from conftest import csrf_of
 
-    from ballot.models import Item
+    from ballot.storage.models import Item
 
     toml = """
 [[items]]
@@ -285,7 +285,7 @@ seats = 1
 def test_scores_shown_candidate_by_candidate_rank_together(app, world):
     from conftest import ACTOR
 
-    from ballot import meetings
+    from ballot.meetings import meetings
 
     m = world.meeting(
         HEADER.format(expected=5)
@@ -374,7 +374,7 @@ def test_clerk_form_creates_and_edits_every_kind(client, world, kind):
 
     from conftest import csrf_of
 
-    from ballot.models import Item
+    from ballot.storage.models import Item
 
     m = world.meeting(
         '[meeting]\ntitle = "表单"\n[[groups]]\nname = "甲组"\nexpected = 10\n[[groups]]\nname = "乙组"\nexpected = 2\n'
@@ -394,7 +394,7 @@ def test_clerk_form_creates_and_edits_every_kind(client, world, kind):
     # the edit form shows the stored configuration; saving it unchanged changes nothing
     edit = f"/admin/items/{item.id}/edit"
     page = client.get(edit).get_data(as_text=True)
-    from ballot.web import itemform
+    from ballot.web.staff import itemform
 
     with world.db.read() as s:
         values = itemform.form_values(kind, stored, s.get(Item, item.id).meeting.groups)
@@ -434,9 +434,9 @@ def test_clerk_form_refuses_weights_that_do_not_sum_to_one(client, world):
 
 
 def test_export_of_a_closed_item_recounts_to_its_result(app, world):
-    from ballot.export import recount
-    from ballot.meetings import export_item, item_result
-    from ballot.models import Item
+    from ballot.counting.export import recount
+    from ballot.meetings.meetings import export_item, item_result
+    from ballot.storage.models import Item
 
     toml = """
 [[items]]

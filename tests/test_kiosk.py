@@ -3,7 +3,7 @@ refused with the same words as any code that does not work here, and counted as 
 
 from conftest import csrf_of, login
 
-from ballot.web.vote import CODE_REFUSED
+from ballot.web.voter.vote import CODE_REFUSED
 
 
 def test_a_kiosk_refuses_another_meetings_code_like_any_bad_code(app, world):

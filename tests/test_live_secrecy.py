@@ -20,13 +20,11 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from ballot import credentials, screen
-from ballot.casting import cast_ballot
 from ballot.clock import utcnow
-from ballot.codes import new_receipt
-from ballot.kinds import get_kind
-from ballot.kinds.base import BallotData
-from ballot.meetings import (
+from ballot.counting.kinds import get_kind
+from ballot.counting.kinds.base import BallotData
+from ballot.live import screen
+from ballot.meetings.meetings import (
     OperationError,
     close_item,
     item_config,
@@ -35,7 +33,10 @@ from ballot.meetings import (
     open_item,
     update_group,
 )
-from ballot.models import Item, Meeting, VoterGroup
+from ballot.storage.models import Item, Meeting, VoterGroup
+from ballot.voting import credentials
+from ballot.voting.casting import cast_ballot
+from ballot.voting.codes import new_receipt
 
 GROUP_NAMES = ["委员", "列席", "特邀", "顾问"]
 CANDIDATES = ["张伟", "王芳", "李娜"]

@@ -16,9 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from test_api import meeting_body, tokens  # noqa: F401  (fixture)
 from voting import vote
 
-from ballot import sealing
 from ballot.cli import main
-from ballot.models import Ballot, Item, Meeting
+from ballot.storage.models import Ballot, Item, Meeting
+from ballot.voting import sealing
 
 DEEP_TOML = b"a = " + b"[" * 30_000 + b"]" * 30_000
 DEEP_JSON = "[" * 30_000 + "]" * 30_000
@@ -263,7 +263,7 @@ def test_a_postponed_compaction_is_in_the_api_close_response(app, client, world,
 
 
 def test_an_unreachable_postgresql_is_logged_as_an_outage_not_a_bug(caplog):
-    from ballot.db import Database
+    from ballot.storage.db import Database
 
     unreachable = Database("postgresql+psycopg://ballot@127.0.0.1:1/ballot")  # nothing listens on port 1
     try:

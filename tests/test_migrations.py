@@ -5,9 +5,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from ballot.db import attach_live_on_connect
-from ballot.migrate import downgrade, upgrade
-from ballot.models import Base
+from ballot.storage.db import attach_live_on_connect
+from ballot.storage.migrate import downgrade, upgrade
+from ballot.storage.models import Base
 
 
 def _our_schemas(name, type_, _parent) -> bool:

@@ -6,8 +6,9 @@ import json
 from conftest import ACTOR, login
 from test_web_admin import post
 
-from ballot import audit, meetings
-from ballot.models import Item, Meeting
+from ballot.meetings import meetings
+from ballot.storage import audit
+from ballot.storage.models import Item, Meeting
 
 TOML = """
 [meeting]
@@ -104,7 +105,7 @@ def test_new_meeting_form_and_item_form_carry_the_rule(client, world):
 
 def test_api_reports_the_rule(world):
     m = world.meeting(TOML.format(extra='same_surname = "逐字比较"'))
-    from ballot.web.api import meeting_json
+    from ballot.web.api.api import meeting_json
 
     with world.db.read() as s:
         assert meeting_json(s.get(Meeting, m.id))["same_surname"] == "逐字比较"

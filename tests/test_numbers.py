@@ -15,10 +15,10 @@ from conftest import csrf_of, login
 from sqlalchemy import func, select
 from voting import enter, review
 
-from ballot import numbers
-from ballot.kinds import CastError, KindConfigError, get_kind
-from ballot.models import Ballot
-from ballot.rules import RuleError, parse_fraction
+from ballot.counting import numbers
+from ballot.counting.kinds import CastError, KindConfigError, get_kind
+from ballot.counting.rules import RuleError, parse_fraction
+from ballot.storage.models import Ballot
 
 BAD = ["1e10000000", "1e-999999", "9" * 5000, "NaN", "inf", "-Infinity", "１２", "0x10", "1_000", "1E5", "+5", " "]
 QUICK = 3.0  # seconds of this thread's CPU (the test client runs the request in this thread): the
@@ -190,8 +190,8 @@ def test_api_checks_the_code_before_reading_the_choices(app, world, backend, mon
 def test_api_meeting_file_numbers(app, world, backend):
     from conftest import ACTOR
 
-    from ballot import apitokens
-    from ballot.models import User
+    from ballot.meetings import apitokens
+    from ballot.storage.models import User
 
     world.staff("clerk")
     with world.db.write() as s:

@@ -18,7 +18,7 @@ from server import ENTRYPOINT, free_port, running_server, wait_until_serving
 from test_slow_clients import BOUND, CODE, MALFORMED, TimedPhone, _send, holding_slow_connections
 from voting import stored_ballots
 
-from ballot.backup import BackupError, backup_sqlite
+from ballot.storage.backup import BackupError, backup_sqlite
 
 pytestmark = pytest.mark.server
 
@@ -119,8 +119,8 @@ def test_a_screen_on_one_server_shows_a_ballot_cast_through_another_within_a_sec
     import httpx
     from conftest import ACTOR
 
-    from ballot import screen
-    from ballot.models import Meeting
+    from ballot.live import screen
+    from ballot.storage.models import Meeting
 
     if backend != "postgresql":
         pytest.skip("several app servers need PostgreSQL")

@@ -10,11 +10,12 @@ import pytest
 from conftest import ACTOR
 from voting import vote
 
-from ballot import audit, paper, paperentry
-from ballot.export import recount
-from ballot.kinds import get_kind
-from ballot.meetings import OperationError, export_item, item_result, next_round
-from ballot.models import Item
+from ballot.counting.export import recount
+from ballot.counting.kinds import get_kind
+from ballot.meetings.meetings import OperationError, export_item, item_result, next_round
+from ballot.paper import paper, paperentry
+from ballot.storage import audit
+from ballot.storage.models import Item
 
 TELLER_1 = audit.Actor("teller1", "teller")
 TELLER_2 = audit.Actor("teller2", "teller")
@@ -335,8 +336,11 @@ def test_channels_on_the_projector_the_report_and_the_workbook(app, client, worl
     from openpyxl import load_workbook
     from test_screen import key_for
 
-    from ballot import archive, report, screen, signing
-    from ballot.models import Meeting
+    from ballot.archive import build as archive
+    from ballot.archive import signing
+    from ballot.documents import report
+    from ballot.live import screen
+    from ballot.storage.models import Meeting
 
     m, item, codes = world.ready(codes=3)
     gid = m.groups[0].id

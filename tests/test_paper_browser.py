@@ -180,8 +180,8 @@ def test_kiosk_next_voter_sees_nothing_of_the_last(browser, world, settings, tmp
         context.close()
     world.close(item.id)
     with world.db.read() as s:
-        from ballot.meetings import item_result
-        from ballot.models import Item
+        from ballot.meetings.meetings import item_result
+        from ballot.storage.models import Item
 
         r = item_result(s, s.get(Item, item.id))
     assert r["counts"]["cast"] == 2

@@ -13,9 +13,10 @@ from conftest import ACTOR, csrf_of, login
 from sqlalchemy import select
 from test_paper import SCRUTINEER, TELLER_1, TELLER_2, enter_paper, result, setup_item
 
-from ballot import audit, paper, paperentry
-from ballot.meetings import OperationError, close_item, item_config, open_item
-from ballot.models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry
+from ballot.meetings.meetings import OperationError, close_item, item_config, open_item
+from ballot.paper import paper, paperentry
+from ballot.storage import audit
+from ballot.storage.models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry
 
 ONE = """
 [[items]]

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_paper import enter_paper, finish, result, setup_item
 
-from ballot import paper, paperforms
-from ballot.kinds import get_kind
+from ballot.counting.kinds import get_kind
+from ballot.documents import paperforms
+from ballot.paper import paper
 
 MEETING = {"title": "纸质票测试", "date": "2026-01-01"}
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"

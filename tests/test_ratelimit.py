@@ -10,8 +10,8 @@ from conftest import PASSWORD, csrf_of, login
 from server import running_server
 from sqlalchemy import select
 
-from ballot.models import FailedAttempt
-from ballot.ratelimit import FailureLimiter
+from ballot.storage.models import FailedAttempt
+from ballot.voting.ratelimit import FailureLimiter
 from ballot.web import create_app
 
 PARALLEL = 24
@@ -48,7 +48,7 @@ class Counting:
 
 
 def test_parallel_wrong_passwords_check_at_most_the_allowance(app, world, settings, monkeypatch):
-    import ballot.web.admin as admin
+    import ballot.web.staff.admin as admin
 
     world.staff("clerk")
     checked = Counting(admin.authenticate)
@@ -70,7 +70,7 @@ def test_parallel_wrong_passwords_check_at_most_the_allowance(app, world, settin
 
 
 def test_parallel_wrong_codes_check_at_most_the_allowance(app, world, settings, monkeypatch):
-    import ballot.web.vote as vote
+    import ballot.web.voter.vote as vote
 
     world.ready(codes=1)
     checked = Counting(vote.find_usable)
@@ -86,7 +86,7 @@ def test_parallel_wrong_codes_check_at_most_the_allowance(app, world, settings, 
 
 
 def test_parallel_wrong_codes_through_the_api_check_at_most_the_allowance(app, world, settings, monkeypatch):
-    from ballot import credentials
+    from ballot.voting import credentials
 
     m, item, _ = world.ready(codes=1)
     checked = Counting(credentials.find_usable)
@@ -243,7 +243,7 @@ def test_a_storage_failure_never_leaves_honest_voters_counted(database, settings
     def failing_write(database):
         raise full
 
-    monkeypatch.setattr("ballot.ratelimit._light_write", failing_write)
+    monkeypatch.setattr("ballot.voting.ratelimit._light_write", failing_write)
     attempt = limiter.attempt("10.0.0.1")  # storage cannot count: checked uncounted, never a 500
     assert attempt is not None and attempt.row_id is None
     limiter.forgive(attempt)

@@ -18,9 +18,12 @@ from click.testing import CliRunner
 from conftest import ARTIFACTS, ROOT, csrf_of, login
 from voting import vote
 
-from ballot import archive, audit, report, reportfonts, signing
+from ballot.archive import build as archive
+from ballot.archive import signing
 from ballot.cli import main
-from ballot.models import Meeting
+from ballot.documents import report, reportfonts
+from ballot.storage import audit
+from ballot.storage.models import Meeting
 
 pytestmark = pytest.mark.server  # real PDFs, poppler and zbar
 

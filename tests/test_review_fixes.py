@@ -12,9 +12,9 @@ from conftest import ACTOR, csrf_of, login
 from sqlalchemy import select
 from voting import confirm, enter, receipt_of, review, vote
 
-from ballot.meetings import OperationError, open_item, update_item
-from ballot.models import Item
-from ballot.sealing import compact_pending
+from ballot.meetings.meetings import OperationError, open_item, update_item
+from ballot.storage.models import Item
+from ballot.voting.sealing import compact_pending
 
 
 def test_forms_work_over_https(app, world):
@@ -95,7 +95,7 @@ def test_compaction_is_postponed_not_hung(app, world, backend, settings):
     reader = sqlite3.connect(path)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM ballots").fetchone()  # a long read holds the WAL
-    from ballot.meetings import close_item
+    from ballot.meetings.meetings import close_item
 
     with world.db.write() as s:
         close_item(s, ACTOR, item.id)
@@ -133,7 +133,7 @@ def test_session_cookie_is_encrypted(app, world):
     review(phone, item.id, {"n0": "yes", "n1": "no"})
     cookie = phone.get_cookie("ballot_session").value
     with world.db.read() as s:
-        from ballot.models import Credential
+        from ballot.storage.models import Credential
 
         cred_id = s.execute(select(Credential.id)).scalar_one()
     raw = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
@@ -163,7 +163,7 @@ def test_tokens_are_personal_and_only_admins_revoke_others(app, world):
     assert "主持人平板" not in page  # others' tokens are not listed ...
     refused = clerk.post("/admin/tokens", data={"csrf_token": clerk_csrf, "revoke": "1"})
     assert refused.status_code == 400  # ... nor revocable
-    from ballot.models import ApiToken
+    from ballot.storage.models import ApiToken
 
     with world.db.read() as s:
         assert not s.get(ApiToken, 1).revoked
@@ -182,8 +182,8 @@ def test_huge_batch_id_in_a_form_is_refused(app, world):
 
 def test_control_characters_in_api_json_are_refused(client, world):
     world.staff("clerk")
-    from ballot import apitokens
-    from ballot.models import User
+    from ballot.meetings import apitokens
+    from ballot.storage.models import User
 
     with world.db.write() as s:
         token = apitokens.create_token(s, s.query(User).filter_by(username="clerk1").one(), "t", ACTOR)
@@ -208,14 +208,14 @@ def test_slip_sheet_that_cannot_print_issues_nothing(app, world):
     page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
     r = clerk.post(f"/admin/groups/{gid}/slips", data={"csrf_token": csrf_of(page), "count": "5"})
     assert r.status_code == 400 and "字体缺少" in r.get_data(as_text=True)
-    from ballot import credentials
+    from ballot.voting import credentials
 
     with world.db.read() as s:
         assert credentials.reconciliation(s, gid)["issued"] == 0
 
 
 def test_broken_slip_download_voids_its_own_batch_only(app, world, monkeypatch):
-    from ballot.web import admin as admin_module
+    from ballot.web.staff import admin as admin_module
 
     world.staff("clerk")
     clerk = app.test_client()
@@ -233,7 +233,7 @@ def test_broken_slip_download_voids_its_own_batch_only(app, world, monkeypatch):
     page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
     with pytest.raises(RuntimeError, match="disk full"):
         clerk.post(f"/admin/groups/{gid}/slips", data={"csrf_token": csrf_of(page), "count": "5"}).get_data()
-    from ballot import credentials
+    from ballot.voting import credentials
 
     with world.db.read() as s:
         assert credentials.reconciliation(s, gid) == {

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ballot.rules import PRESETS, RuleError, Threshold, parse_fraction, percent
+from ballot.counting.rules import PRESETS, RuleError, Threshold, parse_fraction, percent
 
 MAJORITY_OF_EXPECTED = Threshold(">", Fraction(1, 2), "expected")
 TWO_THIRDS_PRESENT = Threshold(">=", Fraction(2, 3), "expected")

@@ -3,8 +3,8 @@
 import pytest
 from conftest import ACTOR, csrf_of, login
 
-from ballot import screen
-from ballot.models import Meeting
+from ballot.live import screen
+from ballot.storage.models import Meeting
 
 
 def key_for(world, m):
@@ -87,7 +87,7 @@ def test_live_numbers_come_only_in_batches_of_k_never_per_ballot(client, world):
     from voting import vote
 
     from ballot.clock import utcnow
-    from ballot.models import Item, LiveTally
+    from ballot.storage.models import Item, LiveTally
 
     m = world.meeting(
         """
@@ -152,7 +152,7 @@ live_batch = 3
 
 
 def test_items_show_no_live_numbers_unless_they_allow_them(client, world):
-    from ballot.models import Item
+    from ballot.storage.models import Item
 
     m, item, codes = world.ready(codes=6)
     with world.db.write() as s:
@@ -166,7 +166,7 @@ def test_names_font_has_every_character_of_the_meetings_names():
 
     from fontTools.ttLib import TTFont
 
-    from ballot import webfont
+    from ballot.documents import webfont
 
     chars = webfont.characters(["王𫖮", "禤小明", "訾雪", "欧阳·买买提"])
     data = webfont.subset_woff2(chars)
@@ -181,11 +181,11 @@ def test_closing_while_ballots_arrive_counts_each_ballot_or_refuses_it_never_hal
     sealed result) or was refused as not open; nothing is half-stored."""
     import threading
 
-    from ballot import credentials
-    from ballot.casting import NotOpen, cast_ballot
-    from ballot.codes import new_receipt
-    from ballot.meetings import close_item, item_result
-    from ballot.models import Item
+    from ballot.meetings.meetings import close_item, item_result
+    from ballot.storage.models import Item
+    from ballot.voting import credentials
+    from ballot.voting.casting import NotOpen, cast_ballot
+    from ballot.voting.codes import new_receipt
 
     m, item, codes = world.ready(codes=40)
     key = world.settings.derived_key("credential")
@@ -225,7 +225,7 @@ def test_a_live_batch_counts_every_groups_ballots_so_none_appears_alone_later(wo
     from datetime import timedelta
 
     from ballot.clock import utcnow
-    from ballot.models import Item
+    from ballot.storage.models import Item
 
     m = world.meeting(
         """

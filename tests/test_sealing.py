@@ -21,10 +21,10 @@ from conftest import World
 from sqlalchemy import text
 from voting import enter, vote
 
-from ballot.codes import normalize_code
 from ballot.config import Settings
-from ballot.db import Database
-from ballot.sealing import _compact_storage
+from ballot.storage.db import Database
+from ballot.voting.codes import normalize_code
+from ballot.voting.sealing import _compact_storage
 
 N = 12
 HISTORY = 5  # meetings closed before the one inspected
@@ -164,8 +164,8 @@ def schema_cookies(world) -> dict[str, int]:
 def test_sealed_result_equals_the_cast(app, world):
     item, codes, receipts = cast_many(app, world)
     world.close(item.id)
-    from ballot.meetings import item_result
-    from ballot.models import Item
+    from ballot.meetings.meetings import item_result
+    from ballot.storage.models import Item
 
     with world.db.read() as s:
         result = item_result(s, s.get(Item, item.id))
@@ -181,11 +181,11 @@ def test_close_interrupted_between_its_steps_is_finished_later(app, world, setti
     from conftest import ACTOR
     from sqlalchemy import func, select
 
-    from ballot import casting
-    from ballot.db import Database
-    from ballot.meetings import cast_count, close_item, item_result
-    from ballot.models import Ballot, Item, LiveBallot, LiveSpend, Spend
-    from ballot.sealing import compact_pending
+    from ballot.meetings.meetings import cast_count, close_item, item_result
+    from ballot.storage.db import Database
+    from ballot.storage.models import Ballot, Item, LiveBallot, LiveSpend, Spend
+    from ballot.voting import casting
+    from ballot.voting.sealing import compact_pending
 
     item, codes, receipts = cast_many(app, world, n=6)
     with world.db.write() as s:
@@ -221,7 +221,7 @@ def test_a_database_copied_without_its_live_file_is_refused_while_a_vote_is_open
     from click.testing import CliRunner
 
     from ballot.cli import main
-    from ballot.db import LiveStoreMissing
+    from ballot.storage.db import LiveStoreMissing
 
     monkeypatch.delenv("BALLOT_DATABASE_URL", raising=False)
     instance = tmp_path / "inst"

@@ -8,7 +8,7 @@ from httpvoter import Phone
 from server import running_server
 from sqlalchemy import func, select
 
-from ballot.models import LiveBallot, LiveSpend
+from ballot.storage.models import LiveBallot, LiveSpend
 
 pytestmark = pytest.mark.server
 

@@ -14,10 +14,11 @@ from conftest import ACTOR, PASSWORD, csrf_of
 from server import running_server
 from sqlalchemy import delete, select, update
 
-from ballot import keyring, screen, signing
+from ballot.archive import keyring, signing
 from ballot.clock import utcnow
-from ballot.db import Database
-from ballot.models import Meeting, ScreenLease, SlipJob
+from ballot.live import screen
+from ballot.storage.db import Database
+from ballot.storage.models import Meeting, ScreenLease, SlipJob
 from ballot.web.screenhub import ScreenHub, StreamLeases, TooBusy
 
 

@@ -11,11 +11,11 @@ from conftest import ARTIFACTS, ROOT, csrf_of, login
 from sqlalchemy import func, select
 from voting import enter
 
-from ballot import credentials
 from ballot.cli import main
-from ballot.codes import new_code
-from ballot.models import Credential, IssueBatch, SlipJob
-from ballot.slips import COLUMNS, ROWS, SlipError, SlipSheet, qr_matrix, render_slips, stream_slips
+from ballot.documents.slips import COLUMNS, ROWS, SlipError, SlipSheet, qr_matrix, render_slips, stream_slips
+from ballot.storage.models import Credential, IssueBatch, SlipJob
+from ballot.voting import credentials
+from ballot.voting.codes import new_code
 
 SHEET = SlipSheet(
     "××县2026年度科级领导干部会议推荐大会", "参会领导干部", "2026-11-25", "http://192.168.1.10:8000", "County-Hall"
@@ -225,7 +225,7 @@ def test_cli_issues_a_pdf(tmp_path, monkeypatch, backend, db_url):
     assert r.exit_code == 0, r.output
     assert len(decode(pdf.read_bytes(), tmp_path, 2)) == 1
     # the report-signing key made by `ballot init`: its fingerprint on every slip, to note before voting
-    from ballot import signing
+    from ballot.archive import signing
 
     (key,) = signing.public_keys(inst)
     text = text_of(pdf.read_bytes(), tmp_path)

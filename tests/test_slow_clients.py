@@ -19,8 +19,8 @@ from httpvoter import Phone
 from server import running_server
 from voting import stored_ballots
 
-from ballot import screen
-from ballot.models import Meeting
+from ballot.live import screen
+from ballot.storage.models import Meeting
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from slowclients import holding_slow_connections, run_slow_clients  # noqa: E402

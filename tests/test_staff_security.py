@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from conftest import PASSWORD, csrf_of, login
 from sqlalchemy import select
 
-from ballot import audit, signing
+from ballot.archive import signing
 from ballot.cli import main
 from ballot.config import load_settings
-from ballot.models import AuditEntry, User
+from ballot.storage import audit
+from ballot.storage.models import AuditEntry, User
 from ballot.web import create_app
 
 COOKIE = "ballot_session"

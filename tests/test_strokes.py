@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ballot import strokes
+from ballot.counting import strokes
 
 # Published lists in their published order, kept in the repository.
 LIST_DIRS = [Path(__file__).parent / "data" / "stroke_lists"]

@@ -12,10 +12,12 @@ from click.testing import CliRunner
 from conftest import ACTOR, PASSWORD, csrf_of, login
 from sqlalchemy import select
 
-from ballot import apitokens, audit, credentials, meetingfile, units
 from ballot.cli import main
 from ballot.clock import utcnow
-from ballot.models import AuditEntry, PaperBatch, SlipJob, User
+from ballot.meetings import apitokens, meetingfile, units
+from ballot.storage import audit
+from ballot.storage.models import AuditEntry, PaperBatch, SlipJob, User
+from ballot.voting import credentials
 
 MEETING = """
 [meeting]
@@ -91,7 +93,7 @@ class Units:
         return (("root", self.root), ("a", self.a), ("b", self.b))
 
     def staff(self, role: str, username: str, unit_id: int) -> int:
-        from ballot.users import create_user
+        from ballot.meetings.users import create_user
 
         with self.world.db.write() as s:
             return create_user(s, username, PASSWORD, role, unit_id=unit_id).id
@@ -248,7 +250,7 @@ def test_api_token_is_scoped_to_its_unit(app, org):
     body = {"meeting": {"title": "接口建的会"}, "groups": [{"name": "全体", "expected": 3}]}
     made = client.post("/api/v1/meetings", json=body, headers=scoped).get_json()
     with org.world.db.read() as s:
-        from ballot.models import Meeting
+        from ballot.storage.models import Meeting
 
         assert s.get(Meeting, made["id"]).unit_id == org.a
         entry = (
@@ -378,7 +380,9 @@ def test_the_signed_archive_and_audit_log_name_the_unit(world):
     its unit, inside its hash: an entry moved to another unit breaks the exported chain."""
     import json
 
-    from ballot import archive, report, signing
+    from ballot.archive import build as archive
+    from ballot.archive import signing
+    from ballot.documents import report
 
     with world.db.write() as s:
         unit = units.create_unit(s, ACTOR, "乙县委组织部")
@@ -390,7 +394,7 @@ def test_the_signed_archive_and_audit_log_name_the_unit(world):
     world.close(item_id)
     signing.ensure_key(world.settings.instance_path)
     with world.db.read() as s:
-        from ballot.models import Meeting
+        from ballot.storage.models import Meeting
 
         files = archive.build(s, s.get(Meeting, meeting_id), signing.load_key(world.settings.instance_path))
     tally = json.loads(files["tally.json"])
@@ -416,8 +420,8 @@ def test_migration_moves_existing_data_into_one_unit(db_url):
 
     from sqlalchemy import create_engine, text
 
-    from ballot.db import Database
-    from ballot.migrate import downgrade, upgrade
+    from ballot.storage.db import Database
+    from ballot.storage.migrate import downgrade, upgrade
 
     downgrade(db_url, "0012")
     engine = create_engine(db_url)
@@ -459,7 +463,7 @@ def test_migration_moves_existing_data_into_one_unit(db_url):
         with database.write() as s:
             own = units.root(s)
             assert [u.name for u in units.all_units(s)] == ["本单位"]
-            from ballot.models import ApiToken, Meeting
+            from ballot.storage.models import ApiToken, Meeting
 
             assert {m.unit_id for m in s.query(Meeting)} == {own.id}
             assert {u.unit_id for u in s.query(User)} == {own.id}
@@ -476,8 +480,8 @@ def test_migration_moves_existing_data_into_one_unit(db_url):
 def test_a_named_scrutineer_corrects_paper_issued_after_close(world):
     """发出 after close is corrected by the meeting's 监票人: one named there counts, whatever the
     account's role; an account role the meeting took away does not."""
-    from ballot.meetings import OperationError
-    from ballot.paperentry import set_paper_issued
+    from ballot.meetings.meetings import OperationError
+    from ballot.paper.paperentry import set_paper_issued
 
     m = world.standard(nominees=("张三",))
     group_id, item = m.groups[0].id, m.items[0]

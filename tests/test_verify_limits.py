@@ -16,7 +16,8 @@ import pytest
 from conftest import ROOT, csrf_of
 from test_archive import built  # noqa: F401  (fixture: a genuine signed archive)
 
-from ballot import archive, signing
+from ballot.archive import build as archive
+from ballot.archive import signing
 from ballot.web import verifypage
 
 BOMB_BYTES = 25 * 1024 * 1024

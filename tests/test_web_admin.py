@@ -9,8 +9,8 @@ from conftest import ROOT, csrf_of, login
 from sqlalchemy import func, select
 from voting import enter, vote
 
-from ballot import audit
-from ballot.models import AuditEntry, Credential, Item, Meeting
+from ballot.storage import audit
+from ballot.storage.models import AuditEntry, Credential, Item, Meeting
 
 
 def post(client, url, data, page_url=None):

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from voting import confirm, enter, receipt_of, review, vote
 
-from ballot import credentials
-from ballot.models import Ballot, LiveBallot, LiveSpend, Spend
+from ballot.storage.models import Ballot, LiveBallot, LiveSpend, Spend
+from ballot.voting import credentials
 from ballot.web import create_app
 
 CODE_REFUSED = "该票码在本会议无法使用"

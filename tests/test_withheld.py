@@ -13,11 +13,15 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, select, update
 from voting import vote
 
-from ballot import archive, audit, credentials, paperentry, signing
-from ballot.export import ballot_export, recount
-from ballot.kinds import BallotData, Counts, get_kind
-from ballot.models import Credential, Meeting
-from ballot.sealing import spent_credentials
+from ballot.archive import build as archive
+from ballot.archive import signing
+from ballot.counting.export import ballot_export, recount
+from ballot.counting.kinds import BallotData, Counts, get_kind
+from ballot.paper import paperentry
+from ballot.storage import audit
+from ballot.storage.models import Credential, Meeting
+from ballot.voting import credentials
+from ballot.voting.sealing import spent_credentials
 
 EVALUATE = get_kind("evaluate")
 FAIL = "3"  # 不称职 on the competence scale

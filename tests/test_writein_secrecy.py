@@ -23,12 +23,18 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from voting import review, stored_ballots, vote
 
-from ballot import apitokens, archive, audit, paper, report, screen, signing
-from ballot.export import ballot_export, recount
-from ballot.kinds import BallotData, CastError, Counts, get_kind
-from ballot.kinds.recommend import MAX_WRITE_IN, WRITE_IN_PUBLIC_MIN, write_in_name
-from ballot.meetings import item_result
-from ballot.models import Item, Meeting, User
+from ballot.archive import build as archive
+from ballot.archive import signing
+from ballot.counting.export import ballot_export, recount
+from ballot.counting.kinds import BallotData, CastError, Counts, get_kind
+from ballot.counting.kinds.recommend import MAX_WRITE_IN, WRITE_IN_PUBLIC_MIN, write_in_name
+from ballot.documents import report
+from ballot.live import screen
+from ballot.meetings import apitokens
+from ballot.meetings.meetings import item_result
+from ballot.paper import paper
+from ballot.storage import audit
+from ballot.storage.models import Item, Meeting, User
 
 RECOMMEND = get_kind("recommend")
 MARKER = "赵钱孙 7Q4K"

@@ -49,6 +49,6 @@ def stored_ballots(session) -> list:
     """Every stored ballot row, wherever it is: the live store (open items) and the sealed one."""
     from sqlalchemy import select
 
-    from ballot.models import Ballot, LiveBallot
+    from ballot.storage.models import Ballot, LiveBallot
 
     return [row for model in (LiveBallot, Ballot) for row in session.execute(select(model)).scalars()]

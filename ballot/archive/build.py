@@ -29,12 +29,19 @@ import rfc8785
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import __version__, audit, credentials, paperentry, report, reportfonts, signing, strokes, units, workbook
-from .clock import utcnow
-from .export import recount
-from .kinds import get_kind
-from .meetings import OperationError, export_item, item_config, item_counts, item_result
-from .models import Ballot, Meeting
+from ballot import __version__
+from ballot.archive import signing
+from ballot.clock import utcnow
+from ballot.counting import strokes
+from ballot.counting.export import recount
+from ballot.counting.kinds import get_kind
+from ballot.documents import report, reportfonts, workbook
+from ballot.meetings import units
+from ballot.meetings.meetings import OperationError, export_item, item_config, item_counts, item_result
+from ballot.paper import paperentry
+from ballot.storage import audit
+from ballot.storage.models import Ballot, Meeting
+from ballot.voting import credentials
 
 FORMAT = "ballot-tally/3"  # 2: audit.log written as hashed, items matched by id, trust anchored;
 # 3: ballots.json carries no write-in text, only public write-in totals (a marker names no ballot)

@@ -19,9 +19,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ballot.clock import utcnow
+from ballot.storage.models import SigningKeyRecord
+
 from . import signing
-from .clock import utcnow
-from .models import SigningKeyRecord
 from .signing import PublicKey, SigningError, SigningKey
 
 

@@ -14,7 +14,7 @@ longer ones; 逐字比较 compares the given names character by character (陈�
 Names are normalised for comparison only (NFKC, spaces and the · of ethnic names dropped) and the
 order is total: two different strings never compare equal, so ballots and reports always agree.
 Characters with incomplete data sort deterministically after the known ones and are reported by
-`data_gaps`, never guessed. Data: ballot/data/strokes.tsv (sources in ballot/data/STROKES.md).
+`data_gaps`, never guessed. Data: ballot/counting/data/strokes.tsv (sources in ballot/counting/data/STROKES.md).
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 import unicodedata
 
+from ballot.counting.kinds import get_kind
+from ballot.paper.paper import SHEET_REASONS, _grade_options
+
 from . import reportfonts
-from .kinds import get_kind
-from .paper import SHEET_REASONS, _grade_options
 from .report import _environment
 
 FORM_NAMES = {

@@ -17,10 +17,11 @@ from datetime import datetime
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ballot.assets import asset_dir
+from ballot.counting.kinds import get_kind
+from ballot.counting.resulttables import COUNT_HEADER, channel_table, count_row, item_notes, item_tables
+
 from . import reportfonts
-from .assets import asset_dir
-from .kinds import get_kind
-from .resulttables import COUNT_HEADER, channel_table, count_row, item_notes, item_tables
 from .slips import qr_svg
 
 RECONCILIATION_HEADER = ["表决组", "签发", "已使用", "未使用", "已作废", "核对"]

@@ -10,7 +10,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from .resulttables import COUNT_HEADER, channel_table, count_row, item_notes, item_tables
+from ballot.counting.resulttables import COUNT_HEADER, channel_table, count_row, item_notes, item_tables
 
 BOLD = Font(bold=True)
 

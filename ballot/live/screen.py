@@ -19,11 +19,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit
-from .casting import lock_item
-from .clock import utcnow
-from .kinds import get_kind
-from .meetings import (
+from ballot.clock import utcnow
+from ballot.counting.kinds import get_kind
+from ballot.meetings.meetings import (
     OperationError,
     ballots_of,
     changed,
@@ -34,8 +32,10 @@ from .meetings import (
     result_available,
     series_ranking,
 )
-from .models import Item, LiveTally, Meeting
-from .sealing import item_ballots, open_items_ballot_count
+from ballot.storage import audit
+from ballot.storage.models import Item, LiveTally, Meeting
+from ballot.voting.casting import lock_item
+from ballot.voting.sealing import item_ballots, open_items_ballot_count
 
 KEY_BYTES = 18
 
@@ -227,7 +227,7 @@ def state(session: Session, meeting: Meeting, now: datetime | None = None, key_l
     item = shown_item(session, meeting)
     # the unit's name heads the screen once the instance serves several units (projectors of
     # different units' halls must not be mistaken for each other)
-    from .units import several, unit_name
+    from ballot.meetings.units import several, unit_name
 
     unit = unit_name(session, meeting.unit_id) if several(session) else None
     data = {"meeting": meeting.title, "date": meeting.date, "item": None, "key": key_label, "unit": unit}

@@ -13,9 +13,9 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit
-from .clock import utcnow
-from .models import ApiToken, User
+from ballot.clock import utcnow
+from ballot.storage import audit
+from ballot.storage.models import ApiToken, User
 
 PREFIX = "blt_"
 

@@ -9,9 +9,10 @@ import tomllib
 
 from sqlalchemy.orm import Session
 
-from . import audit
+from ballot.storage import audit
+from ballot.storage.models import Meeting
+
 from .meetings import OperationError, add_group, add_item, create_meeting
-from .models import Meeting
 
 MAX_FILE_BYTES = 512 * 1024
 

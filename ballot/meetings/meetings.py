@@ -14,13 +14,14 @@ from typing import Mapping
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from . import audit, numbers, strokes
-from .casting import lock_item, locked
-from .clock import utcnow
-from .credentials import groups_with_codes, issued_count
-from .kinds import BallotData, Counts, KindConfigError, get_kind
-from .models import Item, ItemGroup, LiveTally, Meeting, VoterGroup
-from .sealing import item_ballots, seal_item
+from ballot.clock import utcnow
+from ballot.counting import numbers, strokes
+from ballot.counting.kinds import BallotData, Counts, KindConfigError, get_kind
+from ballot.storage import audit
+from ballot.storage.models import Item, ItemGroup, LiveTally, Meeting, VoterGroup
+from ballot.voting.casting import lock_item, locked
+from ballot.voting.credentials import groups_with_codes, issued_count
+from ballot.voting.sealing import item_ballots, seal_item
 
 MAX_EXPECTED = 100_000
 STATUS_LABELS = {"draft": "未开始", "open": "表决中", "closed": "已结束", "withdrawn": "已撤回"}
@@ -675,7 +676,7 @@ def cast_count(session: Session, item_id: int, group_id: int | None = None) -> i
 def series_ranking(session: Session, item: Item) -> list[dict] | None:
     """评委打分 shown candidate by candidate (当场亮分): the final scores of every closed item of
     the same series, ranked together (equal scores share a rank, in 姓氏笔画 order)."""
-    from .kinds.common import fixed2, ranked
+    from ballot.counting.kinds.common import fixed2, ranked
 
     series = item_config(item).get("series")
     if item.kind != "score" or not series:
@@ -704,7 +705,7 @@ def series_ranking(session: Session, item: Item) -> list[dict] | None:
 
 def export_item(session: Session, item: Item) -> dict:
     """The anonymous ballot export of a closed item (see export.py)."""
-    from .export import ballot_export
+    from ballot.counting.export import ballot_export
 
     if item.status != "closed":
         raise OperationError("议题结束表决后才能导出选票")

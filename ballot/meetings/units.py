@@ -26,9 +26,9 @@ from collections.abc import Iterable
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from . import audit
-from .clock import utcnow
-from .models import (
+from ballot.clock import utcnow
+from ballot.storage import audit
+from ballot.storage.models import (
     MEETING_ROLES,
     ROLE_LABELS,
     ApiToken,
@@ -42,6 +42,7 @@ from .models import (
     User,
     VoterGroup,
 )
+
 from .users import PERMISSIONS
 
 DEFAULT_NAME = "本单位"

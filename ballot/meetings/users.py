@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .clock import utcnow
-from .models import ROLES, User
+from ballot.clock import utcnow
+from ballot.storage.models import ROLES, User
 
 # Who may do what. The administrator may do everything.
 PERMISSIONS = {

@@ -22,9 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .kinds import CastError, get_kind
-from .kinds.common import same_name_key
-from .kinds.evaluate import ABSTAIN, INVALID
+from ballot.counting.kinds import CastError, get_kind
+from ballot.counting.kinds.common import same_name_key
+from ballot.counting.kinds.evaluate import ABSTAIN, INVALID
 
 SHEET_REASONS = {"1": "outside", "2": "unreadable", "3": "other", "4": "overvote"}  # typed after *
 MAX_SCORE_CHARS = 8  # a score as typed: "85", "85.5", "1000"; nothing longer can be a score

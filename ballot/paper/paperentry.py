@@ -32,14 +32,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, paper
-from .casting import lock_item, locked
-from .clock import utcnow
-from .codes import new_id
-from .kinds import INVALID_REASONS
-from .meetings import OperationError, changed, item_config
-from .models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry, VoterGroup
-from .users import may
+from ballot.clock import utcnow
+from ballot.counting.kinds import INVALID_REASONS
+from ballot.meetings.meetings import OperationError, changed, item_config
+from ballot.meetings.users import may
+from ballot.paper import paper
+from ballot.storage import audit
+from ballot.storage.models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry, VoterGroup
+from ballot.voting.casting import lock_item, locked
+from ballot.voting.codes import new_id
 
 MAX_SHEETS = 2000  # one stack; a hall's paper is entered in many batches
 MAX_ID = 2**31 - 1  # database ids (and anything typed as one) fit a 32-bit column

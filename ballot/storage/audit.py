@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from .clock import utcnow
+from ballot.clock import utcnow
+
 from .models import AuditEntry, Meeting
 
 GENESIS = "0" * 64

@@ -20,8 +20,9 @@ from sqlalchemy import and_, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ballot.storage.models import ApiIdempotency, Credential, Item, ItemGroup, LiveBallot, LiveSpend
+
 from .codes import new_id
-from .models import ApiIdempotency, Credential, Item, ItemGroup, LiveBallot, LiveSpend
 from .sealing import ballot_store_of, spent
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from . import audit
-from .clock import utcnow
+from ballot.clock import utcnow
+from ballot.storage import audit
+from ballot.storage.models import Credential, IssueBatch, Item, ItemGroup, VoterGroup
+
 from .codes import code_hash, new_code, new_id, normalize_code
-from .models import Credential, IssueBatch, Item, ItemGroup, VoterGroup
 from .sealing import spent_credentials
 
 MAX_BATCH = 5000

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import Item, ItemGroup, Meeting
+from ballot.storage.models import Item, ItemGroup, Meeting
 
 _frozen: dict[tuple[str, int], dict] = {}  # (database URL, item id): one process may serve several databases
 _lock = threading.Lock()

@@ -29,9 +29,9 @@ from sqlalchemy import case, delete, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .clock import utcnow
-from .db import Database, _make_sqlite_engine, storage_failure
-from .models import FailedAttempt
+from ballot.clock import utcnow
+from ballot.storage.db import Database, _make_sqlite_engine, storage_failure
+from ballot.storage.models import FailedAttempt
 
 log = logging.getLogger("ballot")
 

@@ -39,9 +39,10 @@ from sqlalchemy import delete, exists, func, insert, or_, select, text, union_al
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from ballot.storage.db import Database, StorageFailure, storage_failure
+from ballot.storage.models import ApiIdempotency, Ballot, Item, LiveBallot, LiveSpend, PaperBatch, Spend
+
 from .codes import new_id
-from .db import Database, StorageFailure, storage_failure
-from .models import ApiIdempotency, Ballot, Item, LiveBallot, LiveSpend, PaperBatch, Spend
 
 log = logging.getLogger("ballot")
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import archive, keyring, signing
+from ballot.archive import build as archive
+from ballot.archive import keyring, signing
+
 from .common import db
 
 bp = Blueprint("verify", __name__)

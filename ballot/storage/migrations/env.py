@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from ballot.db import attach_live_on_connect
-from ballot.models import Base
+from ballot.storage.db import attach_live_on_connect
+from ballot.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

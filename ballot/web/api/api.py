@@ -10,9 +10,24 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import apitokens, credentials, meetingfile, strokes, units
-from ..audit import Actor
-from ..casting import (
+from ballot.counting import strokes
+from ballot.counting.kinds import CastError, get_kind
+from ballot.meetings import apitokens, meetingfile, units
+from ballot.meetings.meetings import (
+    OperationError,
+    cast_count,
+    close_item,
+    item_counts,
+    item_result,
+    open_item,
+    result_available,
+    set_present,
+)
+from ballot.publicurl import voting_base_url
+from ballot.storage.audit import Actor
+from ballot.storage.models import Item, Meeting, User, VoterGroup
+from ballot.voting import credentials
+from ballot.voting.casting import (
     MAX_IDEMPOTENCY_KEY,
     AlreadyCast,
     Idempotency,
@@ -23,23 +38,11 @@ from ..casting import (
     earlier_receipt,
     has_spent,
 )
-from ..codes import new_receipt
-from ..itemviews import group_state, item_view
-from ..kinds import CastError, get_kind
-from ..meetings import (
-    OperationError,
-    cast_count,
-    close_item,
-    item_counts,
-    item_result,
-    open_item,
-    result_available,
-    set_present,
-)
-from ..models import Item, Meeting, User, VoterGroup
-from ..publicurl import voting_base_url
-from ..sealing import compact_pending
-from .common import client_address, db, limiter, settings
+from ballot.voting.codes import new_receipt
+from ballot.voting.itemviews import group_state, item_view
+from ballot.voting.sealing import compact_pending
+from ballot.web.common import client_address, db, limiter, settings
+
 from .openapi import spec
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import __version__
+from ballot import __version__
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 

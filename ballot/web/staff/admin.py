@@ -26,13 +26,19 @@ from flask import (
 )
 from sqlalchemy import select
 
-from .. import audit, credentials, csvexport, keyring, meetingfile, numbers, screen, signing, strokes, units
-from ..apitokens import create_token
-from ..apitokens import revoke as revoke_token
-from ..apitokens import tokens as list_tokens
-from ..clock import utcnow
-from ..kinds import KINDS, ORDERS, order_of
-from ..meetings import (
+from ballot.archive import keyring, signing
+from ballot.clock import utcnow
+from ballot.counting import numbers, strokes
+from ballot.counting.kinds import KINDS, ORDERS, order_of
+from ballot.counting.rules import COMPARATORS, DENOMINATORS, PRESETS
+from ballot.documents import csvexport
+from ballot.documents.slips import PER_PAGE, SlipError, SlipSheet, check_sheet, qr_svg, stream_slips
+from ballot.live import screen
+from ballot.meetings import meetingfile, units
+from ballot.meetings.apitokens import create_token
+from ballot.meetings.apitokens import revoke as revoke_token
+from ballot.meetings.apitokens import tokens as list_tokens
+from ballot.meetings.meetings import (
     STATUS_LABELS,
     OperationError,
     add_group,
@@ -60,7 +66,21 @@ from ..meetings import (
     withdraw_item,
     write_in_review,
 )
-from ..models import (
+from ballot.meetings.users import (
+    UserError,
+    authenticate,
+    change_own_password,
+    check_new_password,
+    create_user,
+    end_sessions,
+    new_password,
+    set_active,
+    set_password,
+    set_role,
+)
+from ballot.publicurl import voting_base_url
+from ballot.storage import audit
+from ballot.storage.models import (
     MEETING_ROLES,
     ROLE_LABELS,
     ROLES,
@@ -73,24 +93,11 @@ from ..models import (
     User,
     VoterGroup,
 )
-from ..publicurl import voting_base_url
-from ..rules import COMPARATORS, DENOMINATORS, PRESETS
-from ..sealing import compact_pending
-from ..slips import PER_PAGE, SlipError, SlipSheet, check_sheet, qr_svg, stream_slips
-from ..users import (
-    UserError,
-    authenticate,
-    change_own_password,
-    check_new_password,
-    create_user,
-    end_sessions,
-    new_password,
-    set_active,
-    set_password,
-    set_role,
-)
+from ballot.voting import credentials
+from ballot.voting.sealing import compact_pending
+from ballot.web.common import client_address, db, limiter, message_page, settings
+
 from . import itemform
-from .common import client_address, db, limiter, message_page, settings
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -284,7 +291,7 @@ def _done(meeting_id: int, note: str | None = None):
 
 def _unprintable(m: Meeting) -> dict:
     """Name characters the archive report cannot print (or why no report can be printed at all)."""
-    from .. import reportfonts
+    from ballot.documents import reportfonts
 
     try:
         return {"gaps": reportfonts.missing(name_texts(m)), "error": None}
@@ -333,7 +340,8 @@ def archive_zip(meeting_id: int):
     """The signed tally archive of the meeting's closed items, as one zip: the instance key signs
     it, so only those who may publish results ask for it, and each signing is recorded. While a
     name has a character the report cannot print, they first see the list and confirm (POST)."""
-    from .. import archive, reportfonts
+    from ballot.archive import build as archive
+    from ballot.documents import reportfonts
 
     accept = request.method == "POST" and request.form.get("accept_unprintable") == "1"
     try:

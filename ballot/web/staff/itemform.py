@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .. import numbers
+from ballot.counting import numbers
 
 SEPARATORS = ("\t", "｜", "|", "，", ",")
 

@@ -7,12 +7,14 @@ import re
 
 from flask import Response, abort, g, redirect, render_template, request, session, url_for
 
-from .. import paper, paperentry, paperforms
-from ..meetings import OperationError, item_config, item_group_ids
-from ..models import Item, PaperBatch, VoterGroup
-from ..sealing import compact_pending
+from ballot.documents import paperforms
+from ballot.meetings.meetings import OperationError, item_config, item_group_ids
+from ballot.paper import paper, paperentry
+from ballot.storage.models import Item, PaperBatch, VoterGroup
+from ballot.voting.sealing import compact_pending
+from ballot.web.common import db
+
 from .admin import _get, _refuse, actor, bp, may_here, require
-from .common import db
 
 MAX_COPIES_TYPED = 6  # digits: anything longer is not a number of sheets to print
 

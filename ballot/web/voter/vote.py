@@ -10,16 +10,16 @@ from __future__ import annotations
 from flask import Blueprint, abort, has_request_context, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from .. import webfont
-from ..casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
-from ..codes import new_receipt
-from ..credentials import find_usable
-from ..itemviews import cached_static, group_state, item_view
-from ..kinds import CastError, get_kind
-from ..meetings import name_texts
-from ..models import Ballot, Credential, Item, ItemGroup, Meeting, VoterGroup
-from ..sealing import spent
-from .common import client_address, db, form_lists, limiter, message_page, settings
+from ballot.counting.kinds import CastError, get_kind
+from ballot.documents import webfont
+from ballot.meetings.meetings import name_texts
+from ballot.storage.models import Ballot, Credential, Item, ItemGroup, Meeting, VoterGroup
+from ballot.voting.casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
+from ballot.voting.codes import new_receipt
+from ballot.voting.credentials import find_usable
+from ballot.voting.itemviews import cached_static, group_state, item_view
+from ballot.voting.sealing import spent
+from ballot.web.common import client_address, db, form_lists, limiter, message_page, settings
 
 bp = Blueprint("vote", __name__)
 
@@ -319,7 +319,7 @@ def _voter_chars() -> str | None:
 @bp.get("/ballot/names.css")
 def names_css():
     """The names web font for this voter's meeting (rare name characters on phones that lack them)."""
-    from .screen import names_css as stylesheet
+    from ballot.web.screen import names_css as stylesheet
 
     chars = _voter_chars()
     if chars is None:
@@ -329,7 +329,7 @@ def names_css():
 
 @bp.get("/ballot/names-<digest>.woff2")
 def names_font(digest: str):
-    from .screen import font_response
+    from ballot.web.screen import font_response
 
     chars = _voter_chars()
     if chars is None:

@@ -4,11 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-from ballot.migrations.triggers import create_audit_triggers, drop_audit_triggers
-
+from ballot.storage.migrations.triggers import create_audit_triggers, drop_audit_triggers
 
 revision = '0001'
 down_revision = None

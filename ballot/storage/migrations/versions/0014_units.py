@@ -6,9 +6,8 @@ Create Date: 2026-12-04
 """
 from datetime import datetime, timezone
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0014'
 down_revision = '0013'
@@ -64,7 +63,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_audit_log_unit_id'), table_name='audit_log')
     if op.get_bind().dialect.name == "sqlite":
         # SQLite drops a column by rebuilding the table: the triggers go with it and come back
-        from ballot.migrations.triggers import create_audit_triggers, drop_audit_triggers
+        from ballot.storage.migrations.triggers import create_audit_triggers, drop_audit_triggers
 
         drop_audit_triggers(op.get_bind())
         with op.batch_alter_table('audit_log', schema=None) as batch_op:
