@@ -178,12 +178,12 @@ def export_cmd(instance, meeting_id, folder, accept_unprintable):
 )
 @click.option("--fingerprint", multiple=True, help="会前公布的密钥指纹（印在票码条和大屏上），与归档自带公钥核对")
 def verify_cmd(path, public_key, fingerprint):
-    from ballot.archive import build as archive
     from ballot.archive import signing
+    from ballot.archive import verify as verifier
 
     try:
         keys = [signing.PublicKey.parse(p.read_text()) for p in public_key]
-        checks = archive.verify(archive.read(path), keys, list(fingerprint))
+        checks = verifier.verify(verifier.read(path), keys, list(fingerprint))
     except (signing.SigningError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     for c in checks:

@@ -690,19 +690,19 @@ def bomb_archive(megabytes: int = 25) -> tuple[bytes, bytes]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from ballot.archive import build as archive
     from ballot.archive import signing
+    from ballot.archive import verify as verifier
 
     private = Ed25519PrivateKey.generate()
     raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     key = signing.SigningKey(signing.PublicKey(secrets.token_bytes(8), raw), private)
     count = megabytes * 1024 * 1024 // 3
     ballots = b'{"format":"ballot-archive/1","items":[' + b"{}," * count + b'{}],"meeting":1}'
-    receipts = archive.canonical({"items": [], "meeting": 1})
+    receipts = verifier.canonical({"items": [], "meeting": 1})
     log = b""
-    tally = archive.canonical(
+    tally = verifier.canonical(
         {
-            "format": archive.FORMAT,
+            "format": verifier.FORMAT,
             "software": {"name": "ballot", "version": "1"},
             "key": {"id": key.public.id_hex, "fingerprint": key.public.fingerprint},
             "meeting": {"id": 1, "title": "会议", "date": "2026-12-01", "location": "", "name_order": "姓氏笔画"},

@@ -12,6 +12,7 @@ from voting import vote
 
 from ballot.archive import build as archive
 from ballot.archive import signing
+from ballot.archive import verify as verifier
 from ballot.cli import main
 from ballot.storage.models import Meeting
 
@@ -69,13 +70,13 @@ subjects = ["张三"]
 
 def test_archive_verifies_and_recounts_every_item(built):
     folder, key, files = built
-    checks = archive.verify(archive.read(folder), [key])
+    checks = verifier.verify(verifier.read(folder), [key])
     assert all(c.ok for c in checks), [c.line for c in checks]
     lines = [c.line for c in checks]
     assert any("干部任免票决" in line and "重新计票" in line for line in lines)
     tally = json.loads(files["tally.json"])
     assert tally["key"]["fingerprint"] == key.fingerprint and tally["audit_head"]
-    assert files["tally.json"] == archive.canonical(tally)  # RFC 8785 canonical form
+    assert files["tally.json"] == verifier.canonical(tally)  # RFC 8785 canonical form
     ballots = json.loads(files["ballots.json"])
     evaluation = next(e for e in ballots["items"] if e["kind"] == "evaluate")
     assert list(evaluation["withheld_groups"].values()) == [2]  # 2 leaders: totals only, never ballot by ballot
@@ -107,7 +108,7 @@ def flip(files, name, old: bytes, new: bytes):
 
 
 def failures(files, key):
-    return [c.line for c in archive.verify(files, [key]) if not c.ok]
+    return [c.line for c in verifier.verify(files, [key]) if not c.ok]
 
 
 def test_tampering_is_detected_with_the_right_message(built, tmp_path):
@@ -153,7 +154,7 @@ def forged(files: dict, stranger: signing.SigningKey, **changes) -> dict:
     """The archive re-signed by someone else's key after `changes` (a forger's whole job)."""
     tally = json.loads(files["tally.json"])
     tally.update(changes)
-    tally_bytes = archive.canonical(tally)
+    tally_bytes = verifier.canonical(tally)
     return {
         **files,
         "tally.json": tally_bytes,
@@ -169,11 +170,11 @@ def test_an_archive_re_signed_with_another_key_never_passes(built, tmp_path):
     stranger = signing.load_key(tmp_path / "forger")
     fake = forged(files, stranger)
     assert any("不是这个公钥" in f for f in failures(fake, key))  # the key the scrutineers noted
-    by_print = [c.line for c in archive.verify(fake, [], [key.fingerprint]) if not c.ok]
+    by_print = [c.line for c in verifier.verify(fake, [], [key.fingerprint]) if not c.ok]
     assert any("与所给指纹不符" in f for f in by_print)
     # even a forger who also rewrites the key named in the report fails against the noted key
     fake = forged(files, stranger, key={"id": stranger.public.id_hex, "fingerprint": stranger.public.fingerprint})
-    assert any("与所给指纹不符" in f for f in (c.line for c in archive.verify(fake, [], [key.fingerprint])))
+    assert any("与所给指纹不符" in f for f in (c.line for c in verifier.verify(fake, [], [key.fingerprint])))
     # a report naming one key but signed by another (trusted) one
     mixed = forged(files, signing.load_key(tmp_path / "inst"), key={"id": "0000000000000000", "fingerprint": "0"})
     assert any("报告中记载的签名密钥与签署它的密钥一致" in f for f in failures(mixed, key))
@@ -184,7 +185,7 @@ def test_a_malformed_or_oversized_archive_fails_cleanly(built, tmp_path):
     signer = signing.load_key(tmp_path / "inst")
 
     def resigned(tally: dict) -> dict:
-        data = archive.canonical(tally)
+        data = verifier.canonical(tally)
         return {**files, "tally.json": data, "tally.json.minisig": signer.sign(data, "x").encode()}
 
     tally = json.loads(files["tally.json"])
@@ -199,13 +200,13 @@ def test_a_malformed_or_oversized_archive_fails_cleanly(built, tmp_path):
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("ballots.json", b"0" * (3 * 1024 * 1024))
-    with pytest.raises(archive.ArchiveError, match="解压后超过 2 MB"):
-        archive.read(bomb.getvalue(), limit=2 * 1024 * 1024)
+    with pytest.raises(verifier.ArchiveError, match="解压后超过 2 MB"):
+        verifier.read(bomb.getvalue(), limit=2 * 1024 * 1024)
 
 
 def test_the_audit_log_is_checked_entry_by_entry_against_the_signed_head(built):
     folder, key, files = built
-    assert any(c.ok and "审计日志哈希链：共" in c.line for c in archive.verify(files, [key]))
+    assert any(c.ok and "审计日志哈希链：共" in c.line for c in verifier.verify(files, [key]))
     lines = files["audit.log"].decode().splitlines()
     entries = [json.loads(line) for line in lines]
     assert entries[0]["meeting_id"] and entries[-1]["hash"] == json.loads(files["tally.json"])["audit_head"]
@@ -214,8 +215,8 @@ def test_the_audit_log_is_checked_entry_by_entry_against_the_signed_head(built):
         """A changed log whose digest is also fixed in a re-signed report: only the chain can tell."""
         log = "".join(line + "\n" for line in new_lines).encode()
         tally = json.loads(files["tally.json"])
-        tally["digests"]["audit.log"] = archive.sha256(log)
-        data = archive.canonical(tally)
+        tally["digests"]["audit.log"] = verifier.sha256(log)
+        data = verifier.canonical(tally)
         signer = signing.load_key(folder.parent / "inst")
         return {**files, "audit.log": log, "tally.json": data, "tally.json.minisig": signer.sign(data, "x").encode()}
 
@@ -304,8 +305,8 @@ def test_chair_downloads_the_archive_as_one_zip(app, world, built, settings):
     assert r.status_code == 200 and r.mimetype == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.data)) as z:
         got = {n: z.read(n) for n in z.namelist()}
-    assert set(got) == set(archive.FILES + archive.EXTRA)
-    assert all(c.ok for c in archive.verify(got, [key]))
+    assert set(got) == set(verifier.FILES + verifier.EXTRA)
+    assert all(c.ok for c in verifier.verify(got, [key]))
 
 
 def test_results_workbook_has_a_sheet_per_item_and_the_anonymous_ballots(built):
@@ -422,7 +423,7 @@ nominees = ["李四"]
     public = signing.create_key(tmp_path / "inst")
     with world.db.read() as s:
         files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
-    checks = archive.verify(files, [public])
+    checks = verifier.verify(files, [public])
     assert all(c.ok for c in checks), [c.line for c in checks]  # each 任免票决 recounted as itself
     assert sum("“任免票决”按选票导出重新计票，与报告一致" in c.line for c in checks) == 2
     tally = json.loads(files["tally.json"])
@@ -453,12 +454,12 @@ nominees = ["张三"]
     public = signing.create_key(tmp_path / "inst")
     with world.db.read() as s:
         files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
-    checks = archive.verify(files, [public])
+    checks = verifier.verify(files, [public])
     assert all(c.ok for c in checks), [c.line for c in checks]  # the audit log is split on "\n" only
     data = bytearray(archive.zipped(files))
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
         info = z.getinfo("ballots.json")
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
     data[start : start + 8] = b"\xff" * 8  # corrupt the deflate stream itself
-    with pytest.raises(archive.ArchiveError, match="不是有效的 zip 文件"):
-        archive.read(bytes(data))
+    with pytest.raises(verifier.ArchiveError, match="不是有效的 zip 文件"):
+        verifier.read(bytes(data))

@@ -338,6 +338,7 @@ def test_channels_on_the_projector_the_report_and_the_workbook(app, client, worl
 
     from ballot.archive import build as archive
     from ballot.archive import signing
+    from ballot.archive import verify as verifier
     from ballot.documents import report
     from ballot.live import screen
     from ballot.storage.models import Meeting
@@ -358,7 +359,7 @@ def test_channels_on_the_projector_the_report_and_the_workbook(app, client, worl
     public = signing.create_key(tmp_path / "inst")
     with world.db.read() as s:
         files = archive.build(s, s.get(Meeting, m.id), signing.load_key(tmp_path / "inst"))
-    assert all(c.ok for c in archive.verify(files, [public]))  # the recount of the export reproduces the channels
+    assert all(c.ok for c in verifier.verify(files, [public]))  # the recount of the export reproduces the channels
     tally = json.loads(files["tally.json"])
     assert tally["items"][0]["paper"] == [{"group": "常委", "issued": 2, "returned": 2, "balanced": True}]
     html = report.html(tally, files["tally.json"])

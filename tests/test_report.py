@@ -20,6 +20,7 @@ from voting import vote
 
 from ballot.archive import build as archive
 from ballot.archive import signing
+from ballot.archive import verify as verifier
 from ballot.cli import main
 from ballot.documents import report, reportfonts
 from ballot.storage import audit
@@ -224,10 +225,10 @@ def test_every_page_has_the_fingerprint_and_a_qr_of_the_tally_digest(meeting_arc
 
 def test_the_report_pdf_is_signed_and_a_changed_byte_is_detected(meeting_archive):
     _, key, files, _ = meeting_archive
-    assert all(c.ok for c in archive.verify(files, [key])), [c.line for c in archive.verify(files, [key])]
+    assert all(c.ok for c in verifier.verify(files, [key])), [c.line for c in verifier.verify(files, [key])]
     changed = bytearray(files["report.pdf"])
     changed[len(changed) // 2] ^= 1
-    bad = [c.line for c in archive.verify({**files, "report.pdf": bytes(changed)}, [key]) if not c.ok]
+    bad = [c.line for c in verifier.verify({**files, "report.pdf": bytes(changed)}, [key]) if not c.ok]
     assert bad and bad[0].startswith("失败：report.pdf 的签名")
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from conftest import ACTOR, PASSWORD, csrf_of, login
 from sqlalchemy import select
 
+from ballot.archive import chain
 from ballot.cli import main
 from ballot.clock import utcnow
 from ballot.meetings import apitokens, meetingfile, units
@@ -382,6 +383,7 @@ def test_the_signed_archive_and_audit_log_name_the_unit(world):
 
     from ballot.archive import build as archive
     from ballot.archive import signing
+    from ballot.archive import verify as verifier
     from ballot.documents import report
 
     with world.db.write() as s:
@@ -401,15 +403,15 @@ def test_the_signed_archive_and_audit_log_name_the_unit(world):
     assert tally["meeting"]["unit"] == "乙县委组织部"
     assert "<th>单位</th><td>乙县委组织部</td>" in report.html(tally, files["tally.json"])
     key = signing.load_key(world.settings.instance_path).public
-    assert all(c.ok for c in archive.verify(files, [key]))
-    checks = archive.verify_report(files["tally.json"], files["tally.json.minisig"], [key])
+    assert all(c.ok for c in verifier.verify(files, [key]))
+    checks = verifier.verify_report(files["tally.json"], files["tally.json.minisig"], [key])
     assert all(c.ok for c in checks) and any("乙县委组织部 · 乙县的会" in c.line for c in checks)
     lines = [json.loads(line) for line in files["audit.log"].decode().splitlines()]
     assert {line["unit_id"] for line in lines} == {unit_id}
-    ok, _ = audit.verify_export(lines, tally["audit_head"], tally["audit_entries"])
+    ok, _ = chain.verify_export(lines, tally["audit_head"], tally["audit_entries"])
     assert ok
     lines[0]["unit_id"] = unit_id + 1
-    ok, message = audit.verify_export(lines, tally["audit_head"], tally["audit_entries"])
+    ok, message = chain.verify_export(lines, tally["audit_head"], tally["audit_entries"])
     assert not ok and "被改动" in message
 
 

@@ -18,6 +18,7 @@ from test_archive import built  # noqa: F401  (fixture: a genuine signed archive
 
 from ballot.archive import build as archive
 from ballot.archive import signing
+from ballot.archive import verify as verifier
 from ballot.web import verifypage
 
 BOMB_BYTES = 25 * 1024 * 1024
@@ -27,18 +28,18 @@ def signed_archive(key: signing.SigningKey, ballots: bytes, meeting: str = "炸�
     """Every file of an archive around `ballots`, signed by `key` (as anyone can sign with theirs)."""
     receipts, log, pdf = b'{"items":[],"meeting":1}', b"", b"%PDF-1.7 not a report"
     tally = {
-        "format": archive.FORMAT,
+        "format": verifier.FORMAT,
         "key": {"id": key.public.id_hex, "fingerprint": key.public.fingerprint},
         "meeting": {"id": 1, "title": meeting},
         "items": [],
         "digests": {
-            n: archive.sha256(d)
+            n: verifier.sha256(d)
             for n, d in (("ballots.json", ballots), ("receipts.json", receipts), ("audit.log", log))
         },
         "audit_head": None,
         "audit_entries": 0,
     }
-    tally_bytes = archive.canonical(tally)
+    tally_bytes = verifier.canonical(tally)
     return {
         "tally.json": tally_bytes,
         "tally.json.minisig": key.sign(tally_bytes, "t").encode(),
@@ -88,7 +89,7 @@ class Reads:
 
     def __init__(self, monkeypatch):
         self.files, self.parsed = [], []
-        get = archive.Files.__getitem__
+        get = verifier.Files.__getitem__
         loads = json.loads
 
         def getitem(files, name):
@@ -99,7 +100,7 @@ class Reads:
             self.parsed.append(len(data))
             return loads(data, *a, **kw)
 
-        monkeypatch.setattr(archive.Files, "__getitem__", getitem)
+        monkeypatch.setattr(verifier.Files, "__getitem__", getitem)
         monkeypatch.setattr(archive.json, "loads", parse)
 
 
@@ -201,14 +202,14 @@ def test_a_genuine_archive_still_verifies_on_the_page(app, built, backend):  # n
 
 def test_the_two_caps_and_the_parse_budget():
     """The page: 32 MB unpacked and 128 MB of parsing; `ballot verify`: 512 MB unpacked, no budget."""
-    assert verifypage.MAX_UNPACKED == 32 * 1024 * 1024 < archive.MAX_UNPACKED == 512 * 1024 * 1024
-    assert archive.parse_cost(b"{}," * 1000) > 60_000  # ~26 bytes of memory per byte of `{},`
+    assert verifypage.MAX_UNPACKED == 32 * 1024 * 1024 < verifier.MAX_UNPACKED == 512 * 1024 * 1024
+    assert verifier.parse_cost(b"{}," * 1000) > 60_000  # ~26 bytes of memory per byte of `{},`
     oversized = zipped({"ballots.json": b"0" * (verifypage.MAX_UNPACKED + 1)})
-    with pytest.raises(archive.ArchiveError, match="解压后超过 32 MB"):
-        archive.read(oversized, limit=verifypage.MAX_UNPACKED)
+    with pytest.raises(verifier.ArchiveError, match="解压后超过 32 MB"):
+        verifier.read(oversized, limit=verifypage.MAX_UNPACKED)
     tally = b'{"a":[' + b"{}," * (2 * 1024 * 1024) + b"{}]}"
-    with pytest.raises(archive.ArchiveError, match="tally.json"):
-        archive.read(zipped({"tally.json": tally}), limit=verifypage.MAX_UNPACKED)  # over its 4 MB cap
+    with pytest.raises(verifier.ArchiveError, match="tally.json"):
+        verifier.read(zipped({"tally.json": tally}), limit=verifypage.MAX_UNPACKED)  # over its 4 MB cap
 
 
 def test_a_forged_ballots_json_is_never_parsed(monkeypatch, tmp_path):
@@ -219,7 +220,7 @@ def test_a_forged_ballots_json_is_never_parsed(monkeypatch, tmp_path):
     files = signed_archive(key, b'{"items":[],"format":"ballot-archive/1","meeting":1}')
     files["ballots.json"] = bomb_ballots()
     reads = Reads(monkeypatch)
-    checks = archive.verify(archive.read(zipped(files), limit=verifypage.MAX_UNPACKED), [key.public],
+    checks = verifier.verify(verifier.read(zipped(files), limit=verifypage.MAX_UNPACKED), [key.public],
                             require_trusted=True, parse_budget=verifypage.PARSE_BUDGET)  # fmt: skip
     failed = [c.line for c in checks if not c.ok]
     assert any("ballots.json 与签名报告中的摘要一致" in line for line in failed)

@@ -25,6 +25,7 @@ from voting import review, stored_ballots, vote
 
 from ballot.archive import build as archive
 from ballot.archive import signing
+from ballot.archive import verify as verifier
 from ballot.counting.export import ballot_export, recount
 from ballot.counting.kinds import BallotData, CastError, Counts, get_kind
 from ballot.counting.kinds.recommend import MAX_WRITE_IN, WRITE_IN_PUBLIC_MIN, write_in_name
@@ -242,7 +243,7 @@ def test_a_dictated_write_in_is_nowhere_public_and_the_archive_still_verifies(ap
     assert export["write_ins"] == {"named": [[POPULAR, 7]], "others": [1], "written_only": 0, "merges": 1}
     assert "merges" not in export["config"] and "merges" not in tally["items"][0]["config"]
     public = signing.PublicKey.parse(files["minisign.pub"].decode())
-    checks = archive.verify(files, [public])
+    checks = verifier.verify(files, [public])
     assert all(c.ok for c in checks), [c.line for c in checks if not c.ok]
 
 
@@ -295,9 +296,9 @@ def test_a_previous_format_archive_is_named_as_such(app, world, tmp_path):
         files = archive.build(s, s.get(Meeting, m.id), key)
     tally = json.loads(files["tally.json"])
     tally["format"] = "ballot-tally/2"  # as the previous version signed it
-    files["tally.json"] = archive.canonical(tally)
+    files["tally.json"] = verifier.canonical(tally)
     files["tally.json.minisig"] = key.sign(files["tally.json"], "old").encode()
-    checks = archive.verify(files, [key.public])
+    checks = verifier.verify(files, [key.public])
     failed = [c.line for c in checks if not c.ok]
     assert len(failed) == 1 and "ballot-tally/2" in failed[0] and "另行推荐的原文" in failed[0]
     assert "请用生成它的 ballot 版本核验" in failed[0]
