@@ -48,7 +48,7 @@ class Counting:
 
 
 def test_parallel_wrong_passwords_check_at_most_the_allowance(app, world, settings, monkeypatch):
-    import ballot.web.staff.admin as admin
+    import ballot.web.staff.account as admin
 
     world.staff("clerk")
     checked = Counting(admin.authenticate)

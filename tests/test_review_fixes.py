@@ -215,7 +215,7 @@ def test_slip_sheet_that_cannot_print_issues_nothing(app, world):
 
 
 def test_broken_slip_download_voids_its_own_batch_only(app, world, monkeypatch):
-    from ballot.web.staff import admin as admin_module
+    from ballot.web.staff import codes as admin_module
 
     world.staff("clerk")
     clerk = app.test_client()

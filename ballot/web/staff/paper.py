@@ -14,7 +14,7 @@ from ballot.storage.models import Item, PaperBatch, VoterGroup
 from ballot.voting.sealing import compact_pending
 from ballot.web.common import db
 
-from .admin import _get, _refuse, actor, bp, may_here, require
+from .common import actor, bp, get_or_404, may_here, refuse, require
 
 MAX_COPIES_TYPED = 6  # digits: anything longer is not a number of sheets to print
 
@@ -37,7 +37,7 @@ def _back(item_id: int, note: str | None = None):
 @require("observe")
 def paper_page(item_id: int):
     with db().read() as s:
-        item = _get(s, Item, item_id)
+        item = get_or_404(s, Item, item_id)
         meeting = item.meeting
         groups = [g for g in meeting.groups if g.id in item_group_ids(item)]
         issued = {row.group_id: row.paper_issued for row in item.voting_groups}
@@ -77,7 +77,7 @@ def paper_issued(item_id: int):
         with db().write() as s:
             paperentry.set_paper_issued(s, actor(), item_id, group_id, request.form.get("issued"), g.perms)
     except OperationError as exc:
-        return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
+        return refuse(exc, url_for("admin.paper_page", item_id=item_id))
     return _back(item_id, "已登记纸质票发出数")
 
 
@@ -88,23 +88,23 @@ def paper_forms(item_id: int):
     back = url_for("admin.paper_page", item_id=item_id)
     typed = (request.args.get("copies") or "1").strip()
     if not (typed.isdecimal() and typed.isascii() and len(typed) <= MAX_COPIES_TYPED and int(typed) > 0):
-        return _refuse(OperationError(f"份数须为 1 到 {paperforms.MAX_COPIES} 之间的整数"), back)
+        return refuse(OperationError(f"份数须为 1 到 {paperforms.MAX_COPIES} 之间的整数"), back)
     copies = int(typed)
     try:
         group_id = _group_arg(request.args.get("group"))
     except OperationError as exc:
-        return _refuse(exc, back)
+        return refuse(exc, back)
     with db().read() as s:
-        item = _get(s, Item, item_id)
+        item = get_or_404(s, Item, item_id)
         group = s.get(VoterGroup, group_id)
         if group is None or group.id not in item_group_ids(item):
-            return _refuse(OperationError("请选择参加本议题的表决组"), url_for("admin.paper_page", item_id=item_id))
+            return refuse(OperationError("请选择参加本议题的表决组"), url_for("admin.paper_page", item_id=item_id))
         meeting = {"title": item.meeting.title, "date": item.meeting.date}
         title, kind, config, group_name = item.title, item.kind, item_config(item), group.name
     try:
         pdf = paperforms.render(meeting, title, kind, config, group_name, copies)
     except ValueError as exc:
-        return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
+        return refuse(exc, url_for("admin.paper_page", item_id=item_id))
     return Response(
         pdf,
         mimetype="application/pdf",
@@ -121,7 +121,7 @@ def paper_new_batch(item_id: int):
             batch = paperentry.new_batch(s, actor(), item_id, group_id)
             batch_id = batch.id
     except OperationError as exc:
-        return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
+        return refuse(exc, url_for("admin.paper_page", item_id=item_id))
     return redirect(url_for("admin.paper_entry", batch_id=batch_id), code=303)
 
 
@@ -132,7 +132,7 @@ def paper_delete_batch(batch_id: int):
         with db().write() as s:
             item_id = paperentry.delete_empty_batch(s, actor(), batch_id)
     except OperationError as exc:
-        return _refuse(exc, url_for("admin.home"))
+        return refuse(exc, url_for("admin.home"))
     return _back(item_id, "已删除空的一叠")
 
 
@@ -160,7 +160,7 @@ def paper_entry(batch_id: int):
                 note = f"两次录入张数不同（第一次 {sizes[0]} 张，第二次 {sizes[1]} 张），请监票人退回重新录入。"
             return _back(item_id, note)
     with db().read() as s:
-        batch = _get(s, PaperBatch, batch_id)
+        batch = get_or_404(s, PaperBatch, batch_id)
         item = s.get(Item, batch.item_id)
         group = s.get(VoterGroup, batch.group_id)
         boxes = paper.boxes(item.kind, item_config(item))
@@ -213,7 +213,7 @@ def paper_settle(batch_id: int):
         else:
             return _back(item_id, "差异已核定，这一叠已计入")
     with db().read() as s:
-        batch = _get(s, PaperBatch, batch_id)
+        batch = get_or_404(s, PaperBatch, batch_id)
         item = s.get(Item, batch.item_id)
         diffs = paperentry.differences(s, batch)
         sizes = paperentry.entry_sizes(s, batch) if batch.status == "mismatch" else None
@@ -239,7 +239,7 @@ def paper_send_back(batch_id: int):
             batch = paperentry.send_back(s, actor(), batch_id)
             item_id = batch.item_id
     except OperationError as exc:
-        return _refuse(exc, url_for("admin.paper_settle", batch_id=batch_id))
+        return refuse(exc, url_for("admin.paper_settle", batch_id=batch_id))
     return _back(item_id, "已退回：两次录入均已作废，请两名计票人重新录入这一叠")
 
 
@@ -250,6 +250,6 @@ def paper_done(item_id: int):
         with db().write() as s:
             paperentry.finish(s, actor(), item_id)
     except OperationError as exc:
-        return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
+        return refuse(exc, url_for("admin.paper_page", item_id=item_id))
     compact_pending(db())  # as after a close; postponed (and retried later) if the database is busy
     return _back(item_id, "已确认纸质票全部录入，结果可以确认")
