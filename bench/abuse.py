@@ -611,7 +611,7 @@ def check_stored(settings: Settings, item_ids: list[int]) -> tuple[int, int, int
     Returns (ballots, invalid, recounts that differ or fail, items)."""
     from sqlalchemy import select
 
-    from ballot.archive.build import _same_result as same_result
+    from ballot.archive.verify import _same_result as same_result
     from ballot.counting.kinds import CastError, get_kind
     from ballot.meetings.meetings import close_item, export_item, item_config, item_result
     from ballot.storage.models import Ballot, Item
