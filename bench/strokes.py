@@ -19,7 +19,7 @@ LOAD = """
 import resource, time
 t0 = time.perf_counter()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-from ballot import strokes
+from ballot.counting import strokes
 strokes.table()
 strokes._han_keys()
 print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)

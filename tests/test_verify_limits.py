@@ -145,8 +145,8 @@ MEASURE = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[1] + "/tests")
     from ballot.config import Settings
-    from ballot.db import Database
-    from ballot.migrate import upgrade
+    from ballot.storage.db import Database
+    from ballot.storage.migrate import upgrade
     from ballot.web import create_app
 
     folder = Path(sys.argv[2])

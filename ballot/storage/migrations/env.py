@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the config object built in ballot.migrate."""
+"""Alembic environment: the URL comes from the config object built in ballot.storage.migrate."""
 
 from alembic import context
 from sqlalchemy import create_engine, pool
