@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from rawhttp import Client  # noqa: E402
 from server import free_port, process_tree_cpu_seconds, running_server  # noqa: E402

@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from crashkit import Server, ThrowawayPostgres, _choices, prepare  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from ballot.web import create_app
 PG_URL = os.environ.get("BALLOT_TEST_PG_URL")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+# the helpers the tests share (voting, httpvoter, server, crashkit), importable by name as before
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 ACTOR = audit.Actor("tester", "admin")
 PASSWORD = "correct-horse-battery"
 

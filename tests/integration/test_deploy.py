@@ -21,7 +21,7 @@ from ballot.storage import audit
 from ballot.storage.db import Database
 from ballot.storage.models import AuditEntry
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
 BACKUP = DEPLOY / "backup-pg.sh"
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None) if Path("/usr/lib/postgresql").is_dir() else None

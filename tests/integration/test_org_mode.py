@@ -168,7 +168,7 @@ def test_a_screen_on_one_server_shows_a_ballot_cast_through_another_within_a_sec
 
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SITE, TLS_SITE, PROXY = DEPLOY / "nginx.conf", DEPLOY / "nginx-tls.conf", DEPLOY / "ballot-proxy.conf"
 FAILURES = 3  # failed codes a client may try (BALLOT_CODE_FAILURES_PER_CLIENT) in the proxy test
 

@@ -22,7 +22,7 @@ from voting import stored_ballots
 from ballot.live import screen
 from ballot.storage.models import Meeting
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from slowclients import holding_slow_connections, run_slow_clients  # noqa: E402
 
 pytestmark = pytest.mark.server

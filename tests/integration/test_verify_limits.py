@@ -143,7 +143,7 @@ MEASURE = textwrap.dedent(
     """
     import io, json, re, sys
     from pathlib import Path
-    sys.path.insert(0, sys.argv[1] + "/tests")
+    sys.path.insert(0, sys.argv[1] + "/tests/support")
     from ballot.config import Settings
     from ballot.storage.db import Database
     from ballot.storage.migrate import upgrade

@@ -1,7 +1,7 @@
 """Crash runs: voters with retries against `ballot serve` while its workers, the whole server and
 (PostgreSQL) the database server are killed, then the durability checks.
 
-Shared by tests/test_crash.py (a few hundred voters) and bench/faults.py (thousands, several
+Shared by tests/integration/test_crash.py (a few hundred voters) and bench/faults.py (thousands, several
 bursts, a full disk). The server is assumed to be a master process whose children are the
 workers it restarts; nothing else about it is relied on.
 """
@@ -25,7 +25,7 @@ import httpx
 from server import proc_stats
 from sqlalchemy import func, select
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 RECEIPT_RE = re.compile(r'id="receipt">([0-9A-Z-]+)<')
 RECEIPT_LIST_RE = re.compile(r"\b([0-9A-Z]{4}(?:-[0-9A-Z]{4})+)\b")

@@ -20,7 +20,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-ENTRYPOINT = Path(__file__).resolve().parent.parent / "scripts" / "entrypoint.sh"
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "scripts" / "entrypoint.sh"
 
 
 class ServerURL(str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "ballot"
+PACKAGE = Path(__file__).resolve().parents[2] / "ballot"
 
 # lowest first; a module may import its own layer and the ones before it
 LAYERS = [

@@ -16,7 +16,7 @@ from ballot.counting import strokes
 # Published lists in their published order, kept in the repository.
 LIST_DIRS = [Path(__file__).parent / "data" / "stroke_lists"]
 UNIHAN = Path("/usr/share/unicode")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def list_files() -> list[Path]:
