@@ -5,10 +5,10 @@ import re
 import tomllib
 
 import pytest
-from conftest import ACTOR, ROOT
+from conftest import ACTOR, ROOT, csrf_of, login
 
 from ballot.meetings import apitokens
-from ballot.storage.models import User
+from ballot.storage.models import Item, User
 from ballot.web.api.openapi import spec
 
 
@@ -132,7 +132,6 @@ def test_clerk_creates_and_revokes_a_token_on_the_admin_page(app, world):
 def test_an_evaluation_by_sittings_through_the_api_and_the_recount_equals_the_live_tally(client, world, tokens):
     from ballot.counting.kinds import get_kind
     from ballot.meetings.meetings import ballots_of, item_counts, item_result
-    from ballot.storage.models import Item
 
     clerk, chair, scrutineer = tokens["clerk"], tokens["chair"], tokens["scrutineer"]
     body = tomllib.loads((ROOT / "examples" / "three-way-evaluation.toml").read_text(encoding="utf-8"))
@@ -169,3 +168,29 @@ def test_an_evaluation_by_sittings_through_the_api_and_the_recount_equals_the_li
         assert before["groups"][0]["counts"] == after["groups"][0]["counts"]
         assert before["groups"][0]["mean"] == after["groups"][0]["mean"]
     assert item_config["weights"] == {"单位干部群众": "2/5", "述职会议": "3/10", "分管领导": "3/10"}
+
+
+def _token_page(app, username):
+    client = app.test_client()
+    login(client, username)
+    return client, csrf_of(client.get("/admin/tokens").get_data(as_text=True))
+
+
+def test_tokens_are_personal_and_only_admins_revoke_others(app, world):
+    for role in ("clerk", "chair", "scrutineer"):
+        world.staff(role)
+    chair, chair_csrf = _token_page(app, "chair1")
+    r = chair.post("/admin/tokens", data={"csrf_token": chair_csrf, "name": "主持人平板"})
+    assert r.status_code == 200 and "blt_" in r.get_data(as_text=True)  # a chair may make their own
+    scrutineer, s_csrf = _token_page(app, "scrutineer1")
+    assert scrutineer.post("/admin/tokens", data={"csrf_token": s_csrf, "name": "监票"}).status_code == 200
+    clerk, clerk_csrf = _token_page(app, "clerk1")
+    page = clerk.get("/admin/tokens").get_data(as_text=True)
+    assert "主持人平板" not in page  # others' tokens are not listed ...
+    refused = clerk.post("/admin/tokens", data={"csrf_token": clerk_csrf, "revoke": "1"})
+    assert refused.status_code == 400  # ... nor revocable
+    from ballot.storage.models import ApiToken
+
+    with world.db.read() as s:
+        assert not s.get(ApiToken, 1).revoked
+    assert clerk.post("/admin/tokens", data={"csrf_token": clerk_csrf, "revoke": "9" * 30}).status_code == 400

@@ -10,13 +10,14 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from conftest import csrf_of, login
+from conftest import ACTOR, csrf_of, login
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from test_api import meeting_body, tokens  # noqa: F401  (fixture)
 from voting import vote
 
 from ballot.cli import main
+from ballot.meetings.meetings import OperationError
 from ballot.storage.models import Ballot, Item, Meeting
 from ballot.voting import sealing
 
@@ -293,3 +294,65 @@ def test_a_multipart_part_without_a_name_is_a_400_on_every_voter_post(app, world
         assert phone.post(path, data=body, headers=headers).status_code == 400, path
     with world.db.read() as s:
         assert s.query(Ballot).count() == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/receipts/1000000000000000000000000000000",
+        "/ballot/99999999999999999999",
+        "/admin/items/99999999999999999999/result",
+    ],
+)
+def test_huge_ids_are_not_found(client, url):
+    r = client.get(url)
+    assert r.status_code in (302, 404)
+
+
+def test_control_characters_are_refused(app, world):
+    world.staff("clerk")
+    client = app.test_client()
+    page = client.get("/admin/login").get_data(as_text=True)
+    r = client.post("/admin/login", data={"username": "a\x00b", "password": "x", "csrf_token": csrf_of(page)})
+    assert r.status_code == 400 and "请求无效" in r.get_data(as_text=True)
+    login(client, "clerk1")
+    home = client.get("/admin/").get_data(as_text=True)
+    r = client.post("/admin/meetings", data={"title": "会议\x00", "csrf_token": csrf_of(home)})
+    assert r.status_code == 400
+
+
+def test_meeting_file_with_odd_group_entries(world):
+    with pytest.raises(OperationError, match="未在 \\[\\[groups\\]\\] 中定义"):
+        world.meeting(
+            '[meeting]\ntitle="x"\n[[groups]]\nname="A"\nexpected=3\n[[items]]\ntitle="t"\n'
+            'groups=[{name="A"}]\nnominees=["甲"]\n'
+        )
+
+
+def test_huge_batch_id_in_a_form_is_refused(app, world):
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    m = world.standard()
+    page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    r = clerk.post(f"/admin/meetings/{m.id}/void-batch", data={"csrf_token": csrf_of(page), "batch": "9" * 30})
+    assert r.status_code == 400 and "批次无效" in r.get_data(as_text=True)
+
+
+def test_control_characters_in_api_json_are_refused(client, world):
+    world.staff("clerk")
+    from ballot.meetings import apitokens
+    from ballot.storage.models import User
+
+    with world.db.write() as s:
+        token = apitokens.create_token(s, s.query(User).filter_by(username="clerk1").one(), "t", ACTOR)
+    body = {"meeting": {"title": "会议\x00"}, "groups": [{"name": "甲", "expected": 3}]}
+    r = client.post("/api/v1/meetings", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422 and "控制字符" in r.get_json()["error"]["message"]
+    body = {
+        "meeting": {"title": "会议"},
+        "groups": [{"name": "甲", "expected": 3}],
+        "items": [{"title": "t", "nominees": ["张\x00三"]}],
+    }
+    r = client.post("/api/v1/meetings", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422

@@ -14,17 +14,20 @@ were) and only the small live file is.
 """
 
 import re
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
-from conftest import World
-from sqlalchemy import text
+from conftest import ACTOR, World
+from sqlalchemy import select, text
 from voting import enter, vote
 
 from ballot.config import Settings
 from ballot.storage.db import Database
+from ballot.storage.models import Item
 from ballot.voting.codes import normalize_code
-from ballot.voting.sealing import _compact_storage
+from ballot.voting.sealing import _compact_storage, compact_pending
 
 N = 12
 HISTORY = 5  # meetings closed before the one inspected
@@ -179,7 +182,7 @@ def test_close_interrupted_between_its_steps_is_finished_later(app, world, setti
     and sealed, the stale live rows are read by nobody, no code can vote again, and the next
     start (a new Database, compact_pending as `ballot serve` does) finishes the close."""
     from conftest import ACTOR
-    from sqlalchemy import func, select
+    from sqlalchemy import func
 
     from ballot.meetings.meetings import cast_count, close_item, item_result
     from ballot.storage.db import Database
@@ -246,3 +249,32 @@ def test_a_database_copied_without_its_live_file_is_refused_while_a_vote_is_open
     r = run.invoke(main, ["db", "compact", "--instance", str(instance)])
     assert r.exit_code == 1 and "一起放回" in r.output and "Traceback" not in r.output
     assert not Path(f"{path}-live").exists()
+
+
+def test_compaction_is_postponed_not_hung(app, world, backend, settings):
+    if backend != "sqlite":
+        pytest.skip("SQLite WAL detail")
+    m, item, (code,) = world.ready(codes=1)
+    phone = app.test_client()
+    enter(phone, code)
+    vote(phone, item.id, {"n0": "yes"})
+    path = settings.database_url.removeprefix("sqlite:///")
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM ballots").fetchone()  # a long read holds the WAL
+    from ballot.meetings.meetings import close_item
+
+    with world.db.write() as s:
+        close_item(s, ACTOR, item.id)
+    started = time.monotonic()
+    assert not (postponed := compact_pending(world.db)) and "数据库繁忙" in postponed.message
+    assert time.monotonic() - started < 8
+    with world.db.read() as s:
+        assert s.get(Item, item.id).compacted is False
+    reader.rollback()
+    reader.close()
+    assert compact_pending(world.db) is True
+    with world.db.read() as s:
+        assert s.get(Item, item.id).compacted is True
+    wal = Path(path + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ARTIFACTS, ROOT, csrf_of, login
 from sqlalchemy import func, select
-from voting import enter
+from voting import enter, vote
 
 from ballot.cli import main
 from ballot.documents.slips import COLUMNS, ROWS, SlipError, SlipSheet, qr_matrix, render_slips, stream_slips
@@ -154,7 +154,6 @@ def test_void_batch_and_all_unused_when_the_door_closes(app, world):
     world.open(item.id)
     voter = app.test_client()
     enter(voter, first[0])
-    from voting import vote
 
     vote(voter, item.id, {"n0": "yes"})
     url = f"/admin/meetings/{m.id}"
@@ -234,3 +233,50 @@ def test_cli_issues_a_pdf(tmp_path, monkeypatch, backend, db_url):
     assert r.exit_code != 0 and "--pdf" in r.output
     r = run.invoke(main, ["codes", "void-unused", "--instance", str(inst), "1", "--group", "县委常委"])
     assert r.exit_code == 0 and "已作废 11 张" in r.output
+
+
+def test_slip_sheet_that_cannot_print_issues_nothing(app, world):
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    m = world.meeting('[meeting]\ntitle="会议\U0002b5ae"\n[[groups]]\nname="甲"\nexpected=3\n')
+    gid = m.groups[0].id
+    page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    r = clerk.post(f"/admin/groups/{gid}/slips", data={"csrf_token": csrf_of(page), "count": "5"})
+    assert r.status_code == 400 and "字体缺少" in r.get_data(as_text=True)
+    from ballot.voting import credentials
+
+    with world.db.read() as s:
+        assert credentials.reconciliation(s, gid)["issued"] == 0
+
+
+def test_broken_slip_download_voids_its_own_batch_only(app, world, monkeypatch):
+    from ballot.web.staff import codes as admin_module
+
+    world.staff("clerk")
+    clerk = app.test_client()
+    login(clerk, "clerk1")
+    m = world.standard()
+    gid = m.groups[0].id
+    others = []
+
+    def breaking_stream(sheet, codes, progress=None):
+        yield b"%PDF-1.4\n"
+        others.extend(world.codes(gid, 2))  # another clerk issues codes meanwhile
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(admin_module, "stream_slips", breaking_stream)
+    page = clerk.get(f"/admin/meetings/{m.id}").get_data(as_text=True)
+    with pytest.raises(RuntimeError, match="disk full"):
+        clerk.post(f"/admin/groups/{gid}/slips", data={"csrf_token": csrf_of(page), "count": "5"}).get_data()
+    from ballot.voting import credentials
+
+    with world.db.read() as s:
+        assert credentials.reconciliation(s, gid) == {
+            "issued": 7,
+            "used": 0,
+            "voided": 5,
+            "unused": 2,
+            "balanced": True,
+        }
+    assert enter(app.test_client(), others[0]).status_code == 303  # the other clerk's codes still work

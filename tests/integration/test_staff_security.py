@@ -1,6 +1,7 @@
 """Staff sessions that can be ended, the users page, the instance secret, Secure cookies, and
 who may make the server sign an archive."""
 
+import base64
 import io
 import os
 import stat
@@ -11,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import PASSWORD, csrf_of, login
 from sqlalchemy import select
+from voting import enter, review
 
 from ballot.archive import signing
 from ballot.cli import main
@@ -255,3 +257,30 @@ def test_only_those_who_publish_results_sign_and_each_signing_is_recorded(app, w
         (entry,) = [e for e in audit.entries(s, m.id) if e.action == "archive.sign"]
         assert (entry.actor, entry.role) == ("chair1", "chair")
         assert entry.detail_json == f'{{"accept_unprintable": false, "key": "{key.id_hex}"}}'
+
+
+def test_forms_work_over_https(app, world):
+    m = world.standard()
+    code = world.codes(m.groups[0].id, 1)[0]
+    client = app.test_client()
+    page = client.get("/", base_url="https://vote.example.org").get_data(as_text=True)
+    r = client.post("/enter", data={"code": code, "csrf_token": csrf_of(page)}, base_url="https://vote.example.org")
+    assert r.status_code == 303
+
+
+def test_session_cookie_is_encrypted(app, world):
+    m, item, (code,) = world.ready(codes=1)
+    phone = app.test_client()
+    enter(phone, code)
+    review(phone, item.id, {"n0": "yes", "n1": "no"})
+    cookie = phone.get_cookie("ballot_session").value
+    with world.db.read() as s:
+        from ballot.storage.models import Credential
+
+        cred_id = s.execute(select(Credential.id)).scalar_one()
+    raw = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
+    for secret in (cred_id.encode(), b"votes", b"yes", b"receipt"):
+        assert secret not in raw and secret.decode() not in cookie
+    tampered = cookie[:-6] + ("A" if cookie[-6] != "A" else "B") + cookie[-5:]
+    phone.set_cookie("ballot_session", tampered)
+    assert phone.get("/ballot").status_code == 401  # a forged or damaged cookie is no session

@@ -3,12 +3,15 @@
 import csv
 import io
 import re
+import threading
 from pathlib import Path
 
-from conftest import ROOT, csrf_of, login
+import pytest
+from conftest import ACTOR, ROOT, csrf_of, login
 from sqlalchemy import func, select
 from voting import enter, vote
 
+from ballot.meetings.meetings import OperationError, open_item, update_item
 from ballot.storage import audit
 from ballot.storage.models import AuditEntry, Credential, Item, Meeting
 
@@ -319,3 +322,28 @@ def test_clerk_voids_a_code(app, world):
     with world.db.read() as s:
         assert s.execute(select(func.count()).select_from(Credential)).scalar_one() == 2  # recorded, not deleted
         assert [e.action for e in audit.entries(s, m.id)][-1] == "codes.void"
+
+
+def test_edit_racing_an_open_is_refused(world, backend):
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises write transactions (BEGIN IMMEDIATE): no interleaving")
+    m = world.standard()
+    world.present(m.groups[0].id, 11)
+    with pytest.raises(OperationError, match="已冻结"):
+        with world.db.write() as s:
+            item = s.get(Item, m.items[0].id)  # read as draft ...
+            opener = threading.Thread(target=world.open, args=(item.id,))
+            opener.start()
+            opener.join()  # ... the chair opens it meanwhile ...
+            update_item(s, ACTOR, item, "改", "approval", {"nominees": ["甲"]}, [m.groups[0].id])
+    with world.db.read() as s:
+        assert s.get(Item, m.items[0].id).status == "open"
+
+
+def test_open_waits_for_attendance_change(world, backend):
+    m = world.standard()
+    world.present(m.groups[0].id, 11)
+    with world.db.write() as s:
+        open_item(s, ACTOR, m.items[0].id)
+    with pytest.raises(OperationError, match="正在表决"):
+        world.present(m.groups[0].id, 5)

@@ -287,3 +287,16 @@ def test_arbitrary_forms_never_cause_a_server_error(app, open_item_code, form):
         r = client.post(url, data={"csrf_token": token, **form})
         assert r.status_code < 500, (url, form)
         assert "Traceback" not in r.get_data(as_text=True)
+
+
+def test_repeat_submit_after_close_shows_the_receipt(app, world):
+    m, item, (code,) = world.ready(codes=1)
+    phone = app.test_client()
+    enter(phone, code)
+    reviewed = review(phone, item.id, {"n0": "yes"})
+    before = phone.get_cookie("ballot_session").value
+    receipt = receipt_of(phone.get(confirm(phone, item.id, reviewed).headers["Location"]))
+    world.close(item.id)
+    phone.set_cookie("ballot_session", before)
+    again = confirm(phone, item.id, reviewed)
+    assert again.status_code == 303 and receipt_of(phone.get(again.headers["Location"])) == receipt
