@@ -14,7 +14,7 @@ RUN apt-get update \
  && useradd --system --create-home ballot \
  && mkdir /data && chown ballot /data
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY ballot ballot
 COPY templates templates
 COPY static static

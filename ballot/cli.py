@@ -10,14 +10,18 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from . import audit, credentials, csvexport, meetingfile, units
+from ballot.documents import csvexport
+from ballot.documents.slips import SlipError, SlipSheet, render_slips
+from ballot.meetings import meetingfile, units
+from ballot.meetings.meetings import OperationError, name_gaps, open_item
+from ballot.meetings.users import UserError, create_user, new_password
+from ballot.storage import audit
+from ballot.storage.db import Database, LiveStoreMissing, keep_files_private, make_instance_private
+from ballot.storage.migrate import upgrade
+from ballot.storage.models import ROLE_LABELS, ROLES, Meeting, VoterGroup
+from ballot.voting import credentials
+
 from .config import SECRET_FILE, default_instance_path, load_settings
-from .db import Database, LiveStoreMissing, keep_files_private, make_instance_private
-from .meetings import OperationError, name_gaps, open_item
-from .migrate import upgrade
-from .models import ROLE_LABELS, ROLES, Meeting, VoterGroup
-from .slips import SlipError, SlipSheet, render_slips
-from .users import UserError, create_user, new_password
 
 CLI_ACTOR = audit.Actor("cli", "admin")
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -68,7 +72,7 @@ def init(instance):
 def _ensure_signing_key(settings):
     """The instance's first key, unless the database or the folder has one (an app server joining
     others adopts theirs); the new key, or None."""
-    from . import keyring, signing
+    from ballot.archive import keyring, signing
 
     database = Database(settings.database_url)
     try:
@@ -97,7 +101,7 @@ def keys():
 @keys.command("show", help="显示当前签名密钥的编号和指纹（供监票人在表决前记下）。")
 @instance_option
 def keys_show(instance):
-    from . import keyring
+    from ballot.archive import keyring
 
     settings = _settings(instance)
     database = Database(settings.database_url)
@@ -115,7 +119,7 @@ def keys_show(instance):
 def keys_rotate(instance):
     """Recorded in the database: every worker and app server signs with and shows the new key from
     its next request on, without a restart."""
-    from . import keyring
+    from ballot.archive import keyring
 
     settings = _settings(instance)
     database = Database(settings.database_url)
@@ -141,8 +145,10 @@ def keys_rotate(instance):
     help="已核对：姓名中有报告字库印不出的字，仍然导出（tally.json 保存原字，PDF 中该字可能为空框）",
 )
 def export_cmd(instance, meeting_id, folder, accept_unprintable):
-    from . import archive, keyring, reportfonts, signing
-    from .models import Meeting
+    from ballot.archive import build as archive
+    from ballot.archive import keyring, signing
+    from ballot.documents import reportfonts
+    from ballot.storage.models import Meeting
 
     settings = _settings(instance)
     database = Database(settings.database_url)
@@ -172,11 +178,12 @@ def export_cmd(instance, meeting_id, folder, accept_unprintable):
 )
 @click.option("--fingerprint", multiple=True, help="会前公布的密钥指纹（印在票码条和大屏上），与归档自带公钥核对")
 def verify_cmd(path, public_key, fingerprint):
-    from . import archive, signing
+    from ballot.archive import signing
+    from ballot.archive import verify as verifier
 
     try:
         keys = [signing.PublicKey.parse(p.read_text()) for p in public_key]
-        checks = archive.verify(archive.read(path), keys, list(fingerprint))
+        checks = verifier.verify(verifier.read(path), keys, list(fingerprint))
     except (signing.SigningError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     for c in checks:
@@ -240,7 +247,7 @@ def _create_admin(settings, username: str, password: str | None) -> str:
 @db.command("compact", help="完成结束表决后推迟的数据库整理（封存后清除存储痕迹）。")
 @instance_option
 def db_compact(instance):
-    from .sealing import compact_pending
+    from ballot.voting.sealing import compact_pending
 
     database = Database(_settings(instance).database_url)
     try:
@@ -356,8 +363,8 @@ def api_token():
 @click.option("--name", default="API", help="令牌用途，如“组织部干部系统”")
 @click.option("--unit", "unit_ref", default=None, help="令牌所属单位（只能看到该单位的会议）；默认该用户的单位")
 def api_token_create(instance, username, name, unit_ref):
-    from .apitokens import create_token
-    from .models import User
+    from ballot.meetings.apitokens import create_token
+    from ballot.storage.models import User
 
     database = Database(_settings(instance).database_url)
     try:
@@ -378,7 +385,7 @@ def api_token_create(instance, username, name, unit_ref):
 @instance_option
 @click.argument("token_id", type=int)
 def api_token_revoke(instance, token_id):
-    from .apitokens import revoke
+    from ballot.meetings.apitokens import revoke
 
     database = Database(_settings(instance).database_url)
     try:
@@ -394,7 +401,7 @@ def api_token_revoke(instance, token_id):
 @api_token.command("list", help="列出令牌（不含令牌本身）。")
 @instance_option
 def api_token_list(instance):
-    from .apitokens import tokens
+    from ballot.meetings.apitokens import tokens
 
     database = Database(_settings(instance).database_url)
     try:
@@ -447,7 +454,7 @@ def _issue(settings, database, meeting_id: int, group_name: str | None, count: i
 
 
 def _key_fingerprint(settings) -> str:
-    from . import keyring
+    from ballot.archive import keyring
 
     database = Database(settings.database_url)
     try:
@@ -530,7 +537,7 @@ def _write_codes_csv(path: Path, title: str, group: str, issued: list[str], base
 @instance_option
 @click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
 def backup(instance, destination):
-    from .backup import BackupError, backup_sqlite
+    from ballot.storage.backup import BackupError, backup_sqlite
 
     try:
         size = backup_sqlite(_settings(instance).database_url, destination)

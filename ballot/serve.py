@@ -72,9 +72,10 @@ def serve(instance_path: Path, host: str, port: int, workers: int, threads: int,
 
 def _finish_pending_compaction(instance_path: Path) -> None:
     """A close whose storage compaction was postponed (or cut short by a restart) is finished here."""
+    from ballot.storage.db import Database
+    from ballot.voting.sealing import compact_pending
+
     from .config import load_settings
-    from .db import Database
-    from .sealing import compact_pending
 
     database = Database(load_settings(instance_path).database_url)
     try:
@@ -86,9 +87,10 @@ def _finish_pending_compaction(instance_path: Path) -> None:
 def _record_signing_keys(instance_path: Path) -> None:
     """An instance whose keys are only files (made before keys were recorded in the database)
     gets them recorded once, so that every app server shows and uses the same current key."""
-    from . import keyring
+    from ballot.archive import keyring
+    from ballot.storage.db import Database
+
     from .config import load_settings
-    from .db import Database
 
     database = Database(load_settings(instance_path).database_url)
     try:

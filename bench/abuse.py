@@ -44,7 +44,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
@@ -52,12 +52,14 @@ from crashkit import Server  # noqa: E402
 from rawhttp import Client, Response  # noqa: E402
 from slowclients import run_slow_clients  # noqa: E402  (bench/: the slow-client attack)
 
-from ballot import apitokens, audit, credentials, meetingfile  # noqa: E402
 from ballot.config import Settings  # noqa: E402
-from ballot.db import Database  # noqa: E402
-from ballot.meetings import open_item, set_present  # noqa: E402
-from ballot.migrate import upgrade  # noqa: E402
-from ballot.users import create_user  # noqa: E402
+from ballot.meetings import apitokens, meetingfile  # noqa: E402
+from ballot.meetings.meetings import open_item, set_present  # noqa: E402
+from ballot.meetings.users import create_user  # noqa: E402
+from ballot.storage import audit  # noqa: E402
+from ballot.storage.db import Database  # noqa: E402
+from ballot.storage.migrate import upgrade  # noqa: E402
+from ballot.voting import credentials  # noqa: E402
 
 ACTOR = audit.Actor("abuse", "admin")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -609,11 +611,11 @@ def check_stored(settings: Settings, item_ids: list[int]) -> tuple[int, int, int
     Returns (ballots, invalid, recounts that differ or fail, items)."""
     from sqlalchemy import select
 
-    from ballot.archive import _same_result as same_result
-    from ballot.kinds import CastError, get_kind
-    from ballot.meetings import close_item, export_item, item_config, item_result
-    from ballot.models import Ballot, Item
-    from ballot.sealing import compact_pending
+    from ballot.archive.verify import _same_result as same_result
+    from ballot.counting.kinds import CastError, get_kind
+    from ballot.meetings.meetings import close_item, export_item, item_config, item_result
+    from ballot.storage.models import Ballot, Item
+    from ballot.voting.sealing import compact_pending
 
     db = Database(settings.database_url)
     ballots = invalid = differ = 0
@@ -688,18 +690,19 @@ def bomb_archive(megabytes: int = 25) -> tuple[bytes, bytes]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from ballot import archive, signing
+    from ballot.archive import signing
+    from ballot.archive import verify as verifier
 
     private = Ed25519PrivateKey.generate()
     raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     key = signing.SigningKey(signing.PublicKey(secrets.token_bytes(8), raw), private)
     count = megabytes * 1024 * 1024 // 3
     ballots = b'{"format":"ballot-archive/1","items":[' + b"{}," * count + b'{}],"meeting":1}'
-    receipts = archive.canonical({"items": [], "meeting": 1})
+    receipts = verifier.canonical({"items": [], "meeting": 1})
     log = b""
-    tally = archive.canonical(
+    tally = verifier.canonical(
         {
-            "format": archive.FORMAT,
+            "format": verifier.FORMAT,
             "software": {"name": "ballot", "version": "1"},
             "key": {"id": key.public.id_hex, "fingerprint": key.public.fingerprint},
             "meeting": {"id": 1, "title": "会议", "date": "2026-12-01", "location": "", "name_order": "姓氏笔画"},

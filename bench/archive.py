@@ -25,12 +25,17 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from ballot import archive, audit, meetingfile, report, reportfonts, signing  # noqa: E402
-from ballot.codes import new_id, new_receipt  # noqa: E402
-from ballot.db import Database  # noqa: E402
-from ballot.meetings import close_item, open_item, set_present  # noqa: E402
-from ballot.migrate import upgrade  # noqa: E402
-from ballot.models import Ballot, Meeting  # noqa: E402
+from ballot.archive import build as archive  # noqa: E402
+from ballot.archive import signing  # noqa: E402
+from ballot.archive import verify as verifier  # noqa: E402
+from ballot.documents import report, reportfonts  # noqa: E402
+from ballot.meetings import meetingfile  # noqa: E402
+from ballot.meetings.meetings import close_item, open_item, set_present  # noqa: E402
+from ballot.storage import audit  # noqa: E402
+from ballot.storage.db import Database  # noqa: E402
+from ballot.storage.migrate import upgrade  # noqa: E402
+from ballot.storage.models import Ballot, Meeting  # noqa: E402
+from ballot.voting.codes import new_id, new_receipt  # noqa: E402
 
 ACTOR = audit.Actor("bench", "admin")
 
@@ -80,7 +85,7 @@ def main() -> None:
         files = archive.build(s, s.get(Meeting, meeting_id), key)
     built = time.perf_counter() - start
     start = time.perf_counter()
-    checks = archive.verify(files, [key.public])
+    checks = verifier.verify(files, [key.public])
     verified = time.perf_counter() - start
     assert all(c.ok for c in checks), [c.line for c in checks if not c.ok]
     size = sum(len(v) for v in files.values())

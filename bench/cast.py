@@ -27,17 +27,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from rawhttp import Client  # noqa: E402
 from server import free_port, process_tree_cpu_seconds, running_server  # noqa: E402
 from slowclients import run_slow_clients  # noqa: E402
 
-from ballot import audit, credentials, meetingfile  # noqa: E402
 from ballot.config import Settings  # noqa: E402
-from ballot.db import Database  # noqa: E402
-from ballot.meetings import open_item  # noqa: E402
-from ballot.migrate import upgrade  # noqa: E402
+from ballot.meetings import meetingfile  # noqa: E402
+from ballot.meetings.meetings import open_item  # noqa: E402
+from ballot.storage import audit  # noqa: E402
+from ballot.storage.db import Database  # noqa: E402
+from ballot.storage.migrate import upgrade  # noqa: E402
+from ballot.voting import credentials  # noqa: E402
 
 ACTOR = audit.Actor("bench", "admin")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

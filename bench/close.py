@@ -34,16 +34,16 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from crashkit import Server, ThrowawayPostgres, _choices, prepare  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from ballot import audit  # noqa: E402
 from ballot.config import Settings  # noqa: E402
-from ballot.db import Database  # noqa: E402
-from ballot.meetings import close_item  # noqa: E402
-from ballot.sealing import compact_pending  # noqa: E402
+from ballot.meetings.meetings import close_item  # noqa: E402
+from ballot.storage import audit  # noqa: E402
+from ballot.storage.db import Database  # noqa: E402
+from ballot.voting.sealing import compact_pending  # noqa: E402
 
 ACTOR = audit.Actor("bench", "admin")
 RATE = 20  # casts per second into the other meeting

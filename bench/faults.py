@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from crashkit import Burst, Server, ThrowawayPostgres, close_and_check, prepare, run_crash, standard_actions  # noqa: E402
 

@@ -23,12 +23,15 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from ballot import audit, meetingfile, paperentry, paperforms  # noqa: E402
-from ballot.codes import new_id  # noqa: E402
-from ballot.db import Database  # noqa: E402
-from ballot.meetings import close_item, item_config, item_result, open_item, set_present  # noqa: E402
-from ballot.migrate import upgrade  # noqa: E402
-from ballot.models import Ballot, Item  # noqa: E402
+from ballot.documents import paperforms  # noqa: E402
+from ballot.meetings import meetingfile  # noqa: E402
+from ballot.meetings.meetings import close_item, item_config, item_result, open_item, set_present  # noqa: E402
+from ballot.paper import paperentry  # noqa: E402
+from ballot.storage import audit  # noqa: E402
+from ballot.storage.db import Database  # noqa: E402
+from ballot.storage.migrate import upgrade  # noqa: E402
+from ballot.storage.models import Ballot, Item  # noqa: E402
+from ballot.voting.codes import new_id  # noqa: E402
 
 CLERK = audit.Actor("bench-clerk", "clerk")
 TELLERS = (audit.Actor("teller1", "teller"), audit.Actor("teller2", "teller"))

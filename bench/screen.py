@@ -26,9 +26,9 @@ from cast import ACTOR, CHOICES, CSRF, THREADS, WORKERS, prepare  # noqa: E402
 from rawhttp import Client  # noqa: E402
 from server import running_server  # noqa: E402
 
-from ballot import screen  # noqa: E402
-from ballot.db import Database  # noqa: E402
-from ballot.models import Meeting, VoterGroup  # noqa: E402
+from ballot.live import screen  # noqa: E402
+from ballot.storage.db import Database  # noqa: E402
+from ballot.storage.models import Meeting, VoterGroup  # noqa: E402
 
 CAST = re.compile(r'id="cast">(\d+)<')
 

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from ballot import slips
-from ballot.codes import new_code
+from ballot.documents import slips
+from ballot.voting.codes import new_code
 
 
 def run(codes, sheet, path):

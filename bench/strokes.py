@@ -19,7 +19,7 @@ LOAD = """
 import resource, time
 t0 = time.perf_counter()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-from ballot import strokes
+from ballot.counting import strokes
 strokes.table()
 strokes._han_keys()
 print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
@@ -27,7 +27,7 @@ print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 
 
 def names(rng: random.Random) -> list[str]:
-    from ballot import strokes
+    from ballot.counting import strokes
 
     common = [c for c, d in strokes.table().items() if d.source == "o"]
     result = []
@@ -42,7 +42,7 @@ def main() -> None:
         float, subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, check=True).stdout.split()
     )
     print(f"stroke data: loaded in {load_s * 1000:.0f} ms (import + parse), +{load_kib / 1024:.1f} MiB RSS")
-    from ballot import strokes
+    from ballot.counting import strokes
 
     data = names(random.Random(2026))
     t0 = time.perf_counter()

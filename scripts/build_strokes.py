@@ -1,12 +1,12 @@
-"""Regenerate ballot/data/strokes.tsv, the stroke data behind 姓氏笔画 order.
+"""Regenerate ballot/counting/data/strokes.tsv, the stroke data behind 姓氏笔画 order.
 
 Run once by a maintainer (the app itself needs neither Node nor network):
 
     apt-get install unicode-data        # Unihan, for the 通用规范汉字表 list and stroke counts
     python scripts/build_strokes.py     # fetches the npm/PyPI sources into build/stroke-sources/
 
-Sources, in order of precedence (see ballot/data/STROKES.md for versions and licences):
-  m  ballot/data/strokes_manual.tsv - sequences entered by hand, each citing its source
+Sources, in order of precedence (see ballot/counting/data/STROKES.md for versions and licences):
+  m  ballot/counting/data/strokes_manual.tsv - sequences entered by hand, each citing its source
   o  cnchar-order 3.2.6 (MIT)       - stroke-form sequences of 6,939 simplified characters
   t  cnchar-trad 3.2.6 (MIT)        - the same for 2,611 traditional characters
   d  derived                        - a left|right or top/bottom character of 通用规范汉字表 missing
@@ -34,9 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "stroke-sources"
-OUT = ROOT / "ballot" / "data" / "strokes.tsv"
-SIMPLIFIED = ROOT / "ballot" / "data" / "simplified.tsv"
-MANUAL = ROOT / "ballot" / "data" / "strokes_manual.tsv"
+OUT = ROOT / "ballot" / "counting" / "data" / "strokes.tsv"
+SIMPLIFIED = ROOT / "ballot" / "counting" / "data" / "simplified.tsv"
+MANUAL = ROOT / "ballot" / "counting" / "data" / "strokes_manual.tsv"
 UNIHAN = Path("/usr/share/unicode")
 NPM = {"cnchar-order": "3.2.6", "cnchar-trad": "3.2.6"}
 DECOMP = ("cjk-semantic-split", "0.6.0")

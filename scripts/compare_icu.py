@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/compare_icu.py
 
-Prints, for every published list in tests/data/stroke_lists (or the directory given), whether
+Prints, for every published list in tests/unit/data/stroke_lists (or the directory given), whether
 each order reproduces it, and over the 8,105 characters of 通用规范汉字表 (those with data) how
 often ICU's order of two characters differs from ours, split by cause.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import icu
 
-from ballot import strokes
+from ballot.counting import strokes
 
-LISTS = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "tests/data/stroke_lists"
+LISTS = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "tests/unit/data/stroke_lists"
 
 
 def read_list(path: Path) -> tuple[list[str], str]:

@@ -6,25 +6,30 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from ballot import audit, credentials, meetingfile
 from ballot.config import Settings
-from ballot.db import Database
-from ballot.meetings import close_item, open_item, set_present
-from ballot.migrate import upgrade
-from ballot.models import Meeting
-from ballot.sealing import compact_pending
-from ballot.users import create_user
+from ballot.meetings import meetingfile
+from ballot.meetings.meetings import close_item, open_item, set_present
+from ballot.meetings.users import create_user
+from ballot.storage import audit
+from ballot.storage.db import Database
+from ballot.storage.migrate import upgrade
+from ballot.storage.models import Meeting
+from ballot.voting import credentials
+from ballot.voting.sealing import compact_pending
 from ballot.web import create_app
 
 PG_URL = os.environ.get("BALLOT_TEST_PG_URL")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+# the helpers the tests share (voting, httpvoter, server, crashkit), importable by name as before
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 ACTOR = audit.Actor("tester", "admin")
 PASSWORD = "correct-horse-battery"
 
@@ -161,13 +166,13 @@ nominees = [{names}]
 
     def codes(self, group_id: int, count: int) -> list[str]:
         with self.db.write() as s:
-            from ballot.models import VoterGroup
+            from ballot.storage.models import VoterGroup
 
             group = s.get(VoterGroup, group_id)
             return credentials.issue_codes(s, self.settings.derived_key("credential"), group, count, ACTOR)
 
     def present(self, group_id: int, present: int) -> None:
-        from ballot.models import VoterGroup
+        from ballot.storage.models import VoterGroup
 
         with self.db.write() as s:
             set_present(s, ACTOR, s.get(VoterGroup, group_id), present)

@@ -15,10 +15,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from ballot.storage.db import Database, storage_failure
+from ballot.voting.ratelimit import FailureLimiter
+
 from ..assets import asset_dir
 from ..config import Settings, load_settings
-from ..db import Database, storage_failure
-from ..ratelimit import FailureLimiter
 from .sessions import EncryptedCookieSessionInterface
 
 csrf = CSRFProtect()
@@ -140,13 +141,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     csrf.init_app(app)
 
-    from . import admin, adminpaper, api, screen, verifypage, vote  # noqa: F401  (adminpaper adds routes to admin.bp)
+    from ballot.web import screen, verifypage
+    from ballot.web.api import api
+    from ballot.web.staff import account, codes, common, conduct, items, meetings, people, results
+    from ballot.web.staff import paper as staff_paper
+    from ballot.web.voter import vote
+
+    # the staff pages share one blueprint, `admin` (common.bp): each module adds its routes to it
+    # as it is imported, so all are imported here, before the blueprint is registered
+    staff_modules = (account, meetings, codes, items, conduct, results, people, staff_paper)
+    assert all(module.bp is common.bp for module in staff_modules)
 
     screen.install(app, app.extensions["ballot.db"], settings)
     app.register_blueprint(vote.bp)
     app.register_blueprint(screen.bp)
     app.register_blueprint(verifypage.bp)
-    app.register_blueprint(admin.bp)
+    app.register_blueprint(common.bp)
     csrf.exempt(api.bp)  # bearer tokens and codes, no cookies: CSRF does not apply
     app.register_blueprint(api.bp)
     _refuse_control_characters(app)
@@ -182,7 +192,7 @@ def _install_error_pages(app: Flask) -> None:
     def page(code: int, message: str | None = None):
         title, text = ERROR_TEXT.get(code, ERROR_TEXT[500])
         if request.path.startswith("/api/"):
-            from .api import error_response
+            from ballot.web.api.api import error_response
 
             return error_response(code, API_CODES.get(code, "error"), message or f"{title}：{text}")
         page_html = render_template(

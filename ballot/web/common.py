@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import current_app, render_template, request
 
+from ballot.storage.db import Database
+from ballot.voting.ratelimit import FailureLimiter
+
 from ..config import Settings
-from ..db import Database
-from ..ratelimit import FailureLimiter
 
 
 def db() -> Database:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
 
-from .. import screen, webfont
-from ..meetings import name_texts
-from ..models import Meeting
+from ballot.documents import webfont
+from ballot.live import screen
+from ballot.meetings.meetings import name_texts
+from ballot.storage.models import Meeting
+
 from .common import db, message_page, settings
 from .screenhub import ScreenHub, TooBusy
 
@@ -19,7 +21,7 @@ def hub() -> ScreenHub:
 
 
 def install(app, database, settings) -> None:
-    from .. import keyring
+    from ballot.archive import keyring
 
     def render(state: dict) -> str:
         with app.app_context():
@@ -49,7 +51,7 @@ def page(key: str):
             return message_page("投屏链接无效", "该投屏链接不存在或已作废，请向会务人员索取新的链接。", 404)
         title = meeting.title
         meeting_id = meeting.id
-        from ..units import several, unit_name
+        from ballot.meetings.units import several, unit_name
 
         if several(s):  # which unit's screen this is, in the tab title too
             title = f"{unit_name(s, meeting.unit_id)} · {title}"

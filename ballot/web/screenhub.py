@@ -30,11 +30,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import screen
-from ..casting import SCREEN_CHANNEL
+from ballot.archive.signing import PublicKey
+from ballot.live import screen
+from ballot.storage.models import Item, Meeting, ScreenLease
+from ballot.voting.casting import SCREEN_CHANNEL
+
 from ..clock import utcnow
-from ..models import Item, Meeting, ScreenLease
-from ..signing import PublicKey
 
 log = logging.getLogger("ballot")
 POLL_SECONDS = 0.25

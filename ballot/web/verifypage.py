@@ -2,9 +2,9 @@
 
 Anyone may upload, so the check is bounded: the zip at most MAX_UPLOAD, its files together at most
 MAX_UNPACKED unpacked (the archive of 10 items × 3,000 ballots unpacks to ~4 MB; `ballot verify` allows
-archive.MAX_UNPACKED), nothing read beyond tally.json and its signature unless the signing key is
+verifier.MAX_UNPACKED), nothing read beyond tally.json and its signature unless the signing key is
 trusted, no file parsed unless it is the one the signed tally.json names, and none whose parse
-would take more than PARSE_BUDGET of memory (archive.parse_cost)."""
+would take more than PARSE_BUDGET of memory (verifier.parse_cost)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import archive, keyring, signing
+from ballot.archive import keyring, signing
+from ballot.archive import verify as verifier
+
 from .common import db
 
 bp = Blueprint("verify", __name__)
@@ -43,17 +45,17 @@ def verify():
                 with db().read() as s:  # the keys every app server knows, rotated ones included
                     keys = keyring.public_keys(s, Path(current_app.instance_path))
             if upload and upload.filename:
-                checks = archive.verify(
-                    archive.read(_read(upload), limit=MAX_UNPACKED),
+                checks = verifier.verify(
+                    verifier.read(_read(upload), limit=MAX_UNPACKED),
                     keys,
                     [fingerprint] if fingerprint else [],
                     require_trusted=True,
                     parse_budget=PARSE_BUDGET,
                 )
             elif tally and tally.filename and signature and signature.filename:
-                tally_bytes = _read(tally, archive.SMALL_FILES["tally.json"])
-                signature_bytes = _read(signature, archive.SMALL_FILES["tally.json.minisig"])
-                checks = archive.verify_report(tally_bytes, signature_bytes, keys, PARSE_BUDGET)
+                tally_bytes = _read(tally, verifier.SMALL_FILES["tally.json"])
+                signature_bytes = _read(signature, verifier.SMALL_FILES["tally.json.minisig"])
+                checks = verifier.verify_report(tally_bytes, signature_bytes, keys, PARSE_BUDGET)
                 signature_only = True
             else:
                 raise ValueError("请选择归档 zip 文件，或同时选择 tally.json 与 tally.json.minisig")

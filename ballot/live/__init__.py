@@ -1,0 +1,1 @@
+"""What a live meeting shows while voting runs: the projector screen's state."""

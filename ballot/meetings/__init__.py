@@ -1,0 +1,1 @@
+"""Meeting services: setting a meeting up, conducting its sittings, its units, users and tokens."""

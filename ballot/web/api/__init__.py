@@ -1,0 +1,1 @@
+"""The JSON API for other systems, and its OpenAPI description."""

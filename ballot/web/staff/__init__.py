@@ -1,0 +1,1 @@
+"""Staff pages: meetings, groups and codes, items, conduct, results, users, audit."""

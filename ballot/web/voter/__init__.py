@@ -1,0 +1,1 @@
+"""The voter's pages: entering a code, the ballot, the receipt."""
