@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from . import __version__, audit, credentials, paperentry, report, reportfonts, signing, strokes, units, workbook
 from .clock import utcnow
+from .errors import Refused
 from .export import recount
 from .kinds import get_kind
 from .meetings import OperationError, export_item, item_config, item_counts, item_result
@@ -231,7 +232,7 @@ SMALL_FILES = {"tally.json": 4 * 1024 * 1024, "tally.json.minisig": 4096, "repor
 _CHUNK = 1024 * 1024
 
 
-class ArchiveError(ValueError):
+class ArchiveError(Refused, ValueError):
     """The file is not a readable archive; the message is Chinese."""
 
 

@@ -16,9 +16,10 @@ import sqlite3
 from pathlib import Path
 
 from .db import LIVE_SCHEMA, LIVE_SUFFIX, Database
+from .errors import Refused
 
 
-class BackupError(RuntimeError):
+class BackupError(Refused, RuntimeError):
     pass
 
 

@@ -8,13 +8,14 @@ from sqlalchemy.orm import Session
 from . import audit
 from .clock import utcnow
 from .codes import code_hash, new_code, new_id, normalize_code
+from .errors import Refused
 from .models import Credential, IssueBatch, Item, ItemGroup, VoterGroup
 from .sealing import spent_credentials
 
 MAX_BATCH = 5000
 
 
-class IssueError(ValueError):
+class IssueError(Refused, ValueError):
     pass
 
 

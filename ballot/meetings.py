@@ -7,7 +7,6 @@ and chair action appends to the audit log in the same transaction.
 from __future__ import annotations
 
 import json
-import re
 from fractions import Fraction
 from typing import Mapping
 
@@ -18,6 +17,7 @@ from . import audit, numbers, strokes
 from .casting import lock_item, locked
 from .clock import utcnow
 from .credentials import groups_with_codes, issued_count
+from .errors import CONTROL, OperationError
 from .kinds import BallotData, Counts, KindConfigError, get_kind
 from .models import Item, ItemGroup, LiveTally, Meeting, VoterGroup
 from .sealing import item_ballots, seal_item
@@ -26,16 +26,10 @@ MAX_EXPECTED = 100_000
 STATUS_LABELS = {"draft": "未开始", "open": "表决中", "closed": "已结束", "withdrawn": "已撤回"}
 
 
-class OperationError(ValueError):
-    """A refused operation; the message is Chinese and says what to do instead."""
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
 
 def _clean(text, what: str, limit: int, required: bool = True) -> str:
     value = str(text or "").strip()
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise OperationError(f"{what}含有不可见的控制字符，请重新输入")
     if required and not value:
         raise OperationError(f"{what}不能为空")

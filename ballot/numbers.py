@@ -16,6 +16,8 @@ import math
 import re
 from fractions import Fraction
 
+from .errors import Refused
+
 MAX_WHOLE_DIGITS = 12  # far beyond any count, score or weight the service uses
 MAX_DECIMALS = 6
 MAX_CHARS = 2 * MAX_WHOLE_DIGITS + MAX_DECIMALS + 4  # "-123….123456/…" at the longest; checked before any regex
@@ -27,7 +29,7 @@ _INTEGER = re.compile(rf"-?[0-9]{{1,{MAX_WHOLE_DIGITS}}}")
 _LIMIT = 10**MAX_WHOLE_DIGITS
 
 
-class NumberError(ValueError):
+class NumberError(Refused, ValueError):
     """Text that is not a short plain number; the message is Chinese and names the field."""
 
 

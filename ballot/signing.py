@@ -25,11 +25,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .errors import Refused
+
 PASSPHRASE_ENV = "BALLOT_SIGNING_PASSPHRASE"
 KEY_DIR = "signing"
 
 
-class SigningError(Exception):
+class SigningError(Refused):
     """A problem with a key or a signature; the message is Chinese."""
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .clock import utcnow
+from .errors import Refused
 from .models import (
     MEETING_ROLES,
     ROLE_LABELS,
@@ -53,7 +54,7 @@ class NotVisible(LookupError):
     """The object does not exist, or the caller may not know that it does (answered as 404)."""
 
 
-class UnitError(ValueError):
+class UnitError(Refused, ValueError):
     pass
 
 

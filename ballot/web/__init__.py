@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from werkzeug.routing import IntegerConverter
 from ..assets import asset_dir
 from ..config import Settings, load_settings
 from ..db import Database, storage_failure
+from ..errors import CONTROL, MAX_ID
 from ..ratelimit import FailureLimiter
 from .sessions import EncryptedCookieSessionInterface
 
@@ -43,7 +43,7 @@ class IdConverter(IntegerConverter):
     """Database ids: a number too large for the column is simply not found (404), never a 500."""
 
     def __init__(self, map, *args, **kwargs):
-        super().__init__(map, max=2**31 - 1)
+        super().__init__(map, max=MAX_ID)
 
 
 API_CODES = {
@@ -205,7 +205,6 @@ def _install_error_pages(app: Flask) -> None:
         return page(503 if isinstance(exc, (DBAPIError, sqlite3.Error)) else 500)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _refuse_control_characters(app: Flask) -> None:
@@ -214,7 +213,7 @@ def _refuse_control_characters(app: Flask) -> None:
     @app.before_request
     def check():
         values = list(request.args.values()) + (list(request.form.values()) if request.method == "POST" else [])
-        if any(_CONTROL.search(v) for v in values):
+        if any(CONTROL.search(v) for v in values):
             abort(400)
 
 

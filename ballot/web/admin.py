@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import time
+from contextlib import contextmanager
 from functools import wraps
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ from ..apitokens import create_token
 from ..apitokens import revoke as revoke_token
 from ..apitokens import tokens as list_tokens
 from ..clock import utcnow
+from ..errors import Refused
 from ..kinds import KINDS, ORDERS, order_of
 from ..meetings import (
     STATUS_LABELS,
@@ -76,7 +78,7 @@ from ..models import (
 from ..publicurl import voting_base_url
 from ..rules import COMPARATORS, DENOMINATORS, PRESETS
 from ..sealing import compact_pending
-from ..slips import PER_PAGE, SlipError, SlipSheet, check_sheet, qr_svg, stream_slips
+from ..slips import PER_PAGE, SlipSheet, check_sheet, qr_svg, stream_slips
 from ..users import (
     UserError,
     authenticate,
@@ -296,23 +298,37 @@ def _refuse(exc: Exception, back: str):
     return message_page("操作未完成", str(exc), 400, back=back)
 
 
+@contextmanager
+def writing(back: str):
+    """A staff action's write transaction: a refusal inside rolls it back and shows its message
+    with a link to `back` (through the handler below), so no view catches refusals itself."""
+    try:
+        with db().write() as s:
+            yield s
+    except Refused as exc:
+        exc.back = back
+        raise
+
+
+@bp.errorhandler(Refused)
+def refused(exc: Refused):
+    return _refuse(exc, getattr(exc, "back", None) or request.referrer or url_for("admin.home"))
+
+
 @bp.post("/meetings")
 @require("prepare")
 def new_meeting():
-    try:
-        with db().write() as s:
-            f = request.form
-            m = create_meeting(
-                s,
-                actor(),
-                f.get("title"),
-                f.get("date", ""),
-                f.get("location", ""),
-                f.get("same_surname"),
-                _chosen_unit(s),
-            )
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.home"))
+    with writing(url_for("admin.home")) as s:
+        f = request.form
+        m = create_meeting(
+            s,
+            actor(),
+            f.get("title"),
+            f.get("date", ""),
+            f.get("location", ""),
+            f.get("same_surname"),
+            _chosen_unit(s),
+        )
     return _done(m.id, "会议已创建，请添加表决组和议题。")
 
 
@@ -393,11 +409,8 @@ def screen_key_revoke(meeting_id: int):
 def screen_show(meeting_id: int):
     """The chair puts an item on the screen, and reveals or hides its result."""
     back = request.referrer or url_for("admin.console", meeting_id=meeting_id)
-    try:
-        with db().write() as s:
-            screen.show(s, actor(), _get(s, Meeting, meeting_id), _form_id("item"), request.form.get("reveal") == "1")
-    except OperationError as exc:
-        return _refuse(exc, back)
+    with writing(back) as s:
+        screen.show(s, actor(), _get(s, Meeting, meeting_id), _form_id("item"), request.form.get("reveal") == "1")
     return redirect(back, code=303)
 
 
@@ -442,13 +455,10 @@ def turnout_json(meeting_id: int):
 @bp.post("/meetings/<id:meeting_id>/name-order")
 @require("prepare")
 def name_order(meeting_id: int):
-    try:
-        with db().write() as s:
-            m = _get(s, Meeting, meeting_id)
-            kept = set_same_surname(s, actor(), m, request.form.get("same_surname"))
-            rule = strokes.rule_text(m.single_given_first)
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+        m = _get(s, Meeting, meeting_id)
+        kept = set_same_surname(s, actor(), m, request.form.get("same_surname"))
+        rule = strokes.rule_text(m.single_given_first)
     note = f"人选现{rule}。"
     if kept:
         note += f"已冻结的议题保持原顺序：{'、'.join(kept)}。"
@@ -542,17 +552,14 @@ def meeting_roles(meeting_id: int):
     """Name (or un-name) a chair, 监票人 or 计票人 for this meeting alone; audited."""
     back = url_for("admin.meeting", meeting_id=meeting_id) + "#roles"
     role = request.form.get("role", "")
-    try:
-        with db().write() as s:
-            m = _get(s, Meeting, meeting_id)
-            if request.form.get("action") == "remove":
-                units.unname_for_meeting(s, actor(), m, _form_id("user"), role)
-                note = f"已取消本会议的{ROLE_LABELS.get(role, '')}指定。"
-            else:
-                user = units.name_for_meeting(s, actor(), m, _form_id("user"), role)
-                note = f"已指定“{user.username}”为本会议的{ROLE_LABELS[role]}。"
-    except units.UnitError as exc:
-        return _refuse(exc, back)
+    with writing(back) as s:
+        m = _get(s, Meeting, meeting_id)
+        if request.form.get("action") == "remove":
+            units.unname_for_meeting(s, actor(), m, _form_id("user"), role)
+            note = f"已取消本会议的{ROLE_LABELS.get(role, '')}指定。"
+        else:
+            user = units.name_for_meeting(s, actor(), m, _form_id("user"), role)
+            note = f"已指定“{user.username}”为本会议的{ROLE_LABELS[role]}。"
     session["flash"] = note
     return redirect(back, code=303)
 
@@ -560,37 +567,28 @@ def meeting_roles(meeting_id: int):
 @bp.post("/meetings/<id:meeting_id>/groups")
 @require("prepare")
 def new_group(meeting_id: int):
-    try:
-        with db().write() as s:
-            add_group(s, actor(), _get(s, Meeting, meeting_id), request.form.get("name"), request.form.get("expected"))
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+        add_group(s, actor(), _get(s, Meeting, meeting_id), request.form.get("name"), request.form.get("expected"))
     return _done(meeting_id)
 
 
 @bp.post("/groups/<id:group_id>")
 @require("prepare")
 def edit_group(group_id: int):
-    try:
-        with db().write() as s:
-            group = _get(s, VoterGroup, group_id)
-            meeting_id = group.meeting_id
-            update_group(s, actor(), group, request.form.get("name"), request.form.get("expected"))
-    except OperationError as exc:
-        return _refuse(exc, request.referrer or url_for("admin.home"))
+    with writing(request.referrer or url_for("admin.home")) as s:
+        group = _get(s, VoterGroup, group_id)
+        meeting_id = group.meeting_id
+        update_group(s, actor(), group, request.form.get("name"), request.form.get("expected"))
     return _done(meeting_id)
 
 
 @bp.post("/groups/<id:group_id>/present")
 @require("conduct")
 def group_present(group_id: int):
-    try:
-        with db().write() as s:
-            group = _get(s, VoterGroup, group_id)
-            meeting_id = group.meeting_id
-            set_present(s, actor(), group, request.form.get("present", ""))
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.home"))
+    with writing(url_for("admin.home")) as s:
+        group = _get(s, VoterGroup, group_id)
+        meeting_id = group.meeting_id
+        set_present(s, actor(), group, request.form.get("present", ""))
     return _done(meeting_id, "实到人数已录入。")
 
 
@@ -601,14 +599,11 @@ def issue(group_id: int):
         count = int(request.form.get("count", ""))
     except ValueError:
         return _refuse(OperationError("签发数量须为整数"), url_for("admin.home"))
-    try:
-        with db().write() as s:
-            group = _get(s, VoterGroup, group_id)
-            meeting = group.meeting
-            codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, actor())
-            meta = {"meeting": meeting.title, "group": group.name, "meeting_id": meeting.id}
-    except (OperationError, credentials.IssueError) as exc:
-        return _refuse(exc, url_for("admin.home"))
+    with writing(url_for("admin.home")) as s:
+        group = _get(s, VoterGroup, group_id)
+        meeting = group.meeting
+        codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, actor())
+        meta = {"meeting": meeting.title, "group": group.name, "meeting_id": meeting.id}
     # The codes exist in clear only in this response: nothing on the server can show them again.
     base = request.host_url.rstrip("/")
     rows = [(i, code, f"{base}/v/{code}") for i, code in enumerate(codes, start=1)]
@@ -632,14 +627,11 @@ def issue(group_id: int):
 @bp.post("/meetings/<id:meeting_id>/void")
 @require("prepare")
 def void(meeting_id: int):
-    try:
-        with db().write() as s:
-            _get(s, Meeting, meeting_id)
-            credentials.void_code(
-                s, settings().derived_key("credential"), meeting_id, request.form.get("code", "")[:64], actor()
-            )
-    except credentials.IssueError as exc:
-        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+        _get(s, Meeting, meeting_id)
+        credentials.void_code(
+            s, settings().derived_key("credential"), meeting_id, request.form.get("code", "")[:64], actor()
+        )
     return _done(meeting_id, "票码已作废，不能再用于投票（作废记录保留）。")
 
 
@@ -660,34 +652,31 @@ def slips_pdf(group_id: int):
     if not re.fullmatch(r"[0-9a-f]{32}", token):
         token = secrets.token_hex(16)
     base_url, _warnings = voting_base_url(request.host_url)
-    try:
-        with db().write() as s:
-            group = _get(s, VoterGroup, group_id)
-            meeting = group.meeting
-            meeting_id = meeting.id
-            keys = keyring.public_keys(s, settings().instance_path)
-            sheet = SlipSheet(
-                meeting.title, group.name, meeting.date, base_url, wifi, keys[0].fingerprint if keys else ""
+    with writing(url_for("admin.home")) as s:
+        group = _get(s, VoterGroup, group_id)
+        meeting = group.meeting
+        meeting_id = meeting.id
+        keys = keyring.public_keys(s, settings().instance_path)
+        sheet = SlipSheet(
+            meeting.title, group.name, meeting.date, base_url, wifi, keys[0].fingerprint if keys else ""
+        )
+        check_sheet(sheet)  # before any code exists: a sheet that cannot print issues nothing
+        if s.get(SlipJob, token) is not None:
+            token = secrets.token_hex(16)
+        codes, batch_id = credentials.issue_codes_batch(
+            s, settings().derived_key("credential"), group, count, actor()
+        )
+        s.add(
+            SlipJob(
+                token=token,
+                group_id=group.id,
+                pages_total=(count + PER_PAGE - 1) // PER_PAGE,
+                pages_done=0,
+                status="running",
+                created_at=utcnow(),
+                updated_at=utcnow(),
             )
-            check_sheet(sheet)  # before any code exists: a sheet that cannot print issues nothing
-            if s.get(SlipJob, token) is not None:
-                token = secrets.token_hex(16)
-            codes, batch_id = credentials.issue_codes_batch(
-                s, settings().derived_key("credential"), group, count, actor()
-            )
-            s.add(
-                SlipJob(
-                    token=token,
-                    group_id=group.id,
-                    pages_total=(count + PER_PAGE - 1) // PER_PAGE,
-                    pages_done=0,
-                    status="running",
-                    created_at=utcnow(),
-                    updated_at=utcnow(),
-                )
-            )
-    except (OperationError, credentials.IssueError, SlipError) as exc:
-        return _refuse(exc, url_for("admin.home"))
+        )
     who = actor()
 
     def progress(done: int, total: int) -> None:
@@ -855,14 +844,11 @@ def withdraw(item_id: int):
         meeting_id = item.meeting_id
     if request.method == "GET":
         return render_template("admin/withdraw.html", item=item)
-    try:
-        with db().write() as s:
-            new = withdraw_item(
-                s, actor(), _get(s, Item, item_id), request.form.get("reason"), request.form.get("correction") == "1"
-            )
-            new_id = new.id if new else None
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.withdraw", item_id=item_id))
+    with writing(url_for("admin.withdraw", item_id=item_id)) as s:
+        new = withdraw_item(
+            s, actor(), _get(s, Item, item_id), request.form.get("reason"), request.form.get("correction") == "1"
+        )
+        new_id = new.id if new else None
     if new_id:
         session["flash"] = "原议题已撤回，已新建更正议题，请修改后使用。"
         return redirect(url_for("admin.edit_item", item_id=new_id), code=303)
@@ -873,12 +859,9 @@ def withdraw(item_id: int):
 @require("conduct")
 def open_(item_id: int):
     group_id = _form_id("group")
-    try:
-        with db().write() as s:
-            item = open_item(s, actor(), item_id, group_id)
-            meeting_id = item.meeting_id
-    except OperationError as exc:
-        return _refuse(exc, request.referrer or url_for("admin.home"))
+    with writing(request.referrer or url_for("admin.home")) as s:
+        item = open_item(s, actor(), item_id, group_id)
+        meeting_id = item.meeting_id
     return _done(meeting_id, "该表决组已开始表决。" if group_id else "已开始表决。")
 
 
@@ -898,12 +881,9 @@ def close(item_id: int):
         )
     if request.form.get("confirm") != "1":
         return _refuse(OperationError("请勾选确认后再结束表决"), url_for("admin.close", item_id=item_id))
-    try:
-        with db().write() as s:
-            witnesses = parse_witnesses(request.form.get("scrutineers", ""), request.form.get("tellers", ""))
-            closed = close_item(s, actor(), item_id, group_id, witnesses).status == "closed"
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.meeting", meeting_id=item.meeting_id))
+    with writing(url_for("admin.meeting", meeting_id=item.meeting_id)) as s:
+        witnesses = parse_witnesses(request.form.get("scrutineers", ""), request.form.get("tellers", ""))
+        closed = close_item(s, actor(), item_id, group_id, witnesses).status == "closed"
     if not closed:
         return _done(item.meeting_id, f"“{group_name}”已结束表决；所有表决组结束后计算综合结果。")
     if not (compaction := compact_pending(db())):
@@ -948,12 +928,9 @@ def next_round_(item_id: int):
     for key, text in request.form.items():
         if key.startswith("post:"):
             edited[key[5:]] = [line for line in text.splitlines() if line.strip()]
-    try:
-        with db().write() as s:
-            new = next_round(s, actor(), _get(s, Item, item_id), edited or None)
-            meeting_id, title = new.meeting_id, new.title
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.result", item_id=item_id))
+    with writing(url_for("admin.result", item_id=item_id)) as s:
+        new = next_round(s, actor(), _get(s, Item, item_id), edited or None)
+        meeting_id, title = new.meeting_id, new.title
     return _done(meeting_id, f"已创建“{title}”，请开始表决。")
 
 
@@ -970,11 +947,8 @@ def merges_(item_id: int):
         merges.append({"from": str(source), "to": str(target)})
     if not merges:
         return _refuse(OperationError("请勾选要合并的写法"), url_for("admin.result", item_id=item_id))
-    try:
-        with db().write() as s:
-            confirm_merges(s, actor(), _get(s, Item, item_id), merges)
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.result", item_id=item_id))
+    with writing(url_for("admin.result", item_id=item_id)) as s:
+        confirm_merges(s, actor(), _get(s, Item, item_id), merges)
     session["flash"] = f"已合并 {len(merges)} 种写法。"
     return redirect(url_for("admin.result", item_id=item_id), code=303)
 
@@ -1164,11 +1138,8 @@ def units_page():
 @bp.post("/units/<id:unit_id>")
 @require("manage_users")
 def unit_rename(unit_id: int):
-    try:
-        with db().write() as s:
-            _require_root_admin(s)
-            units.rename_unit(s, actor(), _get(s, Unit, unit_id), request.form.get("name"))
-    except units.UnitError as exc:
-        return _refuse(exc, url_for("admin.units_page"))
+    with writing(url_for("admin.units_page")) as s:
+        _require_root_admin(s)
+        units.rename_unit(s, actor(), _get(s, Unit, unit_id), request.form.get("name"))
     session["flash"] = "单位名称已修改。"
     return redirect(url_for("admin.units_page"), code=303)

@@ -11,7 +11,7 @@ from .. import paper, paperentry, paperforms
 from ..meetings import OperationError, item_config, item_group_ids
 from ..models import Item, PaperBatch, VoterGroup
 from ..sealing import compact_pending
-from .admin import _get, _refuse, actor, bp, may_here, require
+from .admin import _get, _refuse, actor, bp, may_here, require, writing
 from .common import db
 
 MAX_COPIES_TYPED = 6  # digits: anything longer is not a number of sheets to print
@@ -126,11 +126,8 @@ def paper_new_batch(item_id: int):
 @bp.post("/paper-batches/<id:batch_id>/delete")
 @require("enter_paper")
 def paper_delete_batch(batch_id: int):
-    try:
-        with db().write() as s:
-            item_id = paperentry.delete_empty_batch(s, actor(), batch_id)
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.home"))
+    with writing(url_for("admin.home")) as s:
+        item_id = paperentry.delete_empty_batch(s, actor(), batch_id)
     return _back(item_id, "已删除空的一叠")
 
 
@@ -232,22 +229,16 @@ def paper_settle(batch_id: int):
 @require("settle_paper")
 def paper_send_back(batch_id: int):
     """Both entries discarded: the stack is entered again by two 计票人."""
-    try:
-        with db().write() as s:
-            batch = paperentry.send_back(s, actor(), batch_id)
-            item_id = batch.item_id
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.paper_settle", batch_id=batch_id))
+    with writing(url_for("admin.paper_settle", batch_id=batch_id)) as s:
+        batch = paperentry.send_back(s, actor(), batch_id)
+        item_id = batch.item_id
     return _back(item_id, "已退回：两次录入均已作废，请两名计票人重新录入这一叠")
 
 
 @bp.post("/items/<id:item_id>/paper/done")
 @require("settle_paper")
 def paper_done(item_id: int):
-    try:
-        with db().write() as s:
-            paperentry.finish(s, actor(), item_id)
-    except OperationError as exc:
-        return _refuse(exc, url_for("admin.paper_page", item_id=item_id))
+    with writing(url_for("admin.paper_page", item_id=item_id)) as s:
+        paperentry.finish(s, actor(), item_id)
     compact_pending(db())  # as after a close; postponed (and retried later) if the database is busy
     return _back(item_id, "已确认纸质票全部录入，结果可以确认")
