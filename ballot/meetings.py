@@ -40,7 +40,7 @@ def _clean(text, what: str, limit: int, required: bool = True) -> str:
 
 def _count(value, what: str, low: int = 0, high: int = MAX_EXPECTED) -> int:
     try:  # form and length before converting (numbers.py)
-        number = numbers.integer(value, what, -MAX_EXPECTED, MAX_EXPECTED)
+        number = numbers.parse_int(value, what, -MAX_EXPECTED, MAX_EXPECTED)
     except numbers.NumberError:
         raise OperationError(f"{what}须为整数") from None
     if not low <= number <= high:
@@ -259,7 +259,7 @@ def _live_option(raw, batch) -> dict | None:
         raise KindConfigError("live（大屏实时显示各人选票数）须为 true 或 false")
     if batch in (None, ""):
         batch = LIVE_BATCH
-    batch = numbers.integer(batch, "live_batch（每批最少票数）", 2, 1000, error=KindConfigError)
+    batch = numbers.parse_int(batch, "live_batch（每批最少票数）", 2, 1000, error=KindConfigError)
     return {"batch": batch, "min_seconds": LIVE_MIN_SECONDS}
 
 

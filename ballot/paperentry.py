@@ -32,17 +32,17 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, paper
+from . import audit, numbers, paper
 from .casting import lock_item, locked
 from .clock import utcnow
 from .codes import new_id
 from .kinds import INVALID_REASONS
 from .meetings import OperationError, changed, item_config
 from .models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry, VoterGroup
+from .numbers import valid_id
 from .users import may
 
 MAX_SHEETS = 2000  # one stack; a hall's paper is entered in many batches
-MAX_ID = 2**31 - 1  # database ids (and anything typed as one) fit a 32-bit column
 MAX_ISSUED = 100000
 # the 监票人's choice for one differing sheet (how it is recorded in the audit log)
 CHOICES = {"1": "1", "2": "2", "typed": "typed", "drop": "dropped"}
@@ -56,20 +56,6 @@ class Difference:
     second: str
     first_meaning: str
     second_meaning: str
-
-
-def valid_id(value) -> int | None:
-    """A database id from a form or a caller (a number within the column), or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    else:
-        text = str(value if value is not None else "").strip()
-        if not text.isdecimal() or not text.isascii() or len(text) > 10:
-            return None
-        number = int(text)
-    return number if 0 < number <= MAX_ID else None
 
 
 def _item_group(session: Session, item: Item, group_id) -> ItemGroup:
@@ -102,12 +88,7 @@ def set_paper_issued(
         raise OperationError("议题不存在或已撤回")
     if item.paper_done:
         raise OperationError("本议题的纸质票已确认录入完毕，发出数不能再改")
-    text = str(value if value is not None else "").strip()
-    if not text.isdecimal() or not text.isascii() or len(text) > 6:
-        raise OperationError("纸质票发出数须为 0 到 100000 之间的整数")
-    number = int(text)
-    if not 0 <= number <= MAX_ISSUED:
-        raise OperationError("纸质票发出数须在 0 到 100000 之间")
+    number = numbers.parse_int("" if value is None else value, "纸质票发出数", 0, MAX_ISSUED, error=OperationError)
     row = _item_group(session, item, group_id)
     group = session.get(VoterGroup, row.group_id)
     closed = item.status == "closed" or row.state == "closed"

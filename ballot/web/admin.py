@@ -480,8 +480,7 @@ def load_meeting():
 
 def _form_id(name: str) -> int | None:
     """A database id from a form field, or None (never an out-of-range number for the database)."""
-    value = numbers.form_integer(request.form.get(name, ""))
-    return value if isinstance(value, int) and 0 < value < 2**31 else None
+    return numbers.valid_id(request.form.get(name, ""))
 
 
 def _get(s, model, ident):
@@ -596,9 +595,9 @@ def group_present(group_id: int):
 @require("prepare")
 def issue(group_id: int):
     try:
-        count = int(request.form.get("count", ""))
-    except ValueError:
-        return _refuse(OperationError("签发数量须为整数"), url_for("admin.home"))
+        count = numbers.parse_int(request.form.get("count", ""), "签发数量", 1, credentials.MAX_BATCH)
+    except numbers.NumberError as exc:
+        return _refuse(exc, url_for("admin.home"))
     with writing(url_for("admin.home")) as s:
         group = _get(s, VoterGroup, group_id)
         meeting = group.meeting
@@ -644,9 +643,9 @@ def slips_pdf(group_id: int):
     (pages only, no codes) that the page polls from any worker.
     """
     try:
-        count = int(request.form.get("count", ""))
-    except ValueError:
-        return _refuse(OperationError("签发数量须为整数"), url_for("admin.home"))
+        count = numbers.parse_int(request.form.get("count", ""), "签发数量", 1, credentials.MAX_BATCH)
+    except numbers.NumberError as exc:
+        return _refuse(exc, url_for("admin.home"))
     wifi = request.form.get("wifi", "").strip()[:40]
     token = request.form.get("token", "")
     if not re.fullmatch(r"[0-9a-f]{32}", token):

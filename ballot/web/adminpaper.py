@@ -7,19 +7,17 @@ import re
 
 from flask import Response, abort, g, redirect, render_template, request, session, url_for
 
-from .. import paper, paperentry, paperforms
+from .. import numbers, paper, paperentry, paperforms
 from ..meetings import OperationError, item_config, item_group_ids
 from ..models import Item, PaperBatch, VoterGroup
 from ..sealing import compact_pending
 from .admin import _get, _refuse, actor, bp, may_here, require, writing
 from .common import db
 
-MAX_COPIES_TYPED = 6  # digits: anything longer is not a number of sheets to print
-
 
 def _group_arg(value) -> int:
     """The group chosen on a form: a database id, or a clear refusal (never an overflow)."""
-    group_id = paperentry.valid_id(value)
+    group_id = numbers.valid_id(value)
     if group_id is None:
         raise OperationError("请选择参加本议题的表决组")
     return group_id
@@ -84,10 +82,10 @@ def paper_issued(item_id: int):
 def paper_forms(item_id: int):
     """Identical A4 sheets to print for one group (no serial number, nothing that tells them apart)."""
     back = url_for("admin.paper_page", item_id=item_id)
-    typed = (request.args.get("copies") or "1").strip()
-    if not (typed.isdecimal() and typed.isascii() and len(typed) <= MAX_COPIES_TYPED and int(typed) > 0):
-        return _refuse(OperationError(f"份数须为 1 到 {paperforms.MAX_COPIES} 之间的整数"), back)
-    copies = int(typed)
+    try:
+        copies = numbers.parse_int(request.args.get("copies") or "1", "份数", 1, paperforms.MAX_COPIES)
+    except numbers.NumberError as exc:
+        return _refuse(exc, back)
     try:
         group_id = _group_arg(request.args.get("group"))
     except OperationError as exc:

@@ -10,7 +10,7 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import apitokens, credentials, meetingfile, strokes, units
+from .. import apitokens, credentials, meetingfile, numbers, strokes, units
 from ..audit import Actor
 from ..casting import (
     MAX_IDEMPOTENCY_KEY,
@@ -139,10 +139,15 @@ def body() -> dict:
     return data
 
 
+class _InvalidField(Refused):
+    status, code = 400, "invalid_field"
+
+
 def _int(value, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ApiError(400, "invalid_field", f"{field} 须为 {low} 到 {high} 之间的整数")
-    return value
+    """A JSON integer (never a string of digits) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _InvalidField(f"{field} 须为 {low} 到 {high} 之间的整数")
+    return numbers.parse_int(value, f"{field} ", low, high, error=_InvalidField)
 
 
 def _get(s, model, ident, what: str):
