@@ -391,7 +391,7 @@ def screen_key(meeting_id: int):
     """A new projector link (shown once); the old one stops working."""
     with db().write() as s:
         key = screen.new_key(s, actor(), _get(s, Meeting, meeting_id), settings().derived_key("screen"))
-    base, _warnings = voting_base_url(request.host_url)
+    base, _warnings = voting_base_url(settings(), request.host_url)
     url = base.rstrip("/") + url_for("screen.page", key=key)
     return _done(meeting_id, f"大屏链接（只显示这一次，请在投影电脑上打开并收藏；重新生成后旧链接作废）：{url}")
 
@@ -521,7 +521,7 @@ def meeting(meeting_id: int):
         named = units.meeting_role_rows(s, m)
         role_candidates = units.candidates(s, m) if may_here("prepare") else []
     note = session.pop("flash", None)
-    base_url, url_warnings = voting_base_url(request.host_url)
+    base_url, url_warnings = voting_base_url(settings(), request.host_url)
     return render_template(
         "admin/meeting.html",
         meeting=m,
@@ -650,7 +650,7 @@ def slips_pdf(group_id: int):
     token = request.form.get("token", "")
     if not re.fullmatch(r"[0-9a-f]{32}", token):
         token = secrets.token_hex(16)
-    base_url, _warnings = voting_base_url(request.host_url)
+    base_url, _warnings = voting_base_url(settings(), request.host_url)
     with writing(url_for("admin.home")) as s:
         group = _get(s, VoterGroup, group_id)
         meeting = group.meeting

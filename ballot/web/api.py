@@ -203,7 +203,7 @@ def issue_codes(group_id: int):
     with db().write() as s:
         group = _get(s, VoterGroup, group_id, "表决组")
         codes, batch = credentials.issue_codes_batch(s, settings().derived_key("credential"), group, count, g.api_actor)
-    base, _warnings = voting_base_url(request.host_url)
+    base, _warnings = voting_base_url(settings(), request.host_url)
     # Returned once: the server keeps only their hashes.
     return jsonify({"batch_id": batch, "codes": codes, "urls": [f"{base}/V/{c}".upper() for c in codes]}), 201
 
