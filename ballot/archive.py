@@ -34,8 +34,8 @@ from .clock import utcnow
 from .errors import Refused
 from .export import recount
 from .kinds import get_kind
-from .meetings import OperationError, export_item, item_config, item_counts, item_result
-from .models import Ballot, Meeting
+from .meetings import OperationError, export_item, item_counts, item_result
+from .models import Ballot, ItemStatus, Meeting
 
 FORMAT = "ballot-tally/3"  # 2: audit.log written as hashed, items matched by id, trust anchored;
 # 3: ballots.json carries no write-in text, only public write-in totals (a marker names no ballot)
@@ -99,7 +99,7 @@ def build(
     """Every file of the archive, signed with `key`. Refused while a name has a character the
     report cannot print, unless the clerk has seen the list and accepts it (`accept_unprintable`):
     tally.json keeps the exact character either way, only the PDF would show an empty box."""
-    items = [i for i in meeting.items if i.status == "closed"]
+    items = [i for i in meeting.items if i.status == ItemStatus.CLOSED]
     if not items:
         raise OperationError("本会议还没有结束表决的议题，无可归档的结果")
     ballots = canonical(
@@ -153,7 +153,7 @@ def build(
                 "replaced_by": next((r.id for r in meeting.items if r.replaces_id == i.id), None),
             }
             for i in meeting.items
-            if i.status == "withdrawn"
+            if i.status == ItemStatus.WITHDRAWN
         ],
         "signed_at": _iso(utcnow()),
     }
@@ -185,7 +185,7 @@ def _item_entry(session: Session, item) -> dict:
         "kind": item.kind,
         "opened_at": _iso(item.opened_at),
         "closed_at": _iso(item.closed_at),
-        "config": get_kind(item.kind).public_config(item_config(item)),
+        "config": get_kind(item.kind).public_config(item.config),
         "witnesses": json.loads(item.witnesses_json) if item.witnesses_json else None,
         "counts": {"expected": counts.expected, "present": counts.present, "issued": counts.issued},
         "result": item_result(session, item),

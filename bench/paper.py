@@ -26,7 +26,7 @@ from sqlalchemy import insert  # noqa: E402
 from ballot import audit, meetingfile, paperentry, paperforms  # noqa: E402
 from ballot.codes import new_id  # noqa: E402
 from ballot.db import Database  # noqa: E402
-from ballot.meetings import close_item, item_config, item_result, open_item, set_present  # noqa: E402
+from ballot.meetings import close_item, item_result, open_item, set_present  # noqa: E402
 from ballot.migrate import upgrade  # noqa: E402
 from ballot.models import Ballot, Item  # noqa: E402
 
@@ -108,7 +108,7 @@ def main() -> None:
 
     with db.read() as s:
         item = s.get(Item, item_id)
-        config, title = item_config(item), item.title
+        config, title = item.config, item.title
     meeting = {"title": "纸质票基准", "date": "2026-11-23"}
     start = time.perf_counter()
     one = paperforms.render(meeting, title, "evaluate", config, "全体", 1)

@@ -43,7 +43,6 @@ from ..meetings import (
     close_item,
     confirm_merges,
     create_meeting,
-    item_config,
     item_counts,
     item_frozen,
     item_group_ids,
@@ -69,8 +68,10 @@ from ..models import (
     ApiToken,
     IssueBatch,
     Item,
+    ItemStatus,
     Meeting,
     SlipJob,
+    SlipStatus,
     Unit,
     User,
     VoterGroup,
@@ -334,7 +335,7 @@ def new_meeting():
 
 def _sittings(s, item: Item, groups) -> list[dict] | None:
     """Per-group state of an item whose groups vote at separate sittings (None for the others)."""
-    if not KINDS[item.kind].per_group or len(item.voting_groups) < 2 or item.status not in ("draft", "open"):
+    if not KINDS[item.kind].per_group or len(item.voting_groups) < 2 or item.status not in (ItemStatus.DRAFT, ItemStatus.OPEN):
         return None
     names = {gr.id: gr.name for gr in groups}
     return [
@@ -423,7 +424,7 @@ def console(meeting_id: int):
         groups = list(m.groups)
         cards = []
         for item in m.items:
-            if item.status == "withdrawn":
+            if item.status == ItemStatus.WITHDRAWN:
                 continue
             counts = item_counts(s, item)
             cards.append(
@@ -431,8 +432,8 @@ def console(meeting_id: int):
                     "item": item,
                     "cast": cast_count(s, item.id),
                     "counts": counts,
-                    "problems": KINDS[item.kind].open_problems(item_config(item), counts)
-                    if item.status == "draft"
+                    "problems": KINDS[item.kind].open_problems(item.config, counts)
+                    if item.status == ItemStatus.DRAFT
                     else [],
                     "sittings": _sittings(s, item, groups),
                     "result_available": result_available(item),
@@ -671,7 +672,7 @@ def slips_pdf(group_id: int):
                 group_id=group.id,
                 pages_total=(count + PER_PAGE - 1) // PER_PAGE,
                 pages_done=0,
-                status="running",
+                status=SlipStatus.RUNNING,
                 created_at=utcnow(),
                 updated_at=utcnow(),
             )
@@ -688,11 +689,11 @@ def slips_pdf(group_id: int):
             yield from stream_slips(sheet, codes, progress)
         except BaseException:
             # The download broke off (or the clerk cancelled it): nobody may hold these codes.
-            _finish_job(token, "failed")
+            _finish_job(token, SlipStatus.FAILED)
             with db().write() as s:
                 credentials.void_batch(s, meeting_id, batch_id, who)
             raise
-        _finish_job(token, "done")
+        _finish_job(token, SlipStatus.DONE)
 
     name = quote(f"{sheet.title}-{sheet.group}-票.pdf")
     return Response(
@@ -723,9 +724,9 @@ SLIP_JOB_STALL_SECONDS = 120  # ten pages take a second or two; a job silent thi
 def slip_job_status(job: SlipJob, now) -> dict:
     """What any worker of any app server reports for a job: one whose worker died (killed,
     restarted, its server gone) stops moving and is reported failed, never running for ever."""
-    stalled = job.status == "running" and (now - (job.updated_at or job.created_at)).total_seconds() > SLIP_JOB_STALL_SECONDS
+    stalled = job.status == SlipStatus.RUNNING and (now - (job.updated_at or job.created_at)).total_seconds() > SLIP_JOB_STALL_SECONDS
     # a broken download voids its batch itself; a dead worker could not, so the clerk must
-    status = "failed" if stalled else job.status
+    status = SlipStatus.FAILED if stalled else job.status
     return {"status": status, "stalled": stalled, "pages_done": job.pages_done, "pages_total": job.pages_total}
 
 
@@ -790,7 +791,7 @@ def _form_context(meeting, item=None, values=None):
 
 
 def _values_from_item(item: Item) -> dict:
-    values = itemform.form_values(item.kind, item_config(item), item.meeting.groups)
+    values = itemform.form_values(item.kind, item.config, item.meeting.groups)
     return {**values, "title": item.title, "kind": item.kind, "groups": item_group_ids(item)}
 
 
@@ -882,7 +883,7 @@ def close(item_id: int):
         return _refuse(OperationError("请勾选确认后再结束表决"), url_for("admin.close", item_id=item_id))
     with writing(url_for("admin.meeting", meeting_id=item.meeting_id)) as s:
         witnesses = parse_witnesses(request.form.get("scrutineers", ""), request.form.get("tellers", ""))
-        closed = close_item(s, actor(), item_id, group_id, witnesses).status == "closed"
+        closed = close_item(s, actor(), item_id, group_id, witnesses).status == ItemStatus.CLOSED
     if not closed:
         return _done(item.meeting_id, f"“{group_name}”已结束表决；所有表决组结束后计算综合结果。")
     if not (compaction := compact_pending(db())):

@@ -8,8 +8,8 @@ import re
 from flask import Response, abort, g, redirect, render_template, request, session, url_for
 
 from .. import numbers, paper, paperentry, paperforms
-from ..meetings import OperationError, item_config, item_group_ids
-from ..models import Item, PaperBatch, VoterGroup
+from ..meetings import OperationError, item_group_ids
+from ..models import BatchStatus, GroupState, Item, ItemStatus, PaperBatch, VoterGroup
 from ..sealing import compact_pending
 from .admin import _get, _refuse, actor, bp, may_here, require, writing
 from .common import db
@@ -41,13 +41,13 @@ def paper_page(item_id: int):
             {
                 "batch": b,
                 "entries": paperentry.entry_count(s, b.id),
-                "sizes": paperentry.entry_sizes(s, b) if b.status == "mismatch" else None,
+                "sizes": paperentry.entry_sizes(s, b) if b.status == BatchStatus.MISMATCH else None,
                 "group": s.get(VoterGroup, b.group_id).name,
             }
             for b in paperentry.batches(s, item.id)
         ]
-        closed = {row.group_id: item.status == "closed" or row.state == "closed" for row in item.voting_groups}
-        boxes = paper.boxes(item.kind, item_config(item))
+        closed = {row.group_id: item.status == ItemStatus.CLOSED or row.state == GroupState.CLOSED for row in item.voting_groups}
+        boxes = paper.boxes(item.kind, item.config)
     return render_template(
         "admin/paper.html",
         item=item,
@@ -96,7 +96,7 @@ def paper_forms(item_id: int):
         if group is None or group.id not in item_group_ids(item):
             return _refuse(OperationError("请选择参加本议题的表决组"), url_for("admin.paper_page", item_id=item_id))
         meeting = {"title": item.meeting.title, "date": item.meeting.date}
-        title, kind, config, group_name = item.title, item.kind, item_config(item), group.name
+        title, kind, config, group_name = item.title, item.kind, item.config, group.name
     try:
         pdf = paperforms.render(meeting, title, kind, config, group_name, copies)
     except ValueError as exc:
@@ -140,14 +140,14 @@ def paper_entry(batch_id: int):
             with db().write() as s:
                 batch = paperentry.submit_entry(s, actor(), batch_id, text)
                 item_id, status = batch.item_id, batch.status
-                sizes = paperentry.entry_sizes(s, batch) if status == "mismatch" else None
+                sizes = paperentry.entry_sizes(s, batch) if status == BatchStatus.MISMATCH else None
         except OperationError as exc:
             error = str(exc)
         else:
             note = {
-                "entering": "已保存。请另一名计票人在自己的设备上再录入这一叠一次。",
-                "counted": "两次录入一致，这一叠已计入。",
-                "mismatch": "两次录入不一致，请监票人对照纸票核对差异。",
+                BatchStatus.ENTERING: "已保存。请另一名计票人在自己的设备上再录入这一叠一次。",
+                BatchStatus.COUNTED: "两次录入一致，这一叠已计入。",
+                BatchStatus.MISMATCH: "两次录入不一致，请监票人对照纸票核对差异。",
             }[status]
             if sizes and sizes[0] != sizes[1]:
                 note = f"两次录入张数不同（第一次 {sizes[0]} 张，第二次 {sizes[1]} 张），请监票人退回重新录入。"
@@ -156,7 +156,7 @@ def paper_entry(batch_id: int):
         batch = _get(s, PaperBatch, batch_id)
         item = s.get(Item, batch.item_id)
         group = s.get(VoterGroup, batch.group_id)
-        boxes = paper.boxes(item.kind, item_config(item))
+        boxes = paper.boxes(item.kind, item.config)
         entries = paperentry.entry_count(s, batch.id)
     if item.kind == "score":
         keypad = [(k, "") for k in "1234567890."] + [(" ", "下一个分数"), ("-", "未打分")]
@@ -209,7 +209,7 @@ def paper_settle(batch_id: int):
         batch = _get(s, PaperBatch, batch_id)
         item = s.get(Item, batch.item_id)
         diffs = paperentry.differences(s, batch)
-        sizes = paperentry.entry_sizes(s, batch) if batch.status == "mismatch" else None
+        sizes = paperentry.entry_sizes(s, batch) if batch.status == BatchStatus.MISMATCH else None
         entered_by_me = g.user.username in paperentry.tellers(s, batch)
     return render_template(
         "admin/paper_settle.html",

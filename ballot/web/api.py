@@ -37,7 +37,7 @@ from ..meetings import (
     result_available,
     set_present,
 )
-from ..models import Item, Meeting, User, VoterGroup
+from ..models import GroupState, Item, ItemStatus, Meeting, User, VoterGroup
 from ..publicurl import voting_base_url
 from ..sealing import compact_pending
 from .common import client_address, db, limiter, settings
@@ -281,7 +281,7 @@ def turnout(item_id: int):
 def result(item_id: int):
     with db().read() as s:
         item = _get(s, Item, item_id, "议题")
-        if not result_available(item) or (item.status == "withdrawn" and item.closed_at is None):
+        if not result_available(item) or (item.status == ItemStatus.WITHDRAWN and item.closed_at is None):
             raise ApiError(409, "not_closed", "表决尚未结束，结束后才有结果")
         return jsonify({"item_id": item.id, "title": item.title, "result": item_result(s, item)})
 
@@ -305,7 +305,7 @@ def cast():
         item = item_view(s, item_id) if cred is not None else None
         eligible = item is not None and item.meeting_id == cred.meeting_id and cred.group_id in item.group_ids
         if eligible:
-            is_open = item.status == "open" and group_state(s, item_id, cred.group_id) == "open"
+            is_open = item.status == ItemStatus.OPEN and group_state(s, item_id, cred.group_id) == GroupState.OPEN
             spent = has_spent(s, cred.id, item_id)
     if not eligible:  # one message for every code that cannot be used here (the attempt stays counted)
         raise ApiError(403, "code_unusable", "该票码无法用于这个议题")
