@@ -16,7 +16,9 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     g,
+    get_flashed_messages,
     jsonify,
     redirect,
     render_template,
@@ -277,10 +279,16 @@ def _chosen_unit(s) -> int:
         abort(404)
 
 
+def _note() -> str | None:
+    """The note the last action flashed before redirecting here, shown once."""
+    notes = get_flashed_messages()
+    return notes[-1] if notes else None
+
+
 def _done(meeting_id: int, note: str | None = None):
     """Back to the meeting page, or to the chair's console when the form came from there."""
     if note:
-        session["flash"] = note
+        flash(note)
     page = "admin.console" if request.form.get("to") == "console" else "admin.meeting"
     return redirect(url_for(page, meeting_id=meeting_id), code=303)
 
@@ -440,7 +448,7 @@ def console(meeting_id: int):
                     "on_screen": m.screen_item_id == item.id,
                 }
             )
-    return render_template("admin/console.html", meeting=m, groups=groups, cards=cards, note=session.pop("flash", None))
+    return render_template("admin/console.html", meeting=m, groups=groups, cards=cards, note=_note())
 
 
 @bp.get("/meetings/<id:meeting_id>/turnout.json")
@@ -521,7 +529,7 @@ def meeting(meeting_id: int):
         unit = units.unit_name(s, m.unit_id)
         named = units.meeting_role_rows(s, m)
         role_candidates = units.candidates(s, m) if may_here("prepare") else []
-    note = session.pop("flash", None)
+    note = _note()
     base_url, url_warnings = voting_base_url(settings(), request.host_url)
     return render_template(
         "admin/meeting.html",
@@ -560,7 +568,7 @@ def meeting_roles(meeting_id: int):
         else:
             user = units.name_for_meeting(s, actor(), m, _form_id("user"), role)
             note = f"已指定“{user.username}”为本会议的{ROLE_LABELS[role]}。"
-    session["flash"] = note
+    flash(note)
     return redirect(back, code=303)
 
 
@@ -850,7 +858,7 @@ def withdraw(item_id: int):
         )
         new_id = new.id if new else None
     if new_id:
-        session["flash"] = "原议题已撤回，已新建更正议题，请修改后使用。"
+        flash("原议题已撤回，已新建更正议题，请修改后使用。")
         return redirect(url_for("admin.edit_item", item_id=new_id), code=303)
     return _done(meeting_id, "议题已撤回。")
 
@@ -887,7 +895,7 @@ def close(item_id: int):
     if not closed:
         return _done(item.meeting_id, f"“{group_name}”已结束表决；所有表决组结束后计算综合结果。")
     if not (compaction := compact_pending(db())):
-        session["flash"] = f"表决已结束、结果已封存；{compaction.message}"
+        flash(f"表决已结束、结果已封存；{compaction.message}")
     return redirect(url_for("admin.result", item_id=item_id), code=303)
 
 
@@ -916,7 +924,7 @@ def result(item_id: int):
         review=review,
         groups=groups,
         series=series,
-        note=session.pop("flash", None),
+        note=_note(),
     )
 
 
@@ -949,7 +957,7 @@ def merges_(item_id: int):
         return _refuse(OperationError("请勾选要合并的写法"), url_for("admin.result", item_id=item_id))
     with writing(url_for("admin.result", item_id=item_id)) as s:
         confirm_merges(s, actor(), _get(s, Item, item_id), merges)
-    session["flash"] = f"已合并 {len(merges)} 种写法。"
+    flash(f"已合并 {len(merges)} 种写法。")
     return redirect(url_for("admin.result", item_id=item_id), code=303)
 
 
@@ -1026,7 +1034,7 @@ def _users_page(error: str | None = None, note: str | None = None, new_secret: t
         my_unit=g.user.unit_id,
         roles=ROLES,
         error=error,
-        note=note or session.pop("flash", None),
+        note=note or _note(),
         new_secret=new_secret,
     )
     return page, (400 if error else 200)
@@ -1050,7 +1058,7 @@ def users():
             audit.record(s, actor(), "user.create", None, in_unit=u.unit_id, username=u.username, role=u.role)
     except UserError as exc:
         return _users_page(error=str(exc))
-    session["flash"] = "用户已创建。"
+    flash("用户已创建。")
     return redirect(url_for("admin.users"), code=303)
 
 
@@ -1094,7 +1102,7 @@ def user_change(user_id: int):
     if user_id == g.user.id:  # the administrator changed their own account: this session ended too
         session.clear()
         return redirect(url_for("admin.login"), code=303)
-    session["flash"] = note
+    flash(note)
     return redirect(url_for("admin.users"), code=303)
 
 
@@ -1117,7 +1125,7 @@ def units_page():
         try:
             with db().write() as s:
                 unit = units.create_unit(s, actor(), request.form.get("name"))
-                session["flash"] = f"已新建单位“{unit.name}”。"
+                flash(f"已新建单位“{unit.name}”。")
         except units.UnitError as exc:
             error = str(exc)
         else:
@@ -1131,7 +1139,7 @@ def units_page():
             )
             for u in rows
         }
-    page = render_template("admin/units.html", units=rows, counts=counts, error=error, note=session.pop("flash", None))
+    page = render_template("admin/units.html", units=rows, counts=counts, error=error, note=_note())
     return page, (400 if error else 200)
 
 
@@ -1141,5 +1149,5 @@ def unit_rename(unit_id: int):
     with writing(url_for("admin.units_page")) as s:
         _require_root_admin(s)
         units.rename_unit(s, actor(), _get(s, Unit, unit_id), request.form.get("name"))
-    session["flash"] = "单位名称已修改。"
+    flash("单位名称已修改。")
     return redirect(url_for("admin.units_page"), code=303)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
 from .. import numbers, paper, paperentry, paperforms
 from ..meetings import OperationError, item_group_ids
 from ..models import BatchStatus, GroupState, Item, ItemStatus, PaperBatch, VoterGroup
 from ..sealing import compact_pending
-from .admin import _get, _refuse, actor, bp, may_here, require, writing
+from .admin import _get, _note, _refuse, actor, bp, may_here, require, writing
 from .common import db
 
 
@@ -25,7 +25,7 @@ def _group_arg(value) -> int:
 
 def _back(item_id: int, note: str | None = None):
     if note:
-        session["flash"] = note
+        flash(note)
     return redirect(url_for("admin.paper_page", item_id=item_id), code=303)
 
 
@@ -57,7 +57,7 @@ def paper_page(item_id: int):
         closed=closed,
         batches=batches,
         boxes=boxes,
-        note=session.pop("flash", None),
+        note=_note(),
     )
 
 
