@@ -742,13 +742,10 @@ def slip_job_status(job: SlipJob, now) -> dict:
 @require("prepare")
 def void_batch(meeting_id: int):
     batch = _form_id("batch")
-    try:
+    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
         if batch is None:
             raise credentials.IssueError("批次无效")
-        with db().write() as s:
-            n = credentials.void_batch(s, meeting_id, batch, actor())
-    except credentials.IssueError as exc:
-        return _refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+        n = credentials.void_batch(s, meeting_id, batch, actor())
     return _done(meeting_id, f"已作废该批次 {n} 个票码（记录保留）。")
 
 
