@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -483,8 +482,8 @@ def _key_fingerprint(settings) -> str:
 def codes_issue(instance, meeting_id, group_name, count, pdf_path, csv_path, public_url, wifi):
     if not pdf_path and not csv_path:
         raise click.ClickException("请用 --pdf 或 --csv 指定票码的去处（票码只此一次）")
-    base_url = public_url or os.environ.get("BALLOT_PUBLIC_URL") or "http://127.0.0.1:8000"
     settings = _settings(instance)
+    base_url = public_url or settings.public_url or "http://127.0.0.1:8000"
     database = Database(settings.database_url)
     try:
         m, group, issued, batch_id = _issue(settings, database, meeting_id, group_name, count)

@@ -1,4 +1,9 @@
-"""Settings: read once from the environment and the instance folder, then frozen."""
+"""Settings: read once from the environment and the instance folder, then frozen.
+
+The one place that reads the service's environment: modules receive a `Settings` (the web app
+keeps it in `app.extensions`), so what configures the service is listed here and in the README's
+table, and a test sets it by building a `Settings` rather than by changing the process environment.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import hmac
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SECRET_FILE = "secret.key"
@@ -39,8 +44,13 @@ class Settings:
     screen_streams_total: int = 32
     # the name `ballot init` gives the instance's own unit (BALLOT_UNIT_NAME), e.g. 市委组织部
     unit_name: str = ""
+    # The address printed on slips and shown to the clerk: fixed (BALLOT_PUBLIC_URL or
+    # `serve --public-url`), else the LAN address `ballot serve` detected, else the request's host.
+    public_url: str = ""
+    detected_url: str = ""
+    listen_host: str = ""  # what `ballot serve` listens on (a loopback address warns the clerk)
+    secure_cookies: bool = False  # BALLOT_SECURE_COOKIES=1: Secure cookies even on plain HTTP
     testing: bool = False
-    extra: dict = field(default_factory=dict)
 
     def derived_key(self, purpose: str) -> bytes:
         """Independent keys for independent uses, all from the one instance secret."""
@@ -130,4 +140,16 @@ def load_settings(instance_path: Path | None = None, create_secret: bool = False
         screen_streams=_int_env("BALLOT_SCREEN_STREAMS", 4),
         screen_streams_total=_int_env("BALLOT_SCREEN_STREAMS_TOTAL", 32),
         unit_name=os.environ.get("BALLOT_UNIT_NAME", "").strip(),
+        public_url=os.environ.get("BALLOT_PUBLIC_URL", "").strip(),
+        secure_cookies=os.environ.get("BALLOT_SECURE_COOKIES") == "1",
     )
+
+
+SIGNING_PASSPHRASE = "BALLOT_SIGNING_PASSPHRASE"
+
+
+def signing_passphrase() -> bytes | None:
+    """The passphrase of the signing key file, read when a key is made or loaded rather than kept
+    in `Settings`: the secret then lives no longer than its use, and is never in a settings repr."""
+    value = os.environ.get(SIGNING_PASSPHRASE)
+    return value.encode() if value else None

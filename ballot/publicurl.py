@@ -8,9 +8,10 @@ the machine's own interfaces at start-up, else the address the clerk's browser u
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from urllib.parse import urlsplit
+
+from .config import Settings
 
 
 def lan_addresses() -> list[str]:
@@ -34,18 +35,18 @@ def detected_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def voting_base_url(fallback: str) -> tuple[str, list[str]]:
+def voting_base_url(settings: Settings, fallback: str) -> tuple[str, list[str]]:
     """(base URL, warnings for the clerk)."""
     warnings = []
-    url = os.environ.get("BALLOT_PUBLIC_URL") or os.environ.get("BALLOT_DETECTED_URL") or fallback
+    url = settings.public_url or settings.detected_url or fallback
     url = url.rstrip("/")
     host = urlsplit(url).hostname or ""
-    listen = os.environ.get("BALLOT_LISTEN_HOST", "")
+    listen = settings.listen_host
     if _is_loopback(host) or _is_loopback(listen):
         warnings.append(
             "服务只在本机（127.0.0.1）监听，会场手机无法访问。请用 --host 0.0.0.0 启动，并用 --public-url 指定手机可访问的地址。"
         )
-    if not os.environ.get("BALLOT_PUBLIC_URL"):
+    if not settings.public_url:
         warnings.append("未设置固定地址（--public-url）：笔记本换网络后 IP 可能改变，已打印的票将无法扫码。")
     return url, warnings
 

@@ -5,7 +5,6 @@ and timing."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -15,9 +14,10 @@ log = logging.getLogger("ballot")
 
 
 class BallotServer(BaseApplication):
-    def __init__(self, instance_path: Path, options: dict):
+    def __init__(self, instance_path: Path, options: dict, overrides: dict | None = None):
         self.instance_path = instance_path
         self.options = options
+        self.overrides = overrides or {}  # what `serve` knows that the environment does not
         super().__init__()
 
     def load_config(self):
@@ -30,17 +30,15 @@ class BallotServer(BaseApplication):
         from .config import load_settings
         from .web import create_app
 
-        return create_app(load_settings(self.instance_path))
+        return create_app(load_settings(self.instance_path).with_overrides(**self.overrides))
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int, screen_streams: int | None = None) -> dict:
+def gunicorn_options(host: str, port: int, workers: int, threads: int, screen_streams: int = 4) -> dict:
     """`threads` serve votes and pages; `screen_streams` more threads per worker serve the projector's
     SSE streams, which the app caps at that number (a stream beyond it is refused at once), so at
     most `screen_streams` threads are ever held by long requests and queued votes always get one.
     Connections, idle or slow, cost no thread: the worker's I/O loop holds them until a request is
     complete (limits in ballot.httpworker)."""
-    if screen_streams is None:
-        screen_streams = int(os.environ.get("BALLOT_SCREEN_STREAMS") or 4)
     total = threads + screen_streams
     return {
         "bind": f"{host}:{port}",
@@ -58,16 +56,17 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, screen_st
 
 
 def serve(instance_path: Path, host: str, port: int, workers: int, threads: int, public_url: str | None) -> None:
+    from .config import load_settings
     from .publicurl import detected_url
 
-    # Workers read these when they build the app: the address printed on slips and shown to the clerk.
+    # Each worker builds its app with these: the address printed on slips and shown to the clerk.
+    overrides = {"detected_url": detected_url(host, port), "listen_host": host}
     if public_url:
-        os.environ["BALLOT_PUBLIC_URL"] = public_url
-    os.environ["BALLOT_DETECTED_URL"] = detected_url(host, port)
-    os.environ["BALLOT_LISTEN_HOST"] = host
+        overrides["public_url"] = public_url
     _finish_pending_compaction(instance_path)
     _record_signing_keys(instance_path)
-    BallotServer(instance_path, gunicorn_options(host, port, workers, threads)).run()
+    streams = load_settings(instance_path).screen_streams
+    BallotServer(instance_path, gunicorn_options(host, port, workers, threads, streams), overrides).run()
 
 
 def _finish_pending_compaction(instance_path: Path) -> None:

@@ -613,7 +613,7 @@ def check_stored(settings: Settings, item_ids: list[int]) -> tuple[int, int, int
 
     from ballot.archive.verify import _same_result as same_result
     from ballot.counting.kinds import CastError, get_kind
-    from ballot.meetings.meetings import close_item, export_item, item_config, item_result
+    from ballot.meetings.meetings import close_item, export_item, item_result
     from ballot.storage.models import Ballot, Item
     from ballot.voting.sealing import compact_pending
 
@@ -623,7 +623,7 @@ def check_stored(settings: Settings, item_ids: list[int]) -> tuple[int, int, int
         with db.read() as s:
             for item_id in item_ids:
                 item = s.get(Item, item_id)
-                kind, config = get_kind(item.kind), item_config(item)
+                kind, config = get_kind(item.kind), item.config
                 for choices_json, valid in s.execute(
                     select(Ballot.choices_json, Ballot.valid).where(Ballot.item_id == item_id)
                 ).all():

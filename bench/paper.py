@@ -25,7 +25,7 @@ from sqlalchemy import insert  # noqa: E402
 
 from ballot.documents import paperforms  # noqa: E402
 from ballot.meetings import meetingfile  # noqa: E402
-from ballot.meetings.meetings import close_item, item_config, item_result, open_item, set_present  # noqa: E402
+from ballot.meetings.meetings import close_item, item_result, open_item, set_present  # noqa: E402
 from ballot.paper import paperentry  # noqa: E402
 from ballot.storage import audit  # noqa: E402
 from ballot.storage.db import Database  # noqa: E402
@@ -111,7 +111,7 @@ def main() -> None:
 
     with db.read() as s:
         item = s.get(Item, item_id)
-        config, title = item_config(item), item.title
+        config, title = item.config, item.title
     meeting = {"title": "纸质票基准", "date": "2026-11-23"}
     start = time.perf_counter()
     one = paperforms.render(meeting, title, "evaluate", config, "全体", 1)

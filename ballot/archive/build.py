@@ -32,10 +32,10 @@ from ballot.counting import strokes
 from ballot.counting.kinds import get_kind
 from ballot.documents import report, reportfonts, workbook
 from ballot.meetings import units
-from ballot.meetings.meetings import OperationError, export_item, item_config, item_counts, item_result
+from ballot.meetings.meetings import OperationError, export_item, item_counts, item_result
 from ballot.paper import paperentry
 from ballot.storage import audit
-from ballot.storage.models import Ballot, Meeting
+from ballot.storage.models import Ballot, ItemStatus, Meeting
 from ballot.voting import credentials
 
 
@@ -77,7 +77,7 @@ def build(
     """Every file of the archive, signed with `key`. Refused while a name has a character the
     report cannot print, unless the clerk has seen the list and accepts it (`accept_unprintable`):
     tally.json keeps the exact character either way, only the PDF would show an empty box."""
-    items = [i for i in meeting.items if i.status == "closed"]
+    items = [i for i in meeting.items if i.status == ItemStatus.CLOSED]
     if not items:
         raise OperationError("本会议还没有结束表决的议题，无可归档的结果")
     ballots = canonical(
@@ -131,7 +131,7 @@ def build(
                 "replaced_by": next((r.id for r in meeting.items if r.replaces_id == i.id), None),
             }
             for i in meeting.items
-            if i.status == "withdrawn"
+            if i.status == ItemStatus.WITHDRAWN
         ],
         "signed_at": _iso(utcnow()),
     }
@@ -163,7 +163,7 @@ def _item_entry(session: Session, item) -> dict:
         "kind": item.kind,
         "opened_at": _iso(item.opened_at),
         "closed_at": _iso(item.closed_at),
-        "config": get_kind(item.kind).public_config(item_config(item)),
+        "config": get_kind(item.kind).public_config(item.config),
         "witnesses": json.loads(item.witnesses_json) if item.witnesses_json else None,
         "counts": {"expected": counts.expected, "present": counts.present, "issued": counts.issued},
         "result": item_result(session, item),

@@ -25,11 +25,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-PASSPHRASE_ENV = "BALLOT_SIGNING_PASSPHRASE"
+from ballot.config import SIGNING_PASSPHRASE, signing_passphrase
+from ballot.counting.errors import Refused
+
+PASSPHRASE_ENV = SIGNING_PASSPHRASE
 KEY_DIR = "signing"
 
 
-class SigningError(Exception):
+class SigningError(Refused):
     """A problem with a key or a signature; the message is Chinese."""
 
 
@@ -113,8 +116,7 @@ def _dir(instance_path: Path) -> Path:
 
 
 def _passphrase() -> bytes | None:
-    value = os.environ.get(PASSPHRASE_ENV)
-    return value.encode() if value else None
+    return signing_passphrase()
 
 
 def create_key(instance_path: Path) -> PublicKey:

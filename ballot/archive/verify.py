@@ -21,6 +21,7 @@ from pathlib import Path
 import rfc8785
 
 from ballot.archive import chain, signing
+from ballot.counting.errors import Refused
 from ballot.counting.export import recount
 
 FORMAT = "ballot-tally/3"  # 2: audit.log written as hashed, items matched by id, trust anchored;
@@ -52,7 +53,7 @@ SMALL_FILES = {"tally.json": 4 * 1024 * 1024, "tally.json.minisig": 4096, "repor
 _CHUNK = 1024 * 1024
 
 
-class ArchiveError(ValueError):
+class ArchiveError(Refused, ValueError):
     """The file is not a readable archive; the message is Chinese."""
 
 

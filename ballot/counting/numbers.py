@@ -16,6 +16,8 @@ import math
 import re
 from fractions import Fraction
 
+from .errors import MAX_ID, Refused
+
 MAX_WHOLE_DIGITS = 12  # far beyond any count, score or weight the service uses
 MAX_DECIMALS = 6
 MAX_CHARS = 2 * MAX_WHOLE_DIGITS + MAX_DECIMALS + 4  # "-123….123456/…" at the longest; checked before any regex
@@ -27,7 +29,7 @@ _INTEGER = re.compile(rf"-?[0-9]{{1,{MAX_WHOLE_DIGITS}}}")
 _LIMIT = 10**MAX_WHOLE_DIGITS
 
 
-class NumberError(ValueError):
+class NumberError(Refused, ValueError):
     """Text that is not a short plain number; the message is Chinese and names the field."""
 
 
@@ -77,8 +79,9 @@ def number(
     raise error(f"{what}“{shown(text)}”不是有效的数：{hint}")
 
 
-def integer(raw, what: str, low: int, high: int, *, error: type[Exception] = NumberError) -> int:
-    """A whole number within [low, high], from an int or from plain ASCII digits."""
+def parse_int(raw, what: str, low: int, high: int, *, error: type[Exception] = NumberError) -> int:
+    """A whole number within [low, high], from an int or from plain ASCII digits: the one parser of
+    typed whole numbers (counts, seats, copies, ids); `error` is the caller's exception class."""
     hint = f"须为 {low} 到 {high} 之间的整数"
     text = _text(raw, what, hint, error)
     if text is None:
@@ -86,10 +89,22 @@ def integer(raw, what: str, low: int, high: int, *, error: type[Exception] = Num
     elif len(text) <= MAX_WHOLE_DIGITS + 1 and _INTEGER.fullmatch(text):
         value = int(text)
     else:
-        raise error(f"{what}“{shown(text)}”{hint}（请用半角数字）")
+        raise error(f"{what}{hint}（“{shown(text)}”不是半角数字写的整数）")
     if not low <= value <= high:
         raise error(f"{what}{hint}")
     return value
+
+
+def valid_id(value) -> int | None:
+    """A database id from a form or a caller (a number within the column), or None."""
+    if isinstance(value, bool):
+        return None
+    if not isinstance(value, int):
+        text = str(value if value is not None else "").strip()
+        if not text.isdecimal() or not text.isascii() or len(text) > len(str(MAX_ID)):
+            return None
+        value = int(text)
+    return value if 0 < value <= MAX_ID else None
 
 
 def form_integer(text: str):

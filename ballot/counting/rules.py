@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from . import numbers
+from .errors import Refused
 
 # The denominators a rule may name (docs/rules.md#words).
 DENOMINATORS = {
@@ -33,7 +34,7 @@ _FRACTION_WORDS = {
 }
 
 
-class RuleError(ValueError):
+class RuleError(Refused, ValueError):
     """A rule that cannot be applied; the message is Chinese and meant for the clerk."""
 
 

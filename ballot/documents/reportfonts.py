@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ballot.counting.errors import Refused
+
 # (CSS family name, file, the face of a collection to take: a name it contains, or None)
 CHAIN = (
     ("Noto Serif CJK SC", "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", "Noto Serif CJK SC"),
@@ -25,7 +27,7 @@ CHAIN = (
 INSTALL_HINT = "请安装 fonts-noto-cjk、fonts-hanazono 与 fonts-babelstone-han"
 
 
-class FontError(RuntimeError):
+class FontError(Refused, RuntimeError):
     """No usable CJK font: the report cannot be printed at all."""
 
 

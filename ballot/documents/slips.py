@@ -26,6 +26,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from ballot.counting.errors import Refused
+
 CJK_FONT_CANDIDATES = (
     ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
@@ -39,7 +41,7 @@ FINGERPRINT_LABEL = "计票报告签名密钥指纹 "
 PARALLEL_FROM = 200  # below this many slips a process pool costs more than it saves
 
 
-class SlipError(ValueError):
+class SlipError(Refused, ValueError):
     """The sheet cannot be printed as asked; the message is Chinese, for the clerk."""
 
 

@@ -25,7 +25,6 @@ from ballot.meetings.meetings import (
     OperationError,
     ballots_of,
     changed,
-    item_config,
     item_counts,
     item_group_ids,
     item_result,
@@ -33,7 +32,7 @@ from ballot.meetings.meetings import (
     series_ranking,
 )
 from ballot.storage import audit
-from ballot.storage.models import Item, LiveTally, Meeting
+from ballot.storage.models import GroupState, Item, ItemStatus, LiveTally, Meeting
 from ballot.voting.casting import lock_item
 from ballot.voting.sealing import item_ballots, open_items_ballot_count
 
@@ -69,9 +68,9 @@ def shown_item(session: Session, meeting: Meeting) -> Item | None:
     """The item the chair put on the screen, else the one being voted on."""
     if meeting.screen_item_id:
         item = session.get(Item, meeting.screen_item_id)
-        if item is not None and item.meeting_id == meeting.id and item.status != "withdrawn":
+        if item is not None and item.meeting_id == meeting.id and item.status != ItemStatus.WITHDRAWN:
             return item
-    return next((i for i in meeting.items if i.status == "open"), None)
+    return next((i for i in meeting.items if i.status == ItemStatus.OPEN), None)
 
 
 def show(session: Session, actor: audit.Actor, meeting: Meeting, item_id: int | None, reveal: bool) -> None:
@@ -99,13 +98,13 @@ def publish_live(session: Session, item: Item, now: datetime | None = None) -> L
     a difference of k or more ballots still gives none of them away. Concurrent publishers race
     on the sequence number; one wins."""
     now = now or utcnow()
-    live = item_config(item).get("live")
-    if item.status != "open" or not live:
+    live = item.config.get("live")
+    if item.status != ItemStatus.OPEN or not live:
         return None
     held, per_group = held_live(session, item), get_kind(item.kind).per_group
     if not _due(held, _ballots_by_group(session, item), live, per_group, now):
         return None  # the cheap check first: most calls end here
-    if lock_item(session, item.id) is None or item.status != "open":  # a close waits for us, or won
+    if lock_item(session, item.id) is None or item.status != ItemStatus.OPEN:  # a close waits for us, or won
         return None
     # the figures and their numbers per group from one read of the ballots: a ballot committed
     # in between must not be in the figures without being in what the next step is measured from
@@ -115,7 +114,7 @@ def publish_live(session: Session, item: Item, now: datetime | None = None) -> L
         by_group[str(ballot.group_id)] = by_group.get(str(ballot.group_id), 0) + 1
     if not _due(held, by_group, live, per_group, now):
         return None
-    result = get_kind(item.kind).tally(item_config(item), ballots, item_counts(session, item))
+    result = get_kind(item.kind).tally(item.config, ballots, item_counts(session, item))
     entry = LiveTally(
         item_id=item.id,
         seq=(held.seq + 1) if held else 1,
@@ -169,10 +168,10 @@ def _ballots_by_group(session: Session, item: Item) -> dict[str, int]:
 
 def due_live_items(session: Session, meeting_id: int, now: datetime | None = None) -> list[int]:
     """Open items of the meeting whose next live count is due (read-only: the caller publishes)."""
-    items = session.execute(select(Item).where(Item.meeting_id == meeting_id, Item.status == "open")).scalars()
+    items = session.execute(select(Item).where(Item.meeting_id == meeting_id, Item.status == ItemStatus.OPEN)).scalars()
     due = []
     for item in items:
-        live = item_config(item).get("live")
+        live = item.config.get("live")
         if live and _due(
             held_live(session, item), _ballots_by_group(session, item), live, get_kind(item.kind).per_group,
             now or utcnow(),
@@ -209,7 +208,7 @@ def signature(session: Session, meeting_id: int) -> tuple | None:
     row = session.execute(select(Meeting.state_version, Meeting.screen_item_id).where(Meeting.id == meeting_id)).first()
     if row is None:
         return None
-    open_items = select(Item.id).where(Item.meeting_id == meeting_id, Item.status == "open")
+    open_items = select(Item.id).where(Item.meeting_id == meeting_id, Item.status == ItemStatus.OPEN)
     cast = open_items_ballot_count(session, open_items)
     batches = session.execute(
         select(func.count()).select_from(LiveTally).where(LiveTally.item_id.in_(open_items))
@@ -242,7 +241,7 @@ def state(session: Session, meeting: Meeting, now: datetime | None = None, key_l
             "cast": by_group.get(g.id, 0),
             "expected": g.expected,
             "present": g.present,
-            "state": next((ig.state for ig in item.voting_groups if ig.group_id == g.id), "waiting"),
+            "state": next((ig.state for ig in item.voting_groups if ig.group_id == g.id), GroupState.WAITING),
         }
         for g in meeting.groups
         if any(ig.group_id == g.id for ig in item.voting_groups)
@@ -261,13 +260,13 @@ def state(session: Session, meeting: Meeting, now: datetime | None = None, key_l
         "percent": min(100, round(100 * cast / counts.expected)) if counts.expected else 0,
         "opened_at": opened.isoformat() + "Z" if opened else None,
         "elapsed_seconds": int(((now or utcnow()) - opened).total_seconds())
-        if opened and item.status == "open"
+        if opened and item.status == ItemStatus.OPEN
         else None,
         "revealed": bool(meeting.screen_reveal and result_available(item)),
-        "config": item_config(item),
+        "config": item.config,
     }
-    live = item_config(item).get("live")
-    if item.status == "open" and live:
+    live = item.config.get("live")
+    if item.status == ItemStatus.OPEN and live:
         data["item"]["live_batch"] = live["batch"]
         published = published_live(session, item)  # never the held count
         if published is not None:

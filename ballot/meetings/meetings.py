@@ -18,7 +18,7 @@ from ballot.clock import utcnow
 from ballot.counting import numbers, strokes
 from ballot.counting.kinds import BallotData, Counts, KindConfigError, get_kind
 from ballot.storage import audit
-from ballot.storage.models import Item, ItemGroup, LiveTally, Meeting, VoterGroup
+from ballot.storage.models import GroupState, Item, ItemGroup, ItemStatus, LiveTally, Meeting, VoterGroup
 from ballot.voting.casting import lock_item, locked
 from ballot.voting.credentials import groups_with_codes, issued_count
 from ballot.voting.sealing import item_ballots, seal_item
@@ -47,7 +47,7 @@ def _clean(text, what: str, limit: int, required: bool = True) -> str:
 
 def _count(value, what: str, low: int = 0, high: int = MAX_EXPECTED) -> int:
     try:  # form and length before converting (numbers.py)
-        number = numbers.integer(value, what, -MAX_EXPECTED, MAX_EXPECTED)
+        number = numbers.parse_int(value, what, -MAX_EXPECTED, MAX_EXPECTED)
     except numbers.NumberError:
         raise OperationError(f"{what}须为整数") from None
     if not low <= number <= high:
@@ -125,7 +125,7 @@ def set_same_surname(session: Session, actor: audit.Actor, meeting: Meeting, sam
         if item_frozen(item):
             kept.append(item.title)
             continue
-        item.config_json = _config_json(get_kind(item.kind).reorder(item_config(item), single_given_first=single))
+        item.config_json = _config_json(get_kind(item.kind).reorder(item.config, single_given_first=single))
     session.flush()
     audit.record(
         session, actor, "meeting.name_order", meeting.id, name_order=strokes.rule_text(single), unchanged_items=kept
@@ -138,7 +138,7 @@ def name_texts(meeting: Meeting) -> list[str]:
     texts = [meeting.title]
     for item in meeting.items:
         texts.append(item.title)
-        config = item_config(item)
+        config = item.config
         texts += get_kind(item.kind).people(config)
         texts += [p["post"] for p in config.get("posts", []) if isinstance(p, dict)]
     return texts
@@ -146,7 +146,7 @@ def name_texts(meeting: Meeting) -> list[str]:
 
 def name_gaps(meeting: Meeting) -> list[strokes.Gap]:
     """Characters in the names of the meeting's items whose stroke order needs a look by eye."""
-    return strokes.data_gaps(name for item in meeting.items for name in get_kind(item.kind).people(item_config(item)))
+    return strokes.data_gaps(name for item in meeting.items for name in get_kind(item.kind).people(item.config))
 
 
 def group_frozen(session: Session, group: VoterGroup) -> bool:
@@ -157,7 +157,7 @@ def group_frozen(session: Session, group: VoterGroup) -> bool:
             select(func.count())
             .select_from(ItemGroup)
             .join(Item, Item.id == ItemGroup.item_id)
-            .where(ItemGroup.group_id == group.id, Item.status.in_(("open", "closed")))
+            .where(ItemGroup.group_id == group.id, Item.status.in_((ItemStatus.OPEN, ItemStatus.CLOSED)))
         ).scalar_one()
         > 0
     )
@@ -198,7 +198,7 @@ def set_present(session: Session, actor: audit.Actor, group: VoterGroup, present
     busy = session.execute(
         select(Item.title)
         .join(ItemGroup, ItemGroup.item_id == Item.id)
-        .where(ItemGroup.group_id == group.id, Item.status == "open")
+        .where(ItemGroup.group_id == group.id, Item.status == ItemStatus.OPEN)
     ).first()
     if busy:
         raise OperationError(f"议题“{busy[0]}”正在表决，结束后才能修改实到人数")
@@ -211,16 +211,12 @@ def set_present(session: Session, actor: audit.Actor, group: VoterGroup, present
 # -- items -------------------------------------------------------------------------------------
 
 
-def item_config(item: Item) -> dict:
-    return json.loads(item.config_json)
-
-
 def item_group_ids(item: Item) -> list[int]:
     return [ig.group_id for ig in item.voting_groups]
 
 
 def item_frozen(item: Item) -> bool:
-    return item.frozen or item.status != "draft"
+    return item.frozen or item.status != ItemStatus.DRAFT
 
 
 def _validated(meeting: Meeting, title, kind_key, raw_config: Mapping, group_ids) -> tuple[str, str, str, list[int]]:
@@ -266,7 +262,7 @@ def _live_option(raw, batch) -> dict | None:
         raise KindConfigError("live（大屏实时显示各人选票数）须为 true 或 false")
     if batch in (None, ""):
         batch = LIVE_BATCH
-    batch = numbers.integer(batch, "live_batch（每批最少票数）", 2, 1000, error=KindConfigError)
+    batch = numbers.parse_int(batch, "live_batch（每批最少票数）", 2, 1000, error=KindConfigError)
     return {"batch": batch, "min_seconds": LIVE_MIN_SECONDS}
 
 
@@ -313,7 +309,7 @@ def add_item(
         title=title,
         kind=kind_key,
         config_json=config_json,
-        status="draft",
+        status=ItemStatus.DRAFT,
         frozen=False,
         replaces_id=replaces.id if replaces else None,
     )
@@ -328,7 +324,7 @@ def add_item(
         item=item.id,
         title=title,
         kind=kind_key,
-        config=json.loads(config_json),
+        config=item.config,
         groups=ids,
         replaces=item.replaces_id,
     )
@@ -352,7 +348,7 @@ def update_item(
         item.meeting_id,
         item=item.id,
         title=title,
-        config=json.loads(config_json),
+        config=item.config,
         groups=ids,
     )
 
@@ -360,18 +356,18 @@ def update_item(
 def withdraw_item(session: Session, actor: audit.Actor, item: Item, reason, make_correction: bool) -> Item | None:
     reason = _clean(reason, "撤回原因", 500)
     lock_item(session, item.id, exclusive=True)
-    if item.status == "open":
+    if item.status == ItemStatus.OPEN:
         raise OperationError("议题正在表决，请先结束表决再撤回")
-    if item.status == "withdrawn":
+    if item.status == ItemStatus.WITHDRAWN:
         raise OperationError("该议题已撤回")
     changed(item.meeting)
-    item.status = "withdrawn"
+    item.status = ItemStatus.WITHDRAWN
     item.withdrawn_reason = reason
     audit.record(session, actor, "item.withdraw", item.meeting_id, item=item.id, title=item.title, reason=reason)
     if not make_correction:
         return None
     return add_item(
-        session, actor, item.meeting, item.title, item.kind, item_config(item), item_group_ids(item), replaces=item
+        session, actor, item.meeting, item.title, item.kind, item.config, item_group_ids(item), replaces=item
     )
 
 
@@ -380,12 +376,12 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
     proposes (docs/rules.md#contest) or the chair's edit of them; both lists are recorded, and every round stays."""
     lock_item(session, item.id, exclusive=True)
     kind = get_kind(item.kind)
-    if not hasattr(kind, "next_round") or item.status != "closed":
+    if not hasattr(kind, "next_round") or item.status != ItemStatus.CLOSED:
         raise OperationError("只有已结束的差额票决议题才能进入下一轮")
     for other in item.meeting.items:
-        if other.status != "withdrawn" and item_config(other).get("previous_item") == item.id:
+        if other.status != ItemStatus.WITHDRAWN and other.config.get("previous_item") == item.id:
             raise OperationError(f"本议题的下一轮已经创建（议题 #{other.id}）")
-    config = item_config(item)
+    config = item.config
     result = item_result(session, item)
     if not result.get("finalised", True):
         reasons = "；".join(result.get("warnings") or ["本轮结果不能确认"])
@@ -428,9 +424,9 @@ def confirm_merges(session: Session, actor: audit.Actor, item: Item, merges: lis
     """民主推荐: the clerk confirms which written-in spellings name one person (docs/rules.md#recommend)."""
     lock_item(session, item.id, exclusive=True)
     kind = get_kind(item.kind)
-    if not hasattr(kind, "merge") or item.status != "closed":
+    if not hasattr(kind, "merge") or item.status != ItemStatus.CLOSED:
         raise OperationError("只有已结束的民主推荐议题才能合并另行推荐的写法")
-    config = item_config(item)
+    config = item.config
     try:
         merged = kind.merge(config, [*config.get("merges", []), *merges], ballots_of(session, item.id))
     except KindConfigError as exc:
@@ -447,7 +443,7 @@ def write_in_review(session: Session, item: Item) -> dict | None:
     if not hasattr(kind, "write_in_review") or not result_available(item):
         return None
     ballots = ballots_of(session, item.id)
-    return kind.write_in_review(item_config(item), ballots, item_counts(session, item))
+    return kind.write_in_review(item.config, ballots, item_counts(session, item))
 
 
 # -- counts, open, close -------------------------------------------------------------------------
@@ -465,9 +461,9 @@ def _group_present(item: Item) -> tuple[tuple[int, int], ...]:
 
 
 def _closed_groups(item: Item) -> frozenset[int]:
-    if item.status == "closed":
+    if item.status == ItemStatus.CLOSED:
         return frozenset(i for i, _ in _voting_groups(item))
-    return frozenset(ig.group_id for ig in item.voting_groups if ig.state == "closed")
+    return frozenset(ig.group_id for ig in item.voting_groups if ig.state == GroupState.CLOSED)
 
 
 def live_counts(session: Session, item: Item) -> Counts:
@@ -540,29 +536,29 @@ def open_item(session: Session, actor: audit.Actor, item_id: int, group_id: int 
         raise OperationError("议题不存在")
     if group_id is not None:
         row = _per_group_row(session, item, group_id)
-        if item.status not in ("draft", "open"):
+        if item.status not in (ItemStatus.DRAFT, ItemStatus.OPEN):
             raise OperationError(f"议题状态为“{STATUS_LABELS[item.status]}”，不能开始表决")
-        if row.state != "waiting":
+        if row.state != GroupState.WAITING:
             raise OperationError(
                 f"“{_group_name(item, group_id)}”已经{'在表决中' if row.state == 'open' else '结束表决'}"
             )
-    elif item.status != "draft":
+    elif item.status != ItemStatus.DRAFT:
         raise OperationError(f"议题状态为“{STATUS_LABELS[item.status]}”，不能开始表决")
     # 实到 must not change under us while we check the quorum.
     locked(session, select(VoterGroup).where(VoterGroup.id.in_(item_group_ids(item))), exclusive=False).all()
     counts = live_counts(session, item)
-    if item.status == "draft":
-        problems = get_kind(item.kind).open_problems(item_config(item), counts)
+    if item.status == ItemStatus.DRAFT:
+        problems = get_kind(item.kind).open_problems(item.config, counts)
         voting = [g for g in item.meeting.groups if g.id in set(item_group_ids(item))]
-        problems += live_problems(get_kind(item.kind), item_config(item), voting)  # 应到 may have changed
+        problems += live_problems(get_kind(item.kind), item.config, voting)  # 应到 may have changed
         if problems:
             raise OperationError("；".join(problems))
-        item.status = "open"
+        item.status = ItemStatus.OPEN
         item.frozen = True
         item.opened_at = utcnow()
     for row in _group_rows(session, item):
         if group_id is None or row.group_id == group_id:
-            row.state = "open"
+            row.state = GroupState.OPEN
     changed(item.meeting)
     detail = {"group": _group_name(item, group_id)} if group_id is not None else {}
     audit.record(
@@ -604,15 +600,15 @@ def close_item(
     item = lock_item(session, item_id, exclusive=True)
     if item is None:
         raise OperationError("议题不存在")
-    if item.status != "open":
+    if item.status != ItemStatus.OPEN:
         raise OperationError("议题不在表决中，不能结束")
     changed(item.meeting)
     rows = _group_rows(session, item)
     if group_id is not None:
         row = _per_group_row(session, item, group_id)
-        if row.state != "open":
+        if row.state != GroupState.OPEN:
             raise OperationError(f"“{_group_name(item, group_id)}”不在表决中")
-        row.state = "closed"
+        row.state = GroupState.CLOSED
         audit.record(
             session,
             actor,
@@ -623,14 +619,14 @@ def close_item(
             group=_group_name(item, group_id),
             cast=cast_count(session, item.id, group_id),
         )
-        if any(r.state != "closed" for r in rows):
+        if any(r.state != GroupState.CLOSED for r in rows):
             return item
     for row in rows:
-        row.state = "closed"
+        row.state = GroupState.CLOSED
     counts = live_counts(session, item)
     session.execute(delete(LiveTally).where(LiveTally.item_id == item.id))  # batches shown while open
     cast = seal_item(session, item.id)  # sealed copy, shuffled; the live rows are purged after commit
-    item.status = "closed"
+    item.status = ItemStatus.CLOSED
     item.closed_at = utcnow()
     if witnesses:
         item.witnesses_json = json.dumps(witnesses, ensure_ascii=False)
@@ -678,19 +674,19 @@ def series_ranking(session: Session, item: Item) -> list[dict] | None:
     the same series, ranked together (equal scores share a rank, in 姓氏笔画 order)."""
     from ballot.counting.kinds.common import fixed2, ranked
 
-    series = item_config(item).get("series")
+    series = item.config.get("series")
     if item.kind != "score" or not series:
         return None
     rows = []
     for other in item.meeting.items:
-        config = item_config(other)
-        if other.kind == "score" and config.get("series") == series and other.status == "closed":
+        config = other.config
+        if other.kind == "score" and config.get("series") == series and other.status == ItemStatus.CLOSED:
             for row in item_result(session, other)["rows"]:
                 rows.append({"name": row["name"], "final": row["final"], "item": other.id})
     pending = sum(
         1
         for o in item.meeting.items
-        if o.kind == "score" and item_config(o).get("series") == series and o.status in ("draft", "open")
+        if o.kind == "score" and o.config.get("series") == series and o.status in (ItemStatus.DRAFT, ItemStatus.OPEN)
     )
     result = ranked(
         rows,
@@ -707,17 +703,17 @@ def export_item(session: Session, item: Item) -> dict:
     """The anonymous ballot export of a closed item (see export.py)."""
     from ballot.counting.export import ballot_export
 
-    if item.status != "closed":
+    if item.status != ItemStatus.CLOSED:
         raise OperationError("议题结束表决后才能导出选票")
     ballots, counts = ballots_of(session, item.id), item_counts(session, item)
-    kind, config = get_kind(item.kind), item_config(item)
+    kind, config = get_kind(item.kind), item.config
     return ballot_export(item.title, item.kind, config, ballots, counts, kind.withheld_groups(config, ballots, counts))
 
 
 def result_available(item: Item) -> bool:
     """Closed, or (groups voting at separate sittings) at least one group closed."""
-    return item.status in ("closed", "withdrawn") or (
-        item.status == "open" and any(ig.state == "closed" for ig in item.voting_groups)
+    return item.status in (ItemStatus.CLOSED, ItemStatus.WITHDRAWN) or (
+        item.status == ItemStatus.OPEN and any(ig.state == GroupState.CLOSED for ig in item.voting_groups)
     )
 
 
@@ -726,6 +722,6 @@ def item_result(session: Session, item: Item) -> dict:
     still vote, only the ballots of the groups that have closed are counted."""
     counts = item_counts(session, item)
     ballots = ballots_of(session, item.id)
-    if item.status == "open":
+    if item.status == ItemStatus.OPEN:
         ballots = [b for b in ballots if b.group_id in counts.closed_groups]
-    return get_kind(item.kind).tally(item_config(item), ballots, counts)
+    return get_kind(item.kind).tally(item.config, ballots, counts)

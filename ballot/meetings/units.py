@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
+from ballot.counting.errors import Refused
 from ballot.storage import audit
 from ballot.storage.models import (
     MEETING_ROLES,
@@ -54,7 +55,7 @@ class NotVisible(LookupError):
     """The object does not exist, or the caller may not know that it does (answered as 404)."""
 
 
-class UnitError(ValueError):
+class UnitError(Refused, ValueError):
     pass
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ballot.clock import utcnow
+from ballot.counting.errors import Refused
 from ballot.storage.models import ROLES, User
 
 # Who may do what. The administrator may do everything.
@@ -32,7 +33,7 @@ MIN_PASSWORD = 10
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
 
 
-class UserError(ValueError):
+class UserError(Refused, ValueError):
     pass
 
 

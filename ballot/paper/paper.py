@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ballot.counting.errors import Refused
 from ballot.counting.kinds import CastError, get_kind
 from ballot.counting.kinds.common import same_name_key
 from ballot.counting.kinds.evaluate import ABSTAIN, INVALID
@@ -32,7 +33,7 @@ _SCORE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９．。－", "0123456789..-")  # typed with a Chinese input method
 
 
-class PaperError(ValueError):
+class PaperError(Refused, ValueError):
     """The line cannot be a sheet of this item; the message is Chinese, for the 计票人."""
 
 

@@ -33,12 +33,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
+from ballot.counting import numbers
 from ballot.counting.kinds import INVALID_REASONS
-from ballot.meetings.meetings import OperationError, changed, item_config
+from ballot.counting.numbers import valid_id
+from ballot.meetings.meetings import OperationError, changed
 from ballot.meetings.users import may
 from ballot.paper import paper
 from ballot.storage import audit
-from ballot.storage.models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry, VoterGroup
+from ballot.storage.models import (
+    Ballot,
+    BatchStatus,
+    GroupState,
+    Item,
+    ItemGroup,
+    ItemStatus,
+    PaperBatch,
+    PaperEntry,
+    VoterGroup,
+)
 from ballot.voting.casting import lock_item, locked
 from ballot.voting.codes import new_id
 
@@ -59,20 +71,6 @@ class Difference:
     second_meaning: str
 
 
-def valid_id(value) -> int | None:
-    """A database id from a form or a caller (a number within the column), or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    else:
-        text = str(value if value is not None else "").strip()
-        if not text.isdecimal() or not text.isascii() or len(text) > 10:
-            return None
-        number = int(text)
-    return number if 0 < number <= MAX_ID else None
-
-
 def _item_group(session: Session, item: Item, group_id) -> ItemGroup:
     group_id = valid_id(group_id)
     if group_id is None:
@@ -84,7 +82,7 @@ def _item_group(session: Session, item: Item, group_id) -> ItemGroup:
 
 
 def _paper_open(item: Item) -> None:
-    if item.status in ("draft", "withdrawn"):
+    if item.status in (ItemStatus.DRAFT, ItemStatus.WITHDRAWN):
         raise OperationError("议题尚未开始表决（或已撤回），不能录入纸质票")
     if item.paper_done:
         raise OperationError("本议题的纸质票已确认录入完毕，不能再更改")
@@ -99,19 +97,14 @@ def set_paper_issued(
     recorded with the old and the new number. `granted`: the actor's permissions in this meeting
     (a meeting may name its own 监票人); by default those of the account's role."""
     item = lock_item(session, valid_id(item_id) or 0, exclusive=True)
-    if item is None or item.status == "withdrawn":
+    if item is None or item.status == ItemStatus.WITHDRAWN:
         raise OperationError("议题不存在或已撤回")
     if item.paper_done:
         raise OperationError("本议题的纸质票已确认录入完毕，发出数不能再改")
-    text = str(value if value is not None else "").strip()
-    if not text.isdecimal() or not text.isascii() or len(text) > 6:
-        raise OperationError("纸质票发出数须为 0 到 100000 之间的整数")
-    number = int(text)
-    if not 0 <= number <= MAX_ISSUED:
-        raise OperationError("纸质票发出数须在 0 到 100000 之间")
+    number = numbers.parse_int("" if value is None else value, "纸质票发出数", 0, MAX_ISSUED, error=OperationError)
     row = _item_group(session, item, group_id)
     group = session.get(VoterGroup, row.group_id)
-    closed = item.status == "closed" or row.state == "closed"
+    closed = item.status == ItemStatus.CLOSED or row.state == GroupState.CLOSED
     if granted is None:
         granted = frozenset(p for p in ("settle_paper", "prepare") if may(actor.role, p))
     if closed and "settle_paper" not in granted:
@@ -151,7 +144,7 @@ def new_batch(session: Session, actor: audit.Actor, item_id: int, group_id) -> P
         ).scalar_one()
         or 0
     ) + 1
-    batch = PaperBatch(item_id=item.id, group_id=group_id, number=number, status="entering", created_at=utcnow())
+    batch = PaperBatch(item_id=item.id, group_id=group_id, number=number, status=BatchStatus.ENTERING, created_at=utcnow())
     session.add(batch)
     session.flush()
     audit.record(session, actor, "paper.batch", item.meeting_id, item=item.id, group=group_id, batch=number)
@@ -204,13 +197,13 @@ def submit_entry(session: Session, actor: audit.Actor, batch_id: int, text: str)
         raise OperationError("这一叠票不存在")
     item = lock_item(session, batch.item_id, exclusive=True)
     _paper_open(item)
-    if batch.status != "entering":
+    if batch.status != BatchStatus.ENTERING:
         raise OperationError("这一叠票已录入两次，不能再录入")
     entries = _entries(session, batch.id)
     if any(e.teller == actor.username for e in entries):
         raise OperationError("同一叠票须由两名不同的计票人各录入一次，您已录入过这一叠")
     try:
-        sheets = parse_lines(item.kind, item_config(item), text)
+        sheets = parse_lines(item.kind, item.config, text)
     except paper.PaperError as exc:
         raise OperationError(str(exc)) from None
     entry_no = len(entries) + 1
@@ -239,7 +232,7 @@ def submit_entry(session: Session, actor: audit.Actor, batch_id: int, text: str)
             session.flush()
             _count(session, item, batch, sheets)
         else:
-            batch.status = "mismatch"
+            batch.status = BatchStatus.MISMATCH
     changed(item.meeting)
     return batch
 
@@ -280,10 +273,10 @@ def differences(session: Session, batch: PaperBatch) -> list[Difference]:
     """The sheets on which the two entries differ, with what each line means. Only when both
     entries have the same number of sheets: otherwise sheet N of one is not sheet N of the other
     (see entry_sizes), and the batch can only be sent back."""
-    if batch.status != "mismatch":
+    if batch.status != BatchStatus.MISMATCH:
         return []
     item = session.get(Item, batch.item_id)
-    config = item_config(item)
+    config = item.config
     entries = _entries(session, batch.id)
     if len(entries) < 2:
         return []
@@ -320,7 +313,7 @@ def meaning(kind: str, config: dict, line: str | None) -> str:
 def _waiting_batch(session: Session, actor: audit.Actor, batch_id) -> tuple[PaperBatch, Item, list[PaperEntry]]:
     """A batch whose two entries differ, for a 监票人 who did not enter it."""
     batch = _batch(session, batch_id)
-    if batch is None or batch.status != "mismatch":
+    if batch is None or batch.status != BatchStatus.MISMATCH:
         raise OperationError("这一叠票没有待核对的差异")
     item = lock_item(session, batch.item_id, exclusive=True)
     _paper_open(item)
@@ -344,7 +337,7 @@ def settle(
     paper, always parsed as a sheet line (a typed "1" is the mark 1, never "entry 1").
     The batch is then counted. Both entries must have the same number of sheets."""
     batch, item, entries = _waiting_batch(session, actor, batch_id)
-    config = item_config(item)
+    config = item.config
     first, second = (_lines(e) for e in entries)
     if len(first) != len(second):
         raise OperationError(
@@ -407,7 +400,7 @@ def send_back(session: Session, actor: audit.Actor, batch_id: int) -> PaperBatch
     sizes = [len(_lines(e)) for e in entries]
     for entry in entries:
         session.delete(entry)
-    batch.status = "entering"
+    batch.status = BatchStatus.ENTERING
     session.flush()
     audit.record(
         session,
@@ -454,7 +447,7 @@ def _count(session: Session, item: Item, batch: PaperBatch, sheets: list[paper.S
         digest = _digest(salt, lines)
         entry.lines_json = json.dumps({"sha256": digest, "sheets": len(lines)})
         digests.append(digest)
-    batch.status = "counted"
+    batch.status = BatchStatus.COUNTED
     batch.counted_at = utcnow()
     session.flush()
     return digests
@@ -466,11 +459,11 @@ def finish(session: Session, actor: audit.Actor, item_id: int) -> None:
     if item is None:
         raise OperationError("议题不存在")
     _paper_open(item)
-    if item.status != "closed":
+    if item.status != ItemStatus.CLOSED:
         raise OperationError("议题结束表决后才能确认纸质票录入完毕")
     waiting = list(
         session.execute(
-            select(PaperBatch.number).where(PaperBatch.item_id == item.id, PaperBatch.status != "counted")
+            select(PaperBatch.number).where(PaperBatch.item_id == item.id, PaperBatch.status != BatchStatus.COUNTED)
         ).scalars()
     )
     if waiting:

@@ -15,10 +15,12 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ballot.counting.errors import Refused
+
 from .db import LIVE_SCHEMA, LIVE_SUFFIX, Database
 
 
-class BackupError(RuntimeError):
+class BackupError(Refused, RuntimeError):
     pass
 
 

@@ -13,10 +13,13 @@ item (paper ballots: one per counted stack).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -49,6 +52,44 @@ class Base(DeclarativeBase):
 
 ROLES = ("admin", "clerk", "chair", "scrutineer", "teller")
 ROLE_LABELS = {"admin": "管理员", "clerk": "会务人员", "chair": "主持人", "scrutineer": "监票人", "teller": "计票人"}
+
+
+class ItemStatus(StrEnum):
+    """An item's life: prepared, voting, sealed, or withdrawn (with or without a sealed count)."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+
+class GroupState(StrEnum):
+    """One group's sitting on an item (kinds whose groups vote at separate sittings)."""
+
+    WAITING = "waiting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class BatchStatus(StrEnum):
+    """A stack of paper ballots: fewer than two entries, entries that differ, or counted."""
+
+    ENTERING = "entering"
+    MISMATCH = "mismatch"
+    COUNTED = "counted"
+
+
+class SlipStatus(StrEnum):
+    """A slip-sheet PDF being made."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def _one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
+    """The database refuses any other value (named ck_<table>_<column> by the naming convention)."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v.value) for v in values)})", name=column)
 
 
 # roles a meeting may name for itself (meeting_roles): only they then act in that role there
@@ -124,13 +165,14 @@ class VoterGroup(Base):
 
 class Item(Base):
     __tablename__ = "items"
+    __table_args__ = (_one_of("status", ItemStatus),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     title: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
     config_json: Mapped[str] = mapped_column(Text)  # the kind's validated configuration
-    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft/open/closed/withdrawn
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.DRAFT)
     # Set when codes are issued to one of its groups or when it opens: from then on what decides
     # the count cannot change (a correction is a new item, which starts unfrozen).
     frozen: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -149,15 +191,26 @@ class Item(Base):
     meeting: Mapped[Meeting] = relationship(back_populates="items")
     voting_groups: Mapped[list["ItemGroup"]] = relationship(cascade="all, delete-orphan", order_by="ItemGroup.group_id")
 
+    @property
+    def config(self) -> dict:
+        """The kind's configuration, parsed from config_json once per instance (again only when
+        config_json is replaced). Read-only for callers: a change is a new config_json."""
+        cached = self.__dict__.get("_config_parsed")
+        if cached is None or cached[0] is not self.config_json:
+            cached = (self.config_json, json.loads(self.config_json))
+            self.__dict__["_config_parsed"] = cached
+        return cached[1]
+
 
 class ItemGroup(Base):
     """Which voter groups vote on an item."""
 
     __tablename__ = "item_groups"
+    __table_args__ = (_one_of("state", GroupState),)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"), primary_key=True)
-    # waiting | open | closed: groups of some kinds (测评, 打分) vote at different sittings
-    state: Mapped[str] = mapped_column(String(8), default="waiting", server_default="waiting")
+    # groups of some kinds (测评, 打分) vote at different sittings
+    state: Mapped[str] = mapped_column(String(8), default=GroupState.WAITING, server_default="waiting")
     # paper ballots printed and handed out to this group for this item (发出, paper channel)
     paper_issued: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
@@ -245,13 +298,13 @@ class PaperBatch(Base):
     """A stack of paper ballots of one item and group, entered twice by two 计票人."""
 
     __tablename__ = "paper_batches"
-    __table_args__ = (UniqueConstraint("item_id", "group_id", "number"),)
+    __table_args__ = (UniqueConstraint("item_id", "group_id", "number"), _one_of("status", BatchStatus))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"))
     number: Mapped[int] = mapped_column(Integer)  # 第 N 叠, per item and group
     # entering (fewer than two entries) | mismatch (the 监票人 settles) | counted (ballots stored)
-    status: Mapped[str] = mapped_column(String(12), default="entering")
+    status: Mapped[str] = mapped_column(String(12), default=BatchStatus.ENTERING)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     counted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     settled_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # the 监票人's decisions
@@ -304,11 +357,12 @@ class SlipJob(Base):
     """Progress of a slip-sheet PDF being made, visible to every worker (no codes in it)."""
 
     __tablename__ = "slip_jobs"
+    __table_args__ = (_one_of("status", SlipStatus),)
     token: Mapped[str] = mapped_column(String(32), primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("voter_groups.id"))
     pages_total: Mapped[int] = mapped_column(Integer, default=0)
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running/done/failed
+    status: Mapped[str] = mapped_column(String(16), default=SlipStatus.RUNNING)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     # the worker making it writes this with every step: a running job whose worker died stops moving
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

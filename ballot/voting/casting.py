@@ -20,7 +20,16 @@ from sqlalchemy import and_, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ballot.storage.models import ApiIdempotency, Credential, Item, ItemGroup, LiveBallot, LiveSpend
+from ballot.storage.models import (
+    ApiIdempotency,
+    Credential,
+    GroupState,
+    Item,
+    ItemGroup,
+    ItemStatus,
+    LiveBallot,
+    LiveSpend,
+)
 
 from .codes import new_id
 from .sealing import ballot_store_of, spent
@@ -150,8 +159,8 @@ def cast_ballot(
     row = session.execute(eligible, {"cred": credential_id, "item": item_id}).first()
     if row is None:
         status = session.execute(select(Item.status).where(Item.id == item_id)).scalar_one_or_none()
-        raise NotOpen() if status != "open" else NotEligible()
-    if row.status != "open" or row.state != "open":
+        raise NotOpen() if status != ItemStatus.OPEN else NotEligible()
+    if row.status != ItemStatus.OPEN or row.state != GroupState.OPEN:
         raise NotOpen()
     if not spend_insert(session, credential_id, item_id):
         raise AlreadyCast()

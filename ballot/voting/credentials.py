@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
 from ballot.storage import audit
-from ballot.storage.models import Credential, IssueBatch, Item, ItemGroup, VoterGroup
+from ballot.storage.models import Credential, IssueBatch, Item, ItemGroup, ItemStatus, VoterGroup
 
 from .codes import code_hash, new_code, new_id, normalize_code
 from .sealing import spent_credentials
@@ -56,7 +56,7 @@ def issue_codes_batch(
     # Voters may now hold codes for these items: freeze what decides their count.
     session.execute(
         update(Item)
-        .where(Item.status == "draft", Item.id.in_(select(ItemGroup.item_id).where(ItemGroup.group_id == group.id)))
+        .where(Item.status == ItemStatus.DRAFT, Item.id.in_(select(ItemGroup.item_id).where(ItemGroup.group_id == group.id)))
         .values(frozen=True)
         .execution_options(synchronize_session=False)
     )

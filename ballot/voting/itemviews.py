@@ -7,7 +7,6 @@ read; only the status is read fresh every time.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 
@@ -46,7 +45,7 @@ def item_view(session: Session, item_id: int) -> ItemView | None:
             "meeting_title": session.execute(select(Meeting.title).where(Meeting.id == item.meeting_id)).scalar_one(),
             "title": item.title,
             "kind": item.kind,
-            "config": json.loads(item.config_json),
+            "config": item.config,
             "group_ids": frozenset(
                 session.execute(select(ItemGroup.group_id).where(ItemGroup.item_id == item_id)).scalars()
             ),

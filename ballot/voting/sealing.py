@@ -40,7 +40,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from ballot.storage.db import Database, StorageFailure, storage_failure
-from ballot.storage.models import ApiIdempotency, Ballot, Item, LiveBallot, LiveSpend, PaperBatch, Spend
+from ballot.storage.models import (
+    ApiIdempotency,
+    Ballot,
+    BatchStatus,
+    Item,
+    ItemStatus,
+    LiveBallot,
+    LiveSpend,
+    PaperBatch,
+    Spend,
+)
 
 from .codes import new_id
 
@@ -69,7 +79,7 @@ def item_ballots(session, item_id: int, status: str | None = None):
     paper ones already counted."""
     status = _status(session, item_id) if status is None else status
     sealed = select(Ballot.id, *(getattr(Ballot, f) for f in BALLOT_FIELDS)).where(Ballot.item_id == item_id)
-    if status != "open":
+    if status != ItemStatus.OPEN:
         return sealed.subquery("item_ballots")
     live = select(LiveBallot.id, *(getattr(LiveBallot, f) for f in BALLOT_FIELDS)).where(
         LiveBallot.item_id == item_id
@@ -186,7 +196,7 @@ def compact_pending(db: Database) -> bool | Postponed:
         )
         # paper readings overwritten since the last compaction (paperentry.finish)
         paper = bool(pending) and s.execute(
-            select(exists().where(PaperBatch.item_id.in_(pending), PaperBatch.status == "counted"))
+            select(exists().where(PaperBatch.item_id.in_(pending), PaperBatch.status == BatchStatus.COUNTED))
         ).scalar()
     if not pending:
         return True

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import re
 import sqlite3
 from datetime import timedelta
 
@@ -15,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from ballot.counting.errors import CONTROL, MAX_ID
 from ballot.storage.db import Database, storage_failure
 from ballot.voting.ratelimit import FailureLimiter
 
@@ -44,7 +43,7 @@ class IdConverter(IntegerConverter):
     """Database ids: a number too large for the column is simply not found (404), never a 500."""
 
     def __init__(self, map, *args, **kwargs):
-        super().__init__(map, max=2**31 - 1)
+        super().__init__(map, max=MAX_ID)
 
 
 API_CODES = {
@@ -73,7 +72,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         SESSION_COOKIE_HTTPONLY=True,
         # Lax, not Strict: a QR scan is a cross-site navigation whose redirect must keep the cookie.
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("BALLOT_SECURE_COOKIES") == "1",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.voter_session_minutes),
         MAX_CONTENT_LENGTH=64 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
@@ -215,7 +214,6 @@ def _install_error_pages(app: Flask) -> None:
         return page(503 if isinstance(exc, (DBAPIError, sqlite3.Error)) else 500)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _refuse_control_characters(app: Flask) -> None:
@@ -224,7 +222,7 @@ def _refuse_control_characters(app: Flask) -> None:
     @app.before_request
     def check():
         values = list(request.args.values()) + (list(request.form.values()) if request.method == "POST" else [])
-        if any(_CONTROL.search(v) for v in values):
+        if any(CONTROL.search(v) for v in values):
             abort(400)
 
 

@@ -27,7 +27,6 @@ from ballot.live import screen
 from ballot.meetings.meetings import (
     OperationError,
     close_item,
-    item_config,
     item_result,
     live_counts,
     open_item,
@@ -134,7 +133,7 @@ class Hall:
         n = result["counts"]["cast"]
         with self.world.db.read() as s:
             item = s.get(Item, self.item_id)
-            config, counts = item_config(item), live_counts(s, item)
+            config, counts = item.config, live_counts(s, item)
         expected = get_kind(result["kind"]).tally(config, self.cast_log[:n], counts)
         assert self.figures(result) == self.figures(expected), "a live figure that is not a state of the first ballots"
         return n

@@ -60,3 +60,17 @@ def test_ballot_table_has_no_link_columns(db_url):
     assert columns == {"id", "item_id", "group_id", "valid", "choices_json", "receipt", "channel", "invalid_reason"}
     spend_columns = {c["name"] for c in inspect(create_engine(db_url)).get_columns("spends")}
     assert spend_columns == {"credential_id", "item_id"}
+
+
+def test_statuses_are_checked_by_the_database(db_url):
+    """Each status column refuses a value outside its enum (migration 0016, models' _one_of)."""
+    engine = create_engine(db_url)
+    inspector = inspect(engine)
+    found = {t: {c["name"] for c in inspector.get_check_constraints(t)} for t in ("items", "item_groups", "paper_batches", "slip_jobs")}
+    engine.dispose()
+    assert found == {
+        "items": {"ck_items_status"},
+        "item_groups": {"ck_item_groups_state"},
+        "paper_batches": {"ck_paper_batches_status"},
+        "slip_jobs": {"ck_slip_jobs_status"},
+    }

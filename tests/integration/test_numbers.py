@@ -58,7 +58,7 @@ def test_the_parser_refuses_quickly_and_says_why(text):
     assert "得分" in str(refused.value) and "半角数字" in str(refused.value)
     no_python_notation(str(refused.value))
     with Quick(), pytest.raises(numbers.NumberError):
-        numbers.integer(text, "名额", 1, 50)
+        numbers.parse_int(text, "名额", 1, 50)
 
 
 @pytest.mark.parametrize(

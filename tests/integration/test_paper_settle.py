@@ -13,7 +13,7 @@ from conftest import ACTOR, csrf_of, login
 from sqlalchemy import select
 from test_paper import SCRUTINEER, TELLER_1, TELLER_2, enter_paper, result, setup_item
 
-from ballot.meetings.meetings import OperationError, close_item, item_config, open_item
+from ballot.meetings.meetings import OperationError, close_item, open_item
 from ballot.paper import paper, paperentry
 from ballot.storage import audit
 from ballot.storage.models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry
@@ -155,7 +155,7 @@ def test_ballots_of_a_batch_are_stored_in_shuffled_order(app, world, monkeypatch
     with world.db.read() as s:
         stored = [json.loads(b.choices_json) for b in s.execute(select(Ballot).order_by(Ballot.id)).scalars()]
     with world.db.read() as s:
-        config = item_config(s.get(Item, item_id))
+        config = s.get(Item, item_id).config
     by_choices = {json.dumps(paper.parse("approval", config, line).choices, sort_keys=True): line for line in stack}
     assert len(by_choices) == 12
     as_lines = [by_choices[json.dumps(c, sort_keys=True)] for c in stored]

@@ -109,8 +109,8 @@ def test_missing_glyph_is_refused_before_printing():
 
 
 @needs_tools
-def test_clerk_downloads_slips_and_codes_work(app, world, tmp_path, monkeypatch):
-    monkeypatch.setenv("BALLOT_PUBLIC_URL", "http://vote.example.org")
+def test_clerk_downloads_slips_and_codes_work(app, world, tmp_path):
+    app.extensions["ballot.settings"] = app.extensions["ballot.settings"].with_overrides(public_url="http://vote.example.org")
     world.staff("clerk")
     clerk = app.test_client()
     login(clerk, "clerk1")

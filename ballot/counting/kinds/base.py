@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .. import strokes
+from ..errors import Refused
 
 
-class KindConfigError(ValueError):
+class KindConfigError(Refused, ValueError):
     """The item's configuration is unusable; the message is Chinese, for the clerk."""
 
 
-class CastError(ValueError):
+class CastError(Refused, ValueError):
     """The submitted ballot is malformed; the message is Chinese, for the voter."""
 
 

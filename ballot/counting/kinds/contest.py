@@ -83,7 +83,7 @@ class ContestKind(Kind):
         for i, post in enumerate(config["posts"]):
             values = form.get(f"p{i}", [])
             try:  # a candidate's index: a few ASCII digits, never "１２" or "1_0" or a long run
-                chosen = sorted({numbers.integer(v, "人选", 0, MAX_PEOPLE - 1) for v in values})
+                chosen = sorted({numbers.parse_int(v, "人选", 0, MAX_PEOPLE - 1) for v in values})
             except numbers.NumberError:
                 raise CastError("表单内容无效，请返回重新填写") from None
             if len(chosen) != len(values):

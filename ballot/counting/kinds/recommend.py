@@ -73,7 +73,7 @@ def write_in_name(raw: str) -> str:
 
 
 def _int(raw, what: str, low: int, high: int) -> int:
-    return numbers.integer(raw, what, low, high, error=KindConfigError)
+    return numbers.parse_int(raw, what, low, high, error=KindConfigError)
 
 
 class RecommendKind(Kind):

@@ -10,7 +10,8 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
 
-from ballot.counting import strokes
+from ballot.counting import numbers, strokes
+from ballot.counting.errors import MAX_ID, Refused
 from ballot.counting.kinds import CastError, get_kind
 from ballot.meetings import apitokens, meetingfile, units
 from ballot.meetings.meetings import (
@@ -25,7 +26,7 @@ from ballot.meetings.meetings import (
 )
 from ballot.publicurl import voting_base_url
 from ballot.storage.audit import Actor
-from ballot.storage.models import Item, Meeting, User, VoterGroup
+from ballot.storage.models import GroupState, Item, ItemStatus, Meeting, User, VoterGroup
 from ballot.voting import credentials
 from ballot.voting.casting import (
     MAX_IDEMPOTENCY_KEY,
@@ -61,6 +62,13 @@ def error_response(status: int, code: str, message: str):
 @bp.errorhandler(ApiError)
 def api_error(exc: ApiError):
     return error_response(exc.status, exc.code, exc.message)
+
+
+@bp.errorhandler(Refused)
+def refused(exc: Refused):
+    """Every domain refusal not answered more precisely: its status and code (409 refused unless
+    the class says otherwise), its Chinese message."""
+    return error_response(exc.status, exc.code, str(exc))
 
 
 OBJECT_NAMES = {"meeting_id": "会议", "item_id": "议题", "group_id": "表决组"}
@@ -134,14 +142,15 @@ def body() -> dict:
     return data
 
 
+class _InvalidField(Refused):
+    status, code = 400, "invalid_field"
+
+
 def _int(value, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ApiError(400, "invalid_field", f"{field} 须为 {low} 到 {high} 之间的整数")
-    return value
-
-
-def _refused(exc: Exception) -> ApiError:
-    return ApiError(409, "refused", str(exc))
+    """A JSON integer (never a string of digits) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _InvalidField(f"{field} 须为 {low} 到 {high} 之间的整数")
+    return numbers.parse_int(value, f"{field} ", low, high, error=_InvalidField)
 
 
 def _get(s, model, ident, what: str):
@@ -197,7 +206,7 @@ def issue_codes(group_id: int):
     with db().write() as s:
         group = _get(s, VoterGroup, group_id, "表决组")
         codes, batch = credentials.issue_codes_batch(s, settings().derived_key("credential"), group, count, g.api_actor)
-    base, _warnings = voting_base_url(request.host_url)
+    base, _warnings = voting_base_url(settings(), request.host_url)
     # Returned once: the server keeps only their hashes.
     return jsonify({"batch_id": batch, "codes": codes, "urls": [f"{base}/V/{c}".upper() for c in codes]}), 201
 
@@ -208,13 +217,10 @@ def group_present(group_id: int):
     present = body().get("present")
     if present is not None:
         present = _int(present, "present", 0, 100_000)
-    try:
-        with db().write() as s:
-            group = _get(s, VoterGroup, group_id, "表决组")
-            set_present(s, g.api_actor, group, "" if present is None else present)
-            result = {"id": group.id, "name": group.name, "expected": group.expected, "present": group.present}
-    except OperationError as exc:
-        raise _refused(exc) from None
+    with db().write() as s:
+        group = _get(s, VoterGroup, group_id, "表决组")
+        set_present(s, g.api_actor, group, "" if present is None else present)
+        result = {"id": group.id, "name": group.name, "expected": group.expected, "present": group.present}
     return jsonify(result)
 
 
@@ -232,14 +238,11 @@ def _transition(item_id: int, operation):
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_body", '请求内容须为 JSON 对象，如 {"group_id": 3}，或不带内容')
     raw = data.get("group_id")
-    if raw is not None and (not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw < 2**31):
+    if raw is not None and (not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw <= MAX_ID):
         raise ApiError(422, "invalid_group", "group_id 须为表决组编号（整数）")
-    try:
-        with db().write() as s:
-            _get(s, Item, item_id, "议题")
-            result = _item_json(s, operation(s, g.api_actor, item_id, raw))
-    except OperationError as exc:
-        raise _refused(exc) from None
+    with db().write() as s:
+        _get(s, Item, item_id, "议题")
+        result = _item_json(s, operation(s, g.api_actor, item_id, raw))
     return jsonify(result)
 
 
@@ -281,7 +284,7 @@ def turnout(item_id: int):
 def result(item_id: int):
     with db().read() as s:
         item = _get(s, Item, item_id, "议题")
-        if not result_available(item) or (item.status == "withdrawn" and item.closed_at is None):
+        if not result_available(item) or (item.status == ItemStatus.WITHDRAWN and item.closed_at is None):
             raise ApiError(409, "not_closed", "表决尚未结束，结束后才有结果")
         return jsonify({"item_id": item.id, "title": item.title, "result": item_result(s, item)})
 
@@ -297,7 +300,7 @@ def cast():
     attempt = codes.attempt(client)  # counted before the code is checked, forgiven if it works
     if attempt is None:
         raise ApiError(429, "too_many_attempts", "票码输入错误次数过多，请稍后再试")
-    item_id = _int(data.get("item_id"), "item_id", 1, 2**31 - 1)
+    item_id = _int(data.get("item_id"), "item_id", 1, MAX_ID)
     key = _idempotency_key()
     code = data.get("code")
     with db().read() as s:
@@ -305,7 +308,7 @@ def cast():
         item = item_view(s, item_id) if cred is not None else None
         eligible = item is not None and item.meeting_id == cred.meeting_id and cred.group_id in item.group_ids
         if eligible:
-            is_open = item.status == "open" and group_state(s, item_id, cred.group_id) == "open"
+            is_open = item.status == ItemStatus.OPEN and group_state(s, item_id, cred.group_id) == GroupState.OPEN
             spent = has_spent(s, cred.id, item_id)
     if not eligible:  # one message for every code that cannot be used here (the attempt stays counted)
         raise ApiError(403, "code_unusable", "该票码无法用于这个议题")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ballot import __version__
 
+from ..models import ItemStatus
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -179,7 +181,7 @@ SCHEMAS = {
             "id": {"type": "integer"},
             "title": {"type": "string"},
             "kind": {"type": "string"},
-            "status": {"type": "string", "enum": ["draft", "open", "closed", "withdrawn"]},
+            "status": {"type": "string", "enum": [s.value for s in ItemStatus]},
             "compaction_postponed": {
                 "type": "string",
                 "description": "仅在结束表决的应答中：封存后的数据库整理推迟了，及其原因（如磁盘空间不足）",

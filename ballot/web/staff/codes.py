@@ -18,8 +18,9 @@ from flask import (
 
 from ballot.archive import keyring
 from ballot.clock import utcnow
+from ballot.counting import numbers
 from ballot.documents import csvexport
-from ballot.documents.slips import PER_PAGE, SlipError, SlipSheet, check_sheet, stream_slips
+from ballot.documents.slips import PER_PAGE, SlipSheet, check_sheet, stream_slips
 from ballot.meetings.meetings import (
     OperationError,
     add_group,
@@ -27,11 +28,7 @@ from ballot.meetings.meetings import (
     update_group,
 )
 from ballot.publicurl import voting_base_url
-from ballot.storage.models import (
-    Meeting,
-    SlipJob,
-    VoterGroup,
-)
+from ballot.storage.models import Meeting, SlipJob, SlipStatus, VoterGroup
 from ballot.voting import credentials
 from ballot.web.common import db, settings
 
@@ -43,43 +40,35 @@ from .common import (
     get_or_404,
     refuse,
     require,
+    writing,
 )
 
 
 @bp.post("/meetings/<id:meeting_id>/groups")
 @require("prepare")
 def new_group(meeting_id: int):
-    try:
-        with db().write() as s:
-            add_group(s, actor(), get_or_404(s, Meeting, meeting_id), request.form.get("name"), request.form.get("expected"))
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+        add_group(s, actor(), get_or_404(s, Meeting, meeting_id), request.form.get("name"), request.form.get("expected"))
     return back_to_meeting(meeting_id)
 
 
 @bp.post("/groups/<id:group_id>")
 @require("prepare")
 def edit_group(group_id: int):
-    try:
-        with db().write() as s:
-            group = get_or_404(s, VoterGroup, group_id)
-            meeting_id = group.meeting_id
-            update_group(s, actor(), group, request.form.get("name"), request.form.get("expected"))
-    except OperationError as exc:
-        return refuse(exc, request.referrer or url_for("admin.home"))
+    with writing(request.referrer or url_for("admin.home")) as s:
+        group = get_or_404(s, VoterGroup, group_id)
+        meeting_id = group.meeting_id
+        update_group(s, actor(), group, request.form.get("name"), request.form.get("expected"))
     return back_to_meeting(meeting_id)
 
 
 @bp.post("/groups/<id:group_id>/present")
 @require("conduct")
 def group_present(group_id: int):
-    try:
-        with db().write() as s:
-            group = get_or_404(s, VoterGroup, group_id)
-            meeting_id = group.meeting_id
-            set_present(s, actor(), group, request.form.get("present", ""))
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.home"))
+    with writing(url_for("admin.home")) as s:
+        group = get_or_404(s, VoterGroup, group_id)
+        meeting_id = group.meeting_id
+        set_present(s, actor(), group, request.form.get("present", ""))
     return back_to_meeting(meeting_id, "实到人数已录入。")
 
 
@@ -87,17 +76,14 @@ def group_present(group_id: int):
 @require("prepare")
 def issue(group_id: int):
     try:
-        count = int(request.form.get("count", ""))
-    except ValueError:
-        return refuse(OperationError("签发数量须为整数"), url_for("admin.home"))
-    try:
-        with db().write() as s:
-            group = get_or_404(s, VoterGroup, group_id)
-            meeting = group.meeting
-            codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, actor())
-            meta = {"meeting": meeting.title, "group": group.name, "meeting_id": meeting.id}
-    except (OperationError, credentials.IssueError) as exc:
+        count = numbers.parse_int(request.form.get("count", ""), "签发数量", 1, credentials.MAX_BATCH)
+    except numbers.NumberError as exc:
         return refuse(exc, url_for("admin.home"))
+    with writing(url_for("admin.home")) as s:
+        group = get_or_404(s, VoterGroup, group_id)
+        meeting = group.meeting
+        codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, actor())
+        meta = {"meeting": meeting.title, "group": group.name, "meeting_id": meeting.id}
     # The codes exist in clear only in this response: nothing on the server can show them again.
     base = request.host_url.rstrip("/")
     rows = [(i, code, f"{base}/v/{code}") for i, code in enumerate(codes, start=1)]
@@ -121,14 +107,11 @@ def issue(group_id: int):
 @bp.post("/meetings/<id:meeting_id>/void")
 @require("prepare")
 def void(meeting_id: int):
-    try:
-        with db().write() as s:
-            get_or_404(s, Meeting, meeting_id)
-            credentials.void_code(
-                s, settings().derived_key("credential"), meeting_id, request.form.get("code", "")[:64], actor()
-            )
-    except credentials.IssueError as exc:
-        return refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+        get_or_404(s, Meeting, meeting_id)
+        credentials.void_code(
+            s, settings().derived_key("credential"), meeting_id, request.form.get("code", "")[:64], actor()
+        )
     return back_to_meeting(meeting_id, "票码已作废，不能再用于投票（作废记录保留）。")
 
 
@@ -141,42 +124,39 @@ def slips_pdf(group_id: int):
     (pages only, no codes) that the page polls from any worker.
     """
     try:
-        count = int(request.form.get("count", ""))
-    except ValueError:
-        return refuse(OperationError("签发数量须为整数"), url_for("admin.home"))
+        count = numbers.parse_int(request.form.get("count", ""), "签发数量", 1, credentials.MAX_BATCH)
+    except numbers.NumberError as exc:
+        return refuse(exc, url_for("admin.home"))
     wifi = request.form.get("wifi", "").strip()[:40]
     token = request.form.get("token", "")
     if not re.fullmatch(r"[0-9a-f]{32}", token):
         token = secrets.token_hex(16)
-    base_url, _warnings = voting_base_url(request.host_url)
-    try:
-        with db().write() as s:
-            group = get_or_404(s, VoterGroup, group_id)
-            meeting = group.meeting
-            meeting_id = meeting.id
-            keys = keyring.public_keys(s, settings().instance_path)
-            sheet = SlipSheet(
-                meeting.title, group.name, meeting.date, base_url, wifi, keys[0].fingerprint if keys else ""
+    base_url, _warnings = voting_base_url(settings(), request.host_url)
+    with writing(url_for("admin.home")) as s:
+        group = get_or_404(s, VoterGroup, group_id)
+        meeting = group.meeting
+        meeting_id = meeting.id
+        keys = keyring.public_keys(s, settings().instance_path)
+        sheet = SlipSheet(
+            meeting.title, group.name, meeting.date, base_url, wifi, keys[0].fingerprint if keys else ""
+        )
+        check_sheet(sheet)  # before any code exists: a sheet that cannot print issues nothing
+        if s.get(SlipJob, token) is not None:
+            token = secrets.token_hex(16)
+        codes, batch_id = credentials.issue_codes_batch(
+            s, settings().derived_key("credential"), group, count, actor()
+        )
+        s.add(
+            SlipJob(
+                token=token,
+                group_id=group.id,
+                pages_total=(count + PER_PAGE - 1) // PER_PAGE,
+                pages_done=0,
+                status=SlipStatus.RUNNING,
+                created_at=utcnow(),
+                updated_at=utcnow(),
             )
-            check_sheet(sheet)  # before any code exists: a sheet that cannot print issues nothing
-            if s.get(SlipJob, token) is not None:
-                token = secrets.token_hex(16)
-            codes, batch_id = credentials.issue_codes_batch(
-                s, settings().derived_key("credential"), group, count, actor()
-            )
-            s.add(
-                SlipJob(
-                    token=token,
-                    group_id=group.id,
-                    pages_total=(count + PER_PAGE - 1) // PER_PAGE,
-                    pages_done=0,
-                    status="running",
-                    created_at=utcnow(),
-                    updated_at=utcnow(),
-                )
-            )
-    except (OperationError, credentials.IssueError, SlipError) as exc:
-        return refuse(exc, url_for("admin.home"))
+        )
     who = actor()
 
     def progress(done: int, total: int) -> None:
@@ -189,11 +169,11 @@ def slips_pdf(group_id: int):
             yield from stream_slips(sheet, codes, progress)
         except BaseException:
             # The download broke off (or the clerk cancelled it): nobody may hold these codes.
-            _finish_job(token, "failed")
+            _finish_job(token, SlipStatus.FAILED)
             with db().write() as s:
                 credentials.void_batch(s, meeting_id, batch_id, who)
             raise
-        _finish_job(token, "done")
+        _finish_job(token, SlipStatus.DONE)
 
     name = quote(f"{sheet.title}-{sheet.group}-票.pdf")
     return Response(
@@ -224,9 +204,9 @@ SLIP_JOB_STALL_SECONDS = 120  # ten pages take a second or two; a job silent thi
 def slip_job_status(job: SlipJob, now) -> dict:
     """What any worker of any app server reports for a job: one whose worker died (killed,
     restarted, its server gone) stops moving and is reported failed, never running for ever."""
-    stalled = job.status == "running" and (now - (job.updated_at or job.created_at)).total_seconds() > SLIP_JOB_STALL_SECONDS
+    stalled = job.status == SlipStatus.RUNNING and (now - (job.updated_at or job.created_at)).total_seconds() > SLIP_JOB_STALL_SECONDS
     # a broken download voids its batch itself; a dead worker could not, so the clerk must
-    status = "failed" if stalled else job.status
+    status = SlipStatus.FAILED if stalled else job.status
     return {"status": status, "stalled": stalled, "pages_done": job.pages_done, "pages_total": job.pages_total}
 
 
@@ -234,13 +214,10 @@ def slip_job_status(job: SlipJob, now) -> dict:
 @require("prepare")
 def void_batch(meeting_id: int):
     batch = form_id("batch")
-    try:
+    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
         if batch is None:
             raise credentials.IssueError("批次无效")
-        with db().write() as s:
-            n = credentials.void_batch(s, meeting_id, batch, actor())
-    except credentials.IssueError as exc:
-        return refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+        n = credentials.void_batch(s, meeting_id, batch, actor())
     return back_to_meeting(meeting_id, f"已作废该批次 {n} 个票码（记录保留）。")
 
 

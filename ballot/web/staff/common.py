@@ -6,20 +6,13 @@ and registers the blueprint once, so every endpoint keeps its name (`admin.<view
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from functools import wraps
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    g,
-    redirect,
-    request,
-    session,
-    url_for,
-)
+from flask import Blueprint, abort, current_app, flash, g, get_flashed_messages, redirect, request, session, url_for
 
 from ballot.counting import numbers
+from ballot.counting.errors import Refused
 from ballot.counting.kinds import KINDS, order_of
 from ballot.meetings import units
 from ballot.meetings.meetings import (
@@ -27,11 +20,7 @@ from ballot.meetings.meetings import (
     cast_count,
 )
 from ballot.storage import audit
-from ballot.storage.models import (
-    ROLE_LABELS,
-    Item,
-    User,
-)
+from ballot.storage.models import ROLE_LABELS, Item, ItemStatus, User
 from ballot.web.common import db, message_page, settings
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -136,10 +125,16 @@ def chosen_unit(s) -> int:
         abort(404)
 
 
+def _note() -> str | None:
+    """The note the last action flashed before redirecting here, shown once."""
+    notes = get_flashed_messages()
+    return notes[-1] if notes else None
+
+
 def back_to_meeting(meeting_id: int, note: str | None = None):
     """Back to the meeting page, or to the chair's console when the form came from there."""
     if note:
-        session["flash"] = note
+        flash(note)
     page = "admin.console" if request.form.get("to") == "console" else "admin.meeting"
     return redirect(url_for(page, meeting_id=meeting_id), code=303)
 
@@ -148,10 +143,26 @@ def refuse(exc: Exception, back: str):
     return message_page("操作未完成", str(exc), 400, back=back)
 
 
+@contextmanager
+def writing(back: str):
+    """A staff action's write transaction: a refusal inside rolls it back and shows its message
+    with a link to `back` (through the handler below), so no view catches refusals itself."""
+    try:
+        with db().write() as s:
+            yield s
+    except Refused as exc:
+        exc.back = back
+        raise
+
+
+@bp.errorhandler(Refused)
+def refused(exc: Refused):
+    return refuse(exc, getattr(exc, "back", None) or request.referrer or url_for("admin.home"))
+
+
 def form_id(name: str) -> int | None:
     """A database id from a form field, or None (never an out-of-range number for the database)."""
-    value = numbers.form_integer(request.form.get(name, ""))
-    return value if isinstance(value, int) and 0 < value < 2**31 else None
+    return numbers.valid_id(request.form.get(name, ""))
 
 
 def get_or_404(s, model, ident):
@@ -163,7 +174,7 @@ def get_or_404(s, model, ident):
 
 def item_sittings(s, item: Item, groups) -> list[dict] | None:
     """Per-group state of an item whose groups vote at separate sittings (None for the others)."""
-    if not KINDS[item.kind].per_group or len(item.voting_groups) < 2 or item.status not in ("draft", "open"):
+    if not KINDS[item.kind].per_group or len(item.voting_groups) < 2 or item.status not in (ItemStatus.DRAFT, ItemStatus.OPEN):
         return None
     names = {gr.id: gr.name for gr in groups}
     return [

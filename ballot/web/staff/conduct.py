@@ -3,14 +3,7 @@ what the projector screen shows."""
 
 from __future__ import annotations
 
-from flask import (
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from ballot.counting.kinds import KINDS
 from ballot.live import screen
@@ -18,21 +11,18 @@ from ballot.meetings.meetings import (
     OperationError,
     cast_count,
     close_item,
-    item_config,
     item_counts,
     next_round,
     open_item,
     parse_witnesses,
     result_available,
 )
-from ballot.storage.models import (
-    Item,
-    Meeting,
-)
+from ballot.storage.models import Item, ItemStatus, Meeting
 from ballot.voting.sealing import compact_pending
 from ballot.web.common import db
 
 from .common import (
+    _note,
     actor,
     back_to_meeting,
     bp,
@@ -41,6 +31,7 @@ from .common import (
     item_sittings,
     refuse,
     require,
+    writing,
 )
 
 
@@ -49,11 +40,8 @@ from .common import (
 def screen_show(meeting_id: int):
     """The chair puts an item on the screen, and reveals or hides its result."""
     back = request.referrer or url_for("admin.console", meeting_id=meeting_id)
-    try:
-        with db().write() as s:
-            screen.show(s, actor(), get_or_404(s, Meeting, meeting_id), form_id("item"), request.form.get("reveal") == "1")
-    except OperationError as exc:
-        return refuse(exc, back)
+    with writing(back) as s:
+        screen.show(s, actor(), get_or_404(s, Meeting, meeting_id), form_id("item"), request.form.get("reveal") == "1")
     return redirect(back, code=303)
 
 
@@ -66,7 +54,7 @@ def console(meeting_id: int):
         groups = list(m.groups)
         cards = []
         for item in m.items:
-            if item.status == "withdrawn":
+            if item.status == ItemStatus.WITHDRAWN:
                 continue
             counts = item_counts(s, item)
             cards.append(
@@ -74,15 +62,15 @@ def console(meeting_id: int):
                     "item": item,
                     "cast": cast_count(s, item.id),
                     "counts": counts,
-                    "problems": KINDS[item.kind].open_problems(item_config(item), counts)
-                    if item.status == "draft"
+                    "problems": KINDS[item.kind].open_problems(item.config, counts)
+                    if item.status == ItemStatus.DRAFT
                     else [],
                     "sittings": item_sittings(s, item, groups),
                     "result_available": result_available(item),
                     "on_screen": m.screen_item_id == item.id,
                 }
             )
-    return render_template("admin/console.html", meeting=m, groups=groups, cards=cards, note=session.pop("flash", None))
+    return render_template("admin/console.html", meeting=m, groups=groups, cards=cards, note=_note())
 
 
 @bp.get("/meetings/<id:meeting_id>/turnout.json")
@@ -99,12 +87,9 @@ def turnout_json(meeting_id: int):
 @require("conduct")
 def open_(item_id: int):
     group_id = form_id("group")
-    try:
-        with db().write() as s:
-            item = open_item(s, actor(), item_id, group_id)
-            meeting_id = item.meeting_id
-    except OperationError as exc:
-        return refuse(exc, request.referrer or url_for("admin.home"))
+    with writing(request.referrer or url_for("admin.home")) as s:
+        item = open_item(s, actor(), item_id, group_id)
+        meeting_id = item.meeting_id
     return back_to_meeting(meeting_id, "该表决组已开始表决。" if group_id else "已开始表决。")
 
 
@@ -124,16 +109,13 @@ def close(item_id: int):
         )
     if request.form.get("confirm") != "1":
         return refuse(OperationError("请勾选确认后再结束表决"), url_for("admin.close", item_id=item_id))
-    try:
-        with db().write() as s:
-            witnesses = parse_witnesses(request.form.get("scrutineers", ""), request.form.get("tellers", ""))
-            closed = close_item(s, actor(), item_id, group_id, witnesses).status == "closed"
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.meeting", meeting_id=item.meeting_id))
+    with writing(url_for("admin.meeting", meeting_id=item.meeting_id)) as s:
+        witnesses = parse_witnesses(request.form.get("scrutineers", ""), request.form.get("tellers", ""))
+        closed = close_item(s, actor(), item_id, group_id, witnesses).status == ItemStatus.CLOSED
     if not closed:
         return back_to_meeting(item.meeting_id, f"“{group_name}”已结束表决；所有表决组结束后计算综合结果。")
     if not (compaction := compact_pending(db())):
-        session["flash"] = f"表决已结束、结果已封存；{compaction.message}"
+        flash(f"表决已结束、结果已封存；{compaction.message}")
     return redirect(url_for("admin.result", item_id=item_id), code=303)
 
 
@@ -145,10 +127,7 @@ def next_round_(item_id: int):
     for key, text in request.form.items():
         if key.startswith("post:"):
             edited[key[5:]] = [line for line in text.splitlines() if line.strip()]
-    try:
-        with db().write() as s:
-            new = next_round(s, actor(), get_or_404(s, Item, item_id), edited or None)
-            meeting_id, title = new.meeting_id, new.title
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.result", item_id=item_id))
+    with writing(url_for("admin.result", item_id=item_id)) as s:
+        new = next_round(s, actor(), get_or_404(s, Item, item_id), edited or None)
+        meeting_id, title = new.meeting_id, new.title
     return back_to_meeting(meeting_id, f"已创建“{title}”，请开始表决。")

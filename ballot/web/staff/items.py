@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import (
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import flash, redirect, render_template, request, url_for
 
 from ballot.counting import strokes
 from ballot.counting.kinds import KINDS, ORDERS
@@ -19,7 +13,6 @@ from ballot.meetings.meetings import (
     OperationError,
     add_item,
     confirm_merges,
-    item_config,
     item_group_ids,
     update_item,
     withdraw_item,
@@ -38,6 +31,7 @@ from .common import (
     get_or_404,
     refuse,
     require,
+    writing,
 )
 
 
@@ -66,7 +60,7 @@ def _form_context(meeting, item=None, values=None):
 
 
 def _values_from_item(item: Item) -> dict:
-    values = itemform.form_values(item.kind, item_config(item), item.meeting.groups)
+    values = itemform.form_values(item.kind, item.config, item.meeting.groups)
     return {**values, "title": item.title, "kind": item.kind, "groups": item_group_ids(item)}
 
 
@@ -119,16 +113,13 @@ def withdraw(item_id: int):
         meeting_id = item.meeting_id
     if request.method == "GET":
         return render_template("admin/withdraw.html", item=item)
-    try:
-        with db().write() as s:
-            new = withdraw_item(
-                s, actor(), get_or_404(s, Item, item_id), request.form.get("reason"), request.form.get("correction") == "1"
-            )
-            new_id = new.id if new else None
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.withdraw", item_id=item_id))
+    with writing(url_for("admin.withdraw", item_id=item_id)) as s:
+        new = withdraw_item(
+            s, actor(), get_or_404(s, Item, item_id), request.form.get("reason"), request.form.get("correction") == "1"
+        )
+        new_id = new.id if new else None
     if new_id:
-        session["flash"] = "原议题已撤回，已新建更正议题，请修改后使用。"
+        flash("原议题已撤回，已新建更正议题，请修改后使用。")
         return redirect(url_for("admin.edit_item", item_id=new_id), code=303)
     return back_to_meeting(meeting_id, "议题已撤回。")
 
@@ -146,10 +137,7 @@ def merges_(item_id: int):
         merges.append({"from": str(source), "to": str(target)})
     if not merges:
         return refuse(OperationError("请勾选要合并的写法"), url_for("admin.result", item_id=item_id))
-    try:
-        with db().write() as s:
-            confirm_merges(s, actor(), get_or_404(s, Item, item_id), merges)
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.result", item_id=item_id))
-    session["flash"] = f"已合并 {len(merges)} 种写法。"
+    with writing(url_for("admin.result", item_id=item_id)) as s:
+        confirm_merges(s, actor(), get_or_404(s, Item, item_id), merges)
+    flash(f"已合并 {len(merges)} 种写法。")
     return redirect(url_for("admin.result", item_id=item_id), code=303)

@@ -3,13 +3,7 @@ and the order of names."""
 
 from __future__ import annotations
 
-from flask import (
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from ballot.archive import keyring
@@ -41,6 +35,7 @@ from ballot.voting import credentials
 from ballot.web.common import db, settings
 
 from .common import (
+    _note,
     actor,
     back_to_meeting,
     bp,
@@ -51,6 +46,7 @@ from .common import (
     may_here,
     refuse,
     require,
+    writing,
 )
 
 
@@ -67,20 +63,17 @@ def _unprintable(m: Meeting) -> dict:
 @bp.post("/meetings")
 @require("prepare")
 def new_meeting():
-    try:
-        with db().write() as s:
-            f = request.form
-            m = create_meeting(
-                s,
-                actor(),
-                f.get("title"),
-                f.get("date", ""),
-                f.get("location", ""),
-                f.get("same_surname"),
-                chosen_unit(s),
-            )
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.home"))
+    with writing(url_for("admin.home")) as s:
+        f = request.form
+        m = create_meeting(
+            s,
+            actor(),
+            f.get("title"),
+            f.get("date", ""),
+            f.get("location", ""),
+            f.get("same_surname"),
+            chosen_unit(s),
+        )
     return back_to_meeting(m.id, "会议已创建，请添加表决组和议题。")
 
 
@@ -104,7 +97,7 @@ def screen_key(meeting_id: int):
     """A new projector link (shown once); the old one stops working."""
     with db().write() as s:
         key = screen.new_key(s, actor(), get_or_404(s, Meeting, meeting_id), settings().derived_key("screen"))
-    base, _warnings = voting_base_url(request.host_url)
+    base, _warnings = voting_base_url(settings(), request.host_url)
     url = base.rstrip("/") + url_for("screen.page", key=key)
     return back_to_meeting(meeting_id, f"大屏链接（只显示这一次，请在投影电脑上打开并收藏；重新生成后旧链接作废）：{url}")
 
@@ -120,13 +113,10 @@ def screen_key_revoke(meeting_id: int):
 @bp.post("/meetings/<id:meeting_id>/name-order")
 @require("prepare")
 def name_order(meeting_id: int):
-    try:
-        with db().write() as s:
-            m = get_or_404(s, Meeting, meeting_id)
-            kept = set_same_surname(s, actor(), m, request.form.get("same_surname"))
-            rule = strokes.rule_text(m.single_given_first)
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+        m = get_or_404(s, Meeting, meeting_id)
+        kept = set_same_surname(s, actor(), m, request.form.get("same_surname"))
+        rule = strokes.rule_text(m.single_given_first)
     note = f"人选现{rule}。"
     if kept:
         note += f"已冻结的议题保持原顺序：{'、'.join(kept)}。"
@@ -176,8 +166,8 @@ def meeting(meeting_id: int):
         unit = units.unit_name(s, m.unit_id)
         named = units.meeting_role_rows(s, m)
         role_candidates = units.candidates(s, m) if may_here("prepare") else []
-    note = session.pop("flash", None)
-    base_url, url_warnings = voting_base_url(request.host_url)
+    note = _note()
+    base_url, url_warnings = voting_base_url(settings(), request.host_url)
     return render_template(
         "admin/meeting.html",
         meeting=m,
@@ -207,16 +197,13 @@ def meeting_roles(meeting_id: int):
     """Name (or un-name) a chair, 监票人 or 计票人 for this meeting alone; audited."""
     back = url_for("admin.meeting", meeting_id=meeting_id) + "#roles"
     role = request.form.get("role", "")
-    try:
-        with db().write() as s:
-            m = get_or_404(s, Meeting, meeting_id)
-            if request.form.get("action") == "remove":
-                units.unname_for_meeting(s, actor(), m, form_id("user"), role)
-                note = f"已取消本会议的{ROLE_LABELS.get(role, '')}指定。"
-            else:
-                user = units.name_for_meeting(s, actor(), m, form_id("user"), role)
-                note = f"已指定“{user.username}”为本会议的{ROLE_LABELS[role]}。"
-    except units.UnitError as exc:
-        return refuse(exc, back)
-    session["flash"] = note
+    with writing(back) as s:
+        m = get_or_404(s, Meeting, meeting_id)
+        if request.form.get("action") == "remove":
+            units.unname_for_meeting(s, actor(), m, form_id("user"), role)
+            note = f"已取消本会议的{ROLE_LABELS.get(role, '')}指定。"
+        else:
+            user = units.name_for_meeting(s, actor(), m, form_id("user"), role)
+            note = f"已指定“{user.username}”为本会议的{ROLE_LABELS[role]}。"
+    flash(note)
     return redirect(back, code=303)

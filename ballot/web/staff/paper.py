@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
 from ballot.documents import paperforms
-from ballot.meetings.meetings import OperationError, item_config, item_group_ids
+from ballot.meetings.meetings import OperationError, item_group_ids
 from ballot.paper import paper, paperentry
-from ballot.storage.models import Item, PaperBatch, VoterGroup
+from ballot.storage.models import BatchStatus, GroupState, Item, ItemStatus, PaperBatch, VoterGroup
 from ballot.voting.sealing import compact_pending
 from ballot.web.common import db
 
-from .common import actor, bp, get_or_404, may_here, refuse, require
+from .common import _note, actor, bp, get_or_404, may_here, refuse, require
 
 MAX_COPIES_TYPED = 6  # digits: anything longer is not a number of sheets to print
 
@@ -29,7 +29,7 @@ def _group_arg(value) -> int:
 
 def _back(item_id: int, note: str | None = None):
     if note:
-        session["flash"] = note
+        flash(note)
     return redirect(url_for("admin.paper_page", item_id=item_id), code=303)
 
 
@@ -45,13 +45,13 @@ def paper_page(item_id: int):
             {
                 "batch": b,
                 "entries": paperentry.entry_count(s, b.id),
-                "sizes": paperentry.entry_sizes(s, b) if b.status == "mismatch" else None,
+                "sizes": paperentry.entry_sizes(s, b) if b.status == BatchStatus.MISMATCH else None,
                 "group": s.get(VoterGroup, b.group_id).name,
             }
             for b in paperentry.batches(s, item.id)
         ]
-        closed = {row.group_id: item.status == "closed" or row.state == "closed" for row in item.voting_groups}
-        boxes = paper.boxes(item.kind, item_config(item))
+        closed = {row.group_id: item.status == ItemStatus.CLOSED or row.state == GroupState.CLOSED for row in item.voting_groups}
+        boxes = paper.boxes(item.kind, item.config)
     return render_template(
         "admin/paper.html",
         item=item,
@@ -61,7 +61,7 @@ def paper_page(item_id: int):
         closed=closed,
         batches=batches,
         boxes=boxes,
-        note=session.pop("flash", None),
+        note=_note(),
     )
 
 
@@ -100,7 +100,7 @@ def paper_forms(item_id: int):
         if group is None or group.id not in item_group_ids(item):
             return refuse(OperationError("请选择参加本议题的表决组"), url_for("admin.paper_page", item_id=item_id))
         meeting = {"title": item.meeting.title, "date": item.meeting.date}
-        title, kind, config, group_name = item.title, item.kind, item_config(item), group.name
+        title, kind, config, group_name = item.title, item.kind, item.config, group.name
     try:
         pdf = paperforms.render(meeting, title, kind, config, group_name, copies)
     except ValueError as exc:
@@ -147,14 +147,14 @@ def paper_entry(batch_id: int):
             with db().write() as s:
                 batch = paperentry.submit_entry(s, actor(), batch_id, text)
                 item_id, status = batch.item_id, batch.status
-                sizes = paperentry.entry_sizes(s, batch) if status == "mismatch" else None
+                sizes = paperentry.entry_sizes(s, batch) if status == BatchStatus.MISMATCH else None
         except OperationError as exc:
             error = str(exc)
         else:
             note = {
-                "entering": "已保存。请另一名计票人在自己的设备上再录入这一叠一次。",
-                "counted": "两次录入一致，这一叠已计入。",
-                "mismatch": "两次录入不一致，请监票人对照纸票核对差异。",
+                BatchStatus.ENTERING: "已保存。请另一名计票人在自己的设备上再录入这一叠一次。",
+                BatchStatus.COUNTED: "两次录入一致，这一叠已计入。",
+                BatchStatus.MISMATCH: "两次录入不一致，请监票人对照纸票核对差异。",
             }[status]
             if sizes and sizes[0] != sizes[1]:
                 note = f"两次录入张数不同（第一次 {sizes[0]} 张，第二次 {sizes[1]} 张），请监票人退回重新录入。"
@@ -163,7 +163,7 @@ def paper_entry(batch_id: int):
         batch = get_or_404(s, PaperBatch, batch_id)
         item = s.get(Item, batch.item_id)
         group = s.get(VoterGroup, batch.group_id)
-        boxes = paper.boxes(item.kind, item_config(item))
+        boxes = paper.boxes(item.kind, item.config)
         entries = paperentry.entry_count(s, batch.id)
     if item.kind == "score":
         keypad = [(k, "") for k in "1234567890."] + [(" ", "下一个分数"), ("-", "未打分")]
@@ -216,7 +216,7 @@ def paper_settle(batch_id: int):
         batch = get_or_404(s, PaperBatch, batch_id)
         item = s.get(Item, batch.item_id)
         diffs = paperentry.differences(s, batch)
-        sizes = paperentry.entry_sizes(s, batch) if batch.status == "mismatch" else None
+        sizes = paperentry.entry_sizes(s, batch) if batch.status == BatchStatus.MISMATCH else None
         entered_by_me = g.user.username in paperentry.tellers(s, batch)
     return render_template(
         "admin/paper_settle.html",

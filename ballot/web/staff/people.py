@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (
-    abort,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
 
 from ballot.meetings import units
 from ballot.meetings.apitokens import create_token
@@ -39,6 +31,7 @@ from ballot.storage.models import (
 from ballot.web.common import db
 
 from .common import (
+    _note,
     actor,
     bp,
     chosen_unit,
@@ -46,6 +39,7 @@ from .common import (
     get_or_404,
     refuse,
     require,
+    writing,
 )
 
 
@@ -106,7 +100,7 @@ def _users_page(error: str | None = None, note: str | None = None, new_secret: t
         my_unit=g.user.unit_id,
         roles=ROLES,
         error=error,
-        note=note or session.pop("flash", None),
+        note=note or _note(),
         new_secret=new_secret,
     )
     return page, (400 if error else 200)
@@ -130,7 +124,7 @@ def users():
             audit.record(s, actor(), "user.create", None, in_unit=u.unit_id, username=u.username, role=u.role)
     except UserError as exc:
         return _users_page(error=str(exc))
-    session["flash"] = "用户已创建。"
+    flash("用户已创建。")
     return redirect(url_for("admin.users"), code=303)
 
 
@@ -174,7 +168,7 @@ def user_change(user_id: int):
     if user_id == g.user.id:  # the administrator changed their own account: this session ended too
         session.clear()
         return redirect(url_for("admin.login"), code=303)
-    session["flash"] = note
+    flash(note)
     return redirect(url_for("admin.users"), code=303)
 
 
@@ -194,7 +188,7 @@ def units_page():
         try:
             with db().write() as s:
                 unit = units.create_unit(s, actor(), request.form.get("name"))
-                session["flash"] = f"已新建单位“{unit.name}”。"
+                flash(f"已新建单位“{unit.name}”。")
         except units.UnitError as exc:
             error = str(exc)
         else:
@@ -208,18 +202,15 @@ def units_page():
             )
             for u in rows
         }
-    page = render_template("admin/units.html", units=rows, counts=counts, error=error, note=session.pop("flash", None))
+    page = render_template("admin/units.html", units=rows, counts=counts, error=error, note=_note())
     return page, (400 if error else 200)
 
 
 @bp.post("/units/<id:unit_id>")
 @require("manage_users")
 def unit_rename(unit_id: int):
-    try:
-        with db().write() as s:
-            _require_root_admin(s)
-            units.rename_unit(s, actor(), get_or_404(s, Unit, unit_id), request.form.get("name"))
-    except units.UnitError as exc:
-        return refuse(exc, url_for("admin.units_page"))
-    session["flash"] = "单位名称已修改。"
+    with writing(url_for("admin.units_page")) as s:
+        _require_root_admin(s)
+        units.rename_unit(s, actor(), get_or_404(s, Unit, unit_id), request.form.get("name"))
+    flash("单位名称已修改。")
     return redirect(url_for("admin.units_page"), code=303)

@@ -8,7 +8,6 @@ from flask import (
     Response,
     render_template,
     request,
-    session,
     url_for,
 )
 
@@ -29,6 +28,7 @@ from ballot.storage.models import (
 from ballot.web.common import db, message_page, settings
 
 from .common import (
+    _note,
     actor,
     bp,
     get_or_404,
@@ -92,7 +92,7 @@ def result(item_id: int):
         review=review,
         groups=groups,
         series=series,
-        note=session.pop("flash", None),
+        note=_note(),
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ballot.counting.kinds import CastError, get_kind
 from ballot.documents import webfont
 from ballot.meetings.meetings import name_texts
-from ballot.storage.models import Ballot, Credential, Item, ItemGroup, Meeting, VoterGroup
+from ballot.storage.models import Ballot, Credential, GroupState, Item, ItemGroup, ItemStatus, Meeting, VoterGroup
 from ballot.voting.casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
 from ballot.voting.codes import new_receipt
 from ballot.voting.credentials import find_usable
@@ -98,8 +98,8 @@ def _open_items_to_cast(s, voter: dict) -> list[int]:
         s.execute(
             select(Item.id)
             .join(ItemGroup, ItemGroup.item_id == Item.id)
-            .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status == "open")
-            .where(ItemGroup.state == "open", ~spent(voter["c"], Item.id))
+            .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status == ItemStatus.OPEN)
+            .where(ItemGroup.state == GroupState.OPEN, ~spent(voter["c"], Item.id))
         ).scalars()
     )
 
@@ -186,14 +186,14 @@ def items():
         rows = s.execute(
             select(Item.id, Item.title, Item.status, ItemGroup.state, spent(voter["c"], Item.id).label("spent"))
             .join(ItemGroup, ItemGroup.item_id == Item.id)
-            .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status.in_(("open", "closed")))
+            .where(Item.meeting_id == voter["m"], ItemGroup.group_id == voter["g"], Item.status.in_((ItemStatus.OPEN, ItemStatus.CLOSED)))
             .order_by(Item.position)
         ).all()
     entries = []
     for row in rows:
         receipt = receipts.get(str(row.id))
         done = receipt is not None or bool(row.spent)
-        if (row.status == "closed" or row.state != "open") and not done:
+        if (row.status == ItemStatus.CLOSED or row.state != GroupState.OPEN) and not done:
             continue  # over, or not yet open for this voter's group
         entries.append({"item": row, "done": done, "receipt": receipt})
     return render_template("vote/items.html", meeting_title=who.title, group_name=who.name, entries=entries)
@@ -235,7 +235,7 @@ def _votable(voter: dict, item_id: int, must_be_open: bool = True):
         item = item_view(s, item_id)
         if item is None or item.meeting_id != voter["m"] or voter["g"] not in item.group_ids:
             return None, message_page("议题不存在", "本票码没有这个议题。", 404, back=url_for("vote.items"))
-        if must_be_open and (item.status != "open" or group_state(s, item.id, voter["g"]) != "open"):
+        if must_be_open and (item.status != ItemStatus.OPEN or group_state(s, item.id, voter["g"]) != GroupState.OPEN):
             return None, _not_open()
         if must_be_open and has_spent(s, voter["c"], item.id):
             return None, _already()
@@ -417,7 +417,7 @@ def receipts(item_id: int):
     """Published receipt list of a closed item: inclusion only, sorted, no content."""
     with db().read() as s:
         item = s.get(Item, item_id)
-        if item is None or item.status not in ("closed", "withdrawn") or item.closed_at is None:
+        if item is None or item.status not in (ItemStatus.CLOSED, ItemStatus.WITHDRAWN) or item.closed_at is None:
             return message_page("回执清单尚未公布", "表决结束后才公布回执清单。", 404, back=url_for("vote.start"))
         codes = sorted(
             s.execute(select(Ballot.receipt).where(Ballot.item_id == item_id, Ballot.receipt.is_not(None))).scalars()
