@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -35,6 +36,16 @@ instance_option = click.option(
     default=None,
     help="实例文件夹（数据库、密钥）；默认取环境变量 BALLOT_INSTANCE，否则 ./instance",
 )
+
+
+@contextmanager
+def _opened(url: str):
+    """The database for one command, closed when it is done."""
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.dispose()
 
 
 def _settings(instance: Path | None, create: bool = False):
@@ -73,23 +84,21 @@ def _ensure_signing_key(settings):
     others adopts theirs); the new key, or None."""
     from ballot.archive import keyring, signing
 
-    database = Database(settings.database_url)
-    try:
-        with database.write() as s:
-            current = keyring.adopt_files(s, settings.instance_path)
-            if current is not None:
-                if not keyring.has_private(settings.instance_path, current):
-                    click.echo(
-                        f"注意：当前签名密钥 {current.id_hex} 的私钥不在本实例文件夹中；"
-                        "多台应用服务器须挂载同一个实例文件夹（共享卷），否则本服务器不能签名报告。",
-                        err=True,
-                    )
-                return None
-            return keyring.rotate(s, settings.instance_path)
-    except signing.SigningError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(settings.database_url) as database:
+        try:
+            with database.write() as s:
+                current = keyring.adopt_files(s, settings.instance_path)
+                if current is not None:
+                    if not keyring.has_private(settings.instance_path, current):
+                        click.echo(
+                            f"注意：当前签名密钥 {current.id_hex} 的私钥不在本实例文件夹中；"
+                            "多台应用服务器须挂载同一个实例文件夹（共享卷），否则本服务器不能签名报告。",
+                            err=True,
+                        )
+                    return None
+                return keyring.rotate(s, settings.instance_path)
+        except signing.SigningError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @main.group(help="签名密钥（结果报告的 Ed25519 签名）。")
@@ -103,12 +112,9 @@ def keys_show(instance):
     from ballot.archive import keyring
 
     settings = _settings(instance)
-    database = Database(settings.database_url)
-    try:
+    with _opened(settings.database_url) as database:
         with database.read() as s:
             keys = keyring.public_keys(s, settings.instance_path)
-    finally:
-        database.dispose()
     for i, key in enumerate(keys):
         click.echo(f"{'当前' if i == 0 else '旧'}密钥 {key.id_hex}  指纹 {key.fingerprint}")
 
@@ -121,13 +127,10 @@ def keys_rotate(instance):
     from ballot.archive import keyring
 
     settings = _settings(instance)
-    database = Database(settings.database_url)
-    try:
+    with _opened(settings.database_url) as database:
         with database.write() as s:
             keyring.adopt_files(s, settings.instance_path)  # an older instance: its keys first
             key = keyring.rotate(s, settings.instance_path)
-    finally:
-        database.dispose()
     click.echo(f"新签名密钥：{key.id_hex}（指纹 {key.fingerprint}）")
 
 
@@ -150,19 +153,17 @@ def export_cmd(instance, meeting_id, folder, accept_unprintable):
     from ballot.storage.models import Meeting
 
     settings = _settings(instance)
-    database = Database(settings.database_url)
-    try:
-        with database.read() as s:
-            meeting = s.get(Meeting, meeting_id)
-            if meeting is None:
-                raise click.ClickException(f"会议 #{meeting_id} 不存在")
-            files = archive.build(s, meeting, keyring.signing_key(s, settings.instance_path), accept_unprintable)
-    except archive.UnprintableNames as exc:
-        raise click.ClickException(f"{exc}\n核对后如仍要导出，请加 --accept-unprintable") from None
-    except (OperationError, signing.SigningError, reportfonts.FontError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(settings.database_url) as database:
+        try:
+            with database.read() as s:
+                meeting = s.get(Meeting, meeting_id)
+                if meeting is None:
+                    raise click.ClickException(f"会议 #{meeting_id} 不存在")
+                files = archive.build(s, meeting, keyring.signing_key(s, settings.instance_path), accept_unprintable)
+        except archive.UnprintableNames as exc:
+            raise click.ClickException(f"{exc}\n核对后如仍要导出，请加 --accept-unprintable") from None
+        except (OperationError, signing.SigningError, reportfonts.FontError) as exc:
+            raise click.ClickException(str(exc)) from None
     archive.write(files, folder)
     click.echo(f"已写入 {folder}：{'、'.join(files)}")
 
@@ -210,16 +211,14 @@ def _name_own_unit(settings) -> None:
     """The instance's own unit takes BALLOT_UNIT_NAME when set (else it stays “本单位”)."""
     if not settings.unit_name:
         return
-    database = Database(settings.database_url)
-    try:
-        with database.write() as s:
-            own = units.root(s)
-            if own.name != settings.unit_name:
-                units.rename_unit(s, CLI_ACTOR, own, settings.unit_name)
-    except units.UnitError as exc:
-        raise click.ClickException(f"BALLOT_UNIT_NAME：{exc}") from None
-    finally:
-        database.dispose()
+    with _opened(settings.database_url) as database:
+        try:
+            with database.write() as s:
+                own = units.root(s)
+                if own.name != settings.unit_name:
+                    units.rename_unit(s, CLI_ACTOR, own, settings.unit_name)
+        except units.UnitError as exc:
+            raise click.ClickException(f"BALLOT_UNIT_NAME：{exc}") from None
 
 
 def _unit_id(session, name_or_id: str | None) -> int | None:
@@ -233,13 +232,10 @@ def _unit_id(session, name_or_id: str | None) -> int | None:
 
 def _create_admin(settings, username: str, password: str | None) -> str:
     password = password or new_password()
-    database = Database(settings.database_url)
-    try:
+    with _opened(settings.database_url) as database:
         with database.write() as s:
             created = create_user(s, username, password, "admin", "管理员")
             audit.record(s, CLI_ACTOR, "user.create", None, in_unit=created.unit_id, username=username, role="admin")
-    finally:
-        database.dispose()
     return password
 
 
@@ -248,11 +244,8 @@ def _create_admin(settings, username: str, password: str | None) -> str:
 def db_compact(instance):
     from ballot.voting.sealing import compact_pending
 
-    database = Database(_settings(instance).database_url)
-    try:
+    with _opened(_settings(instance).database_url) as database:
         done = compact_pending(database)
-    finally:
-        database.dispose()
     if not done:
         raise click.ClickException(f"整理未完成：{done.reason}。请处理后重试")
     click.echo("数据库整理已完成。")
@@ -279,15 +272,13 @@ def unit():
 @instance_option
 @click.argument("name")
 def unit_add(instance, name):
-    database = Database(_settings(instance).database_url)
-    try:
-        with database.write() as s:
-            created = units.create_unit(s, CLI_ACTOR, name)
-            click.echo(f"已新建单位 #{created.id}：{created.name}")
-    except units.UnitError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(_settings(instance).database_url) as database:
+        try:
+            with database.write() as s:
+                created = units.create_unit(s, CLI_ACTOR, name)
+                click.echo(f"已新建单位 #{created.id}：{created.name}")
+        except units.UnitError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @unit.command("rename", help="修改单位名称（按编号或原名称）。")
@@ -295,28 +286,23 @@ def unit_add(instance, name):
 @click.argument("unit_ref")
 @click.argument("new_name")
 def unit_rename(instance, unit_ref, new_name):
-    database = Database(_settings(instance).database_url)
-    try:
-        with database.write() as s:
-            target = s.get(units.Unit, _unit_id(s, unit_ref))
-            units.rename_unit(s, CLI_ACTOR, target, new_name)
-    except units.UnitError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(_settings(instance).database_url) as database:
+        try:
+            with database.write() as s:
+                target = s.get(units.Unit, _unit_id(s, unit_ref))
+                units.rename_unit(s, CLI_ACTOR, target, new_name)
+        except units.UnitError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(f"单位已改名为“{new_name}”")
 
 
 @unit.command("list", help="列出单位：编号、名称、层级。")
 @instance_option
 def unit_list(instance):
-    database = Database(_settings(instance).database_url)
-    try:
+    with _opened(_settings(instance).database_url) as database:
         with database.read() as s:
             for u in units.all_units(s):
                 click.echo(f"{u.id}\t{u.name}\t{'上级单位' if u.parent_id is None else '下级单位'}")
-    finally:
-        database.dispose()
 
 
 @main.group(help="工作人员账号。")
@@ -338,16 +324,14 @@ def user():
 @click.option("--password", default=None, help="至少 10 个字符；省略则随机生成")
 def user_add(instance, username, role, unit_ref, display_name, password):
     password = password or new_password()
-    database = Database(_settings(instance).database_url)
-    try:
-        with database.write() as s:
-            created = create_user(s, username, password, role, display_name, _unit_id(s, unit_ref))
-            audit.record(s, CLI_ACTOR, "user.create", None, in_unit=created.unit_id, username=username, role=role)
-            where = units.unit_name(s, created.unit_id)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(_settings(instance).database_url) as database:
+        try:
+            with database.write() as s:
+                created = create_user(s, username, password, role, display_name, _unit_id(s, unit_ref))
+                audit.record(s, CLI_ACTOR, "user.create", None, in_unit=created.unit_id, username=username, role=role)
+                where = units.unit_name(s, created.unit_id)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(f"{ROLE_LABELS[role]} {username}（{where}）已创建，密码：{password}")
 
 
@@ -365,8 +349,7 @@ def api_token_create(instance, username, name, unit_ref):
     from ballot.meetings.apitokens import create_token
     from ballot.storage.models import User
 
-    database = Database(_settings(instance).database_url)
-    try:
+    with _opened(_settings(instance).database_url) as database:
         with database.write() as s:
             user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
             if user is None:
@@ -375,8 +358,6 @@ def api_token_create(instance, username, name, unit_ref):
             if unit_id is not None and unit_id not in units.visible_unit_ids(s, user):
                 raise click.ClickException(f"用户“{username}”看不到该单位的会议，不能为其新建该单位的令牌")
             token = create_token(s, user, name, CLI_ACTOR, unit_id)
-    finally:
-        database.dispose()
     click.echo(token)
 
 
@@ -386,14 +367,12 @@ def api_token_create(instance, username, name, unit_ref):
 def api_token_revoke(instance, token_id):
     from ballot.meetings.apitokens import revoke
 
-    database = Database(_settings(instance).database_url)
-    try:
-        with database.write() as s:
-            revoke(s, token_id, CLI_ACTOR)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(_settings(instance).database_url) as database:
+        try:
+            with database.write() as s:
+                revoke(s, token_id, CLI_ACTOR)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(f"令牌 {token_id} 已吊销")
 
 
@@ -402,13 +381,10 @@ def api_token_revoke(instance, token_id):
 def api_token_list(instance):
     from ballot.meetings.apitokens import tokens
 
-    database = Database(_settings(instance).database_url)
-    try:
+    with _opened(_settings(instance).database_url) as database:
         with database.read() as s:
             for t, user in tokens(s):
                 click.echo(f"{t.id}\t{t.name}\t{user}\t{t.created_at}\t{'已吊销' if t.revoked else '有效'}")
-    finally:
-        database.dispose()
 
 
 @main.group(help="会议。")
@@ -421,17 +397,15 @@ def meeting():
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--unit", "unit_ref", default=None, help="会议所属单位（编号或名称）；默认本实例的单位")
 def meeting_load(instance, file, unit_ref):
-    database = Database(_settings(instance).database_url)
-    try:
-        with database.write() as s:
-            m = meetingfile.load(s, CLI_ACTOR, meetingfile.decode(file.read_bytes()), _unit_id(s, unit_ref))
-            click.echo(f"已导入会议 #{m.id}：{m.title}（{len(m.groups)} 个表决组，{len(m.items)} 个议题）")
-            for gap in name_gaps(m):
-                click.echo(f"警告：“{gap.char}”{gap.problem}（{'、'.join(gap.names)}），请人工核对排序", err=True)
-    except OperationError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(_settings(instance).database_url) as database:
+        try:
+            with database.write() as s:
+                m = meetingfile.load(s, CLI_ACTOR, meetingfile.decode(file.read_bytes()), _unit_id(s, unit_ref))
+                click.echo(f"已导入会议 #{m.id}：{m.title}（{len(m.groups)} 个表决组，{len(m.items)} 个议题）")
+                for gap in name_gaps(m):
+                    click.echo(f"警告：“{gap.char}”{gap.problem}（{'、'.join(gap.names)}），请人工核对排序", err=True)
+        except OperationError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @main.group(help="票码。")
@@ -455,12 +429,9 @@ def _issue(settings, database, meeting_id: int, group_name: str | None, count: i
 def _key_fingerprint(settings) -> str:
     from ballot.archive import keyring
 
-    database = Database(settings.database_url)
-    try:
+    with _opened(settings.database_url) as database:
         with database.read() as s:
             key = keyring.current(s, settings.instance_path)
-    finally:
-        database.dispose()
     return key.fingerprint if key else ""
 
 
@@ -484,25 +455,23 @@ def codes_issue(instance, meeting_id, group_name, count, pdf_path, csv_path, pub
         raise click.ClickException("请用 --pdf 或 --csv 指定票码的去处（票码只此一次）")
     settings = _settings(instance)
     base_url = public_url or settings.public_url or "http://127.0.0.1:8000"
-    database = Database(settings.database_url)
-    try:
-        m, group, issued, batch_id = _issue(settings, database, meeting_id, group_name, count)
-        if pdf_path:
-            sheet = SlipSheet(m.title, group.name, m.date, base_url, wifi, _key_fingerprint(settings))
-            try:
-                with open(pdf_path, "wb") as out:
-                    pages = render_slips(
-                        sheet, issued, out, lambda done, total: click.echo(f"\r{done}/{total} 页", nl=False)
-                    )
-            except SlipError as exc:
-                with database.write() as s:
-                    credentials.void_batch(s, meeting_id, batch_id, CLI_ACTOR)
-                raise click.ClickException(f"{exc}（本批票码已作废）") from None
-            click.echo(f"\n已写入 {pdf_path}：{pages} 页")
-    except credentials.IssueError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(settings.database_url) as database:
+        try:
+            m, group, issued, batch_id = _issue(settings, database, meeting_id, group_name, count)
+            if pdf_path:
+                sheet = SlipSheet(m.title, group.name, m.date, base_url, wifi, _key_fingerprint(settings))
+                try:
+                    with open(pdf_path, "wb") as out:
+                        pages = render_slips(
+                            sheet, issued, out, lambda done, total: click.echo(f"\r{done}/{total} 页", nl=False)
+                        )
+                except SlipError as exc:
+                    with database.write() as s:
+                        credentials.void_batch(s, meeting_id, batch_id, CLI_ACTOR)
+                    raise click.ClickException(f"{exc}（本批票码已作废）") from None
+                click.echo(f"\n已写入 {pdf_path}：{pages} 页")
+        except credentials.IssueError as exc:
+            raise click.ClickException(str(exc)) from None
     if csv_path:
         _write_codes_csv(csv_path, m.title, group.name, issued, base_url)
     click.echo(f"已为“{group.name}”签发 {len(issued)} 个票码")
@@ -513,16 +482,13 @@ def codes_issue(instance, meeting_id, group_name, count, pdf_path, csv_path, pub
 @click.argument("meeting_id", type=int)
 @click.option("--group", "group_name", required=True)
 def codes_void_unused(instance, meeting_id, group_name):
-    database = Database(_settings(instance).database_url)
-    try:
+    with _opened(_settings(instance).database_url) as database:
         with database.write() as s:
             m = s.get(Meeting, meeting_id)
             groups = [g for g in (m.groups if m else []) if g.name == group_name]
             if not groups:
                 raise click.ClickException(f"会议 #{meeting_id} 中没有表决组“{group_name}”")
             n = credentials.void_unused(s, groups[0], CLI_ACTOR)
-    finally:
-        database.dispose()
     click.echo(f"已作废 {n} 张未使用的票")
 
 
@@ -577,16 +543,13 @@ def demo(instance, host, port, no_serve):
     _ensure_signing_key(settings)
     _name_own_unit(settings)
     password = _create_admin(settings, "admin", None)
-    database = Database(settings.database_url)
-    try:
+    with _opened(settings.database_url) as database:
         with database.write() as s:
             m = meetingfile.load(s, CLI_ACTOR, (EXAMPLES / DEMO_FILE).read_text(encoding="utf-8"))
             meeting_id, first_item = m.id, m.items[0].id
         m, group, issued, _batch = _issue(settings, database, meeting_id, None, 30)
         with database.write() as s:
             open_item(s, CLI_ACTOR, first_item)
-    finally:
-        database.dispose()
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown_host}:{port}"
     codes_file = instance / "demo-codes.csv"
