@@ -18,8 +18,16 @@ LAYERS = [
     # what everything stands on, and the pieces of the offline check (pure, no database)
     (
         "foundation",
-        ["ballot", "ballot.clock", "ballot.config", "ballot.assets", "ballot.publicurl",
-         "ballot.archive.signing", "ballot.archive.chain", "ballot.archive.verify"],
+        [
+            "ballot",
+            "ballot.clock",
+            "ballot.config",
+            "ballot.assets",
+            "ballot.publicurl",
+            "ballot.archive.signing",
+            "ballot.archive.chain",
+            "ballot.archive.verify",
+        ],
     ),
     ("storage", ["ballot.storage"]),
     ("voting", ["ballot.voting"]),
@@ -40,9 +48,7 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-MODULES = {
-    _module_name(p): p for p in PACKAGE.rglob("*.py") if "versions" not in p.relative_to(PACKAGE).parts
-}
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py") if "versions" not in p.relative_to(PACKAGE).parts}
 
 
 def _within(name: str, prefix: str) -> bool:
@@ -88,6 +94,17 @@ def test_every_module_is_in_a_layer():
         layer_of(name)
 
 
+def test_every_import_of_the_project_names_a_module():
+    """A relative import left pointing at an old place fails here, before any test imports it."""
+    missing = [
+        f"{name} imports {target}"
+        for name in sorted(MODULES)
+        for target in sorted(imports_of(name))
+        if target not in MODULES
+    ]
+    assert not missing, "\n".join(missing)
+
+
 def test_imports_point_down():
     upward = [
         f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
@@ -114,6 +131,9 @@ def test_the_offline_verifier_reads_only_counting_signing_and_the_chain():
     assert not others, others
     # signing reads the key's passphrase through config, the one reader of the environment, which
     # imports nothing of the project: a checker that reads it still reads no builder or database
-    for piece, may in (("ballot.archive.signing", ("ballot.counting", "ballot.config")), ("ballot.archive.chain", ("ballot.counting",))):
+    for piece, may in (
+        ("ballot.archive.signing", ("ballot.counting", "ballot.config")),
+        ("ballot.archive.chain", ("ballot.counting",)),
+    ):
         assert all(any(_within(t, m) for m in may) for t in imports_of(piece)), piece
     assert not [t for t in imports_of("ballot.config") if _within(t, "ballot")]

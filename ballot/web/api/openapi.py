@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ballot import __version__
-
 from ballot.storage.models import ItemStatus
 
 ERROR = {"$ref": "#/components/schemas/Error"}
