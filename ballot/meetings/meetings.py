@@ -7,7 +7,6 @@ and chair action appends to the audit log in the same transaction.
 from __future__ import annotations
 
 import json
-import re
 from fractions import Fraction
 from typing import Mapping
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
 from ballot.counting import numbers, strokes
+from ballot.counting.errors import CONTROL, OperationError
 from ballot.counting.kinds import BallotData, Counts, KindConfigError, get_kind
 from ballot.storage import audit
 from ballot.storage.models import GroupState, Item, ItemGroup, ItemStatus, LiveTally, Meeting, VoterGroup
@@ -24,19 +24,19 @@ from ballot.voting.credentials import groups_with_codes, issued_count
 from ballot.voting.sealing import item_ballots, seal_item
 
 MAX_EXPECTED = 100_000
-STATUS_LABELS = {"draft": "未开始", "open": "表决中", "closed": "已结束", "withdrawn": "已撤回"}
+STATUS_LABELS = {
+    ItemStatus.DRAFT: "未开始",
+    ItemStatus.OPEN: "表决中",
+    ItemStatus.CLOSED: "已结束",
+    ItemStatus.WITHDRAWN: "已撤回",
+}
 
 
-class OperationError(ValueError):
-    """A refused operation; the message is Chinese and says what to do instead."""
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _clean(text, what: str, limit: int, required: bool = True) -> str:
     value = str(text or "").strip()
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise OperationError(f"{what}含有不可见的控制字符，请重新输入")
     if required and not value:
         raise OperationError(f"{what}不能为空")

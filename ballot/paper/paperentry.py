@@ -55,7 +55,6 @@ from ballot.voting.casting import lock_item, locked
 from ballot.voting.codes import new_id
 
 MAX_SHEETS = 2000  # one stack; a hall's paper is entered in many batches
-MAX_ID = 2**31 - 1  # database ids (and anything typed as one) fit a 32-bit column
 MAX_ISSUED = 100000
 # the 监票人's choice for one differing sheet (how it is recorded in the audit log)
 CHOICES = {"1": "1", "2": "2", "typed": "typed", "drop": "dropped"}

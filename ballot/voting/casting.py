@@ -20,6 +20,7 @@ from sqlalchemy import and_, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ballot.counting.errors import Refused
 from ballot.storage.models import (
     ApiIdempotency,
     Credential,
@@ -35,20 +36,22 @@ from .codes import new_id
 from .sealing import ballot_store_of, spent
 
 
-class NotOpen(Exception):
-    pass
+class NotOpen(Refused):
+    status, code = 409, "item_not_open"
 
 
-class NotEligible(Exception):
-    pass
+class NotEligible(Refused):
+    status, code = 403, "code_unusable"
 
 
-class AlreadyCast(Exception):
-    pass
+class AlreadyCast(Refused):
+    status, code = 409, "already_cast"
 
 
-class IdempotencyMismatch(Exception):
+class IdempotencyMismatch(Refused):
     """The idempotency key was used by this code for this item with a different request."""
+
+    status, code = 422, "idempotency_key_reused"
 
 
 MAX_IDEMPOTENCY_KEY = 200

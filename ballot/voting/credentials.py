@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
+from ballot.counting.errors import Refused
 from ballot.storage import audit
 from ballot.storage.models import Credential, IssueBatch, Item, ItemGroup, ItemStatus, VoterGroup
 
@@ -15,7 +16,7 @@ from .sealing import spent_credentials
 MAX_BATCH = 5000
 
 
-class IssueError(ValueError):
+class IssueError(Refused, ValueError):
     pass
 
 

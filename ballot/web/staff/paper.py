@@ -7,6 +7,7 @@ import re
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
+from ballot.counting import numbers
 from ballot.documents import paperforms
 from ballot.meetings.meetings import OperationError, item_group_ids
 from ballot.paper import paper, paperentry
@@ -14,14 +15,12 @@ from ballot.storage.models import BatchStatus, GroupState, Item, ItemStatus, Pap
 from ballot.voting.sealing import compact_pending
 from ballot.web.common import db
 
-from .common import _note, actor, bp, get_or_404, may_here, refuse, require
-
-MAX_COPIES_TYPED = 6  # digits: anything longer is not a number of sheets to print
+from .common import _note, actor, bp, get_or_404, may_here, refuse, require, writing
 
 
 def _group_arg(value) -> int:
     """The group chosen on a form: a database id, or a clear refusal (never an overflow)."""
-    group_id = paperentry.valid_id(value)
+    group_id = numbers.valid_id(value)
     if group_id is None:
         raise OperationError("请选择参加本议题的表决组")
     return group_id
@@ -86,10 +85,10 @@ def paper_issued(item_id: int):
 def paper_forms(item_id: int):
     """Identical A4 sheets to print for one group (no serial number, nothing that tells them apart)."""
     back = url_for("admin.paper_page", item_id=item_id)
-    typed = (request.args.get("copies") or "1").strip()
-    if not (typed.isdecimal() and typed.isascii() and len(typed) <= MAX_COPIES_TYPED and int(typed) > 0):
-        return refuse(OperationError(f"份数须为 1 到 {paperforms.MAX_COPIES} 之间的整数"), back)
-    copies = int(typed)
+    try:
+        copies = numbers.parse_int(request.args.get("copies") or "1", "份数", 1, paperforms.MAX_COPIES)
+    except numbers.NumberError as exc:
+        return refuse(exc, back)
     try:
         group_id = _group_arg(request.args.get("group"))
     except OperationError as exc:
@@ -128,11 +127,8 @@ def paper_new_batch(item_id: int):
 @bp.post("/paper-batches/<id:batch_id>/delete")
 @require("enter_paper")
 def paper_delete_batch(batch_id: int):
-    try:
-        with db().write() as s:
-            item_id = paperentry.delete_empty_batch(s, actor(), batch_id)
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.home"))
+    with writing(url_for("admin.home")) as s:
+        item_id = paperentry.delete_empty_batch(s, actor(), batch_id)
     return _back(item_id, "已删除空的一叠")
 
 
@@ -234,22 +230,16 @@ def paper_settle(batch_id: int):
 @require("settle_paper")
 def paper_send_back(batch_id: int):
     """Both entries discarded: the stack is entered again by two 计票人."""
-    try:
-        with db().write() as s:
-            batch = paperentry.send_back(s, actor(), batch_id)
-            item_id = batch.item_id
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.paper_settle", batch_id=batch_id))
+    with writing(url_for("admin.paper_settle", batch_id=batch_id)) as s:
+        batch = paperentry.send_back(s, actor(), batch_id)
+        item_id = batch.item_id
     return _back(item_id, "已退回：两次录入均已作废，请两名计票人重新录入这一叠")
 
 
 @bp.post("/items/<id:item_id>/paper/done")
 @require("settle_paper")
 def paper_done(item_id: int):
-    try:
-        with db().write() as s:
-            paperentry.finish(s, actor(), item_id)
-    except OperationError as exc:
-        return refuse(exc, url_for("admin.paper_page", item_id=item_id))
+    with writing(url_for("admin.paper_page", item_id=item_id)) as s:
+        paperentry.finish(s, actor(), item_id)
     compact_pending(db())  # as after a close; postponed (and retried later) if the database is busy
     return _back(item_id, "已确认纸质票全部录入，结果可以确认")
