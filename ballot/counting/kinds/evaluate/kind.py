@@ -14,9 +14,9 @@ import math
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from ..rules import percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
-from .common import (
+from ...rules import percent
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ..common import (
     check_weighted_groups,
     clean_name,
     display_fraction,

@@ -24,10 +24,10 @@ import unicodedata
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .. import numbers
-from ..rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
-from .common import ceil_places, exact_fraction, ordered, parse_names, ranked, same_name_key
+from ... import numbers
+from ...rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ..common import ceil_places, exact_fraction, ordered, parse_names, ranked, same_name_key
 
 MAX_SEATS = 50
 RATE_BASES = ("cast", "valid", "expected")

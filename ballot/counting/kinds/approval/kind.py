@@ -10,9 +10,9 @@ from fractions import Fraction
 from operator import itemgetter
 from typing import Mapping, Sequence
 
-from .. import strokes
-from ..rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ... import strokes
+from ...rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 
 CHOICES = {"yes": "同意", "no": "不同意", "abstain": "弃权"}
 MAX_NOMINEES = 200

@@ -14,11 +14,11 @@ import math
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .. import numbers
-from ..rules import DENOMINATORS, Threshold, percent
-from .approval import committee_count, parse_rule, quorum_problems, quorum_result
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
-from .common import MAX_PEOPLE, clean_name, ordered, parse_names
+from ... import numbers
+from ...rules import DENOMINATORS, Threshold, percent
+from ..approval.kind import committee_count, parse_rule, quorum_problems, quorum_result
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ..common import MAX_PEOPLE, clean_name, ordered, parse_names
 
 MAX_POSTS = 20
 NEXT_ROUND_RATIO = Fraction(3, 2)
