@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ballot import __version__
-
-from ..models import ItemStatus
+from ballot.storage.models import ItemStatus
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
