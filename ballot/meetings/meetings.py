@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
 from ballot.counting import numbers, strokes
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import BallotData, Counts, KindConfigError, get_kind
 from ballot.storage import audit
 from ballot.storage.models import GroupState, Item, ItemGroup, ItemStatus, LiveTally, Meeting, VoterGroup
@@ -25,10 +26,6 @@ from ballot.voting.sealing import item_ballots, seal_item
 
 MAX_EXPECTED = 100_000
 STATUS_LABELS = {"draft": "未开始", "open": "表决中", "closed": "已结束", "withdrawn": "已撤回"}
-
-
-class OperationError(ValueError):
-    """A refused operation; the message is Chinese and says what to do instead."""
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
