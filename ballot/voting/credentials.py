@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
+from ballot.counting.errors import Refused
 from ballot.storage import audit
 from ballot.storage.models import Credential, IssueBatch, Item, ItemGroup, ItemStatus, VoterGroup
 
@@ -15,8 +16,8 @@ from .sealing import spent_credentials
 MAX_BATCH = 5000
 
 
-class IssueError(ValueError):
-    pass
+class IssueError(Refused, ValueError):
+    """Codes cannot be issued or voided as asked; the message is Chinese, for the clerk."""
 
 
 def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int, actor: audit.Actor) -> list[str]:
