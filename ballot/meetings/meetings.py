@@ -386,12 +386,13 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
     proposal = kind.next_round(config, result)
     if proposal is None:
         raise OperationError("所有名额均已产生，无需下一轮")
-    proposed = {p["post"]: list(p["candidates"]) for p in proposal["posts"]}
+    proposed = kind.next_round_candidates(proposal)
     if edited is not None:
-        if set(edited) != set(proposed):
-            raise OperationError("下一轮的职位须与本轮空缺的职位一致")
-        for post in proposal["posts"]:
-            post["candidates"] = [n for n in (" ".join(x.split()) for x in edited[post["post"]]) if n]
+        try:
+            proposal = kind.edit_next_round(proposal, edited)
+        except KindConfigError as exc:
+            raise OperationError(str(exc)) from None
+    confirmed = kind.next_round_candidates(proposal)
     proposal["previous_item"] = item.id
     base_title = item.title.split("（第")[0]
     new = add_item(
@@ -411,8 +412,8 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
         item=item.id,
         next_item=new.id,
         proposed=proposed,
-        confirmed={p["post"]: p["candidates"] for p in proposal["posts"]},
-        edited=edited is not None and proposed != {p["post"]: p["candidates"] for p in proposal["posts"]},
+        confirmed=confirmed,
+        edited=edited is not None and proposed != confirmed,
     )
     return new
 

@@ -232,6 +232,14 @@ class Kind(ABC):
         """The next round's configuration, or None when every seat is filled."""
         raise NotImplementedError(f"{self.key} has no next round")
 
+    def next_round_candidates(self, proposal: dict) -> dict[str, list[str]]:
+        """A next round's candidates, post by post (recorded as proposed and as confirmed)."""
+        raise NotImplementedError(f"{self.key} has no next round")
+
+    def edit_next_round(self, proposal: dict, edited: dict[str, list[str]]) -> dict:
+        """The proposal with the chair's candidates, post by post; raise KindConfigError."""
+        raise NotImplementedError(f"{self.key} has no next round")
+
     def merge(self, config: dict, merges: list[dict], ballots: Sequence[BallotData]) -> dict:
         """The configuration with these spellings merged; raise KindConfigError."""
         raise NotImplementedError(f"{self.key} has no write-ins to merge")

@@ -239,6 +239,18 @@ class ContestKind(Kind):
         rows = [{**r, "elected": False} for r in post["rows"]]
         return {**post, "rows": rows, "elected": [], "tied": [], "unfilled": post["seats"], "next_round": None}
 
+    def next_round_candidates(self, proposal: dict) -> dict[str, list[str]]:
+        return {p["post"]: list(p["candidates"]) for p in proposal["posts"]}
+
+    def edit_next_round(self, proposal: dict, edited: dict[str, list[str]]) -> dict:
+        if set(edited) != {p["post"] for p in proposal["posts"]}:
+            raise KindConfigError("下一轮的职位须与本轮空缺的职位一致")
+        posts = [
+            {**post, "candidates": [n for n in (" ".join(x.split()) for x in edited[post["post"]]) if n]}
+            for post in proposal["posts"]
+        ]
+        return {**proposal, "posts": posts}
+
     def next_round(self, config: dict, result: dict) -> dict | None:
         """The configuration of the next round, from this round's result (None if every seat filled)."""
         posts = [
