@@ -14,19 +14,13 @@ from __future__ import annotations
 import math
 import unicodedata
 
-from ballot.counting.kinds import get_kind
-from ballot.paper.paper import SHEET_REASONS, _grade_options
+from ballot.counting.kinds import KINDS, get_kind
+from ballot.paper.paper import SHEET_REASONS
 
 from . import reportfonts
 from .report import _environment
 
-FORM_NAMES = {
-    "approval": "表决票",
-    "contest": "差额选票",
-    "recommend": "推荐票",
-    "evaluate": "测评表",
-    "score": "评分表",
-}
+FORM_NAMES = {key: kind.paper_form_name for key, kind in KINDS.items()}
 MAX_COPIES = 2000
 ROW_WIDTH = 178  # mm between the page margins
 NAME_CHAR = 4.4  # mm a Chinese character takes in a name cell (12pt), with room to spare
@@ -38,42 +32,9 @@ WRITE_INS_PER_ROW = 6
 
 
 def instructions(kind: str, config: dict) -> list[str]:
-    """The rules printed on the form; each matches what paper.parse does with the marks."""
-    if kind == "approval":
-        return [
-            "请在每名人选右侧“同意”“不同意”“弃权”三格中选一格划○。",
-            "不划的视为弃权；同一人选划两个以上○的，本票无效；符号划在格外或无法辨认的，本票无效。",
-        ]
-    if kind == "contest":
-        seats = "、".join(f"“{p['post']}”最多划 {p['seats']} 人" for p in config["posts"])
-        return [
-            "同意的在姓名下方空格内划○，不同意或弃权的不划。",
-            f"{seats}；多划的本票无效；符号划在格外或无法辨认的，本票无效。",
-        ]
-    if kind == "recommend":
-        lines = [f"推荐的在姓名下方空格内划○，连同另行推荐的人选，合计不得超过 {config['seats']} 名，超过的本票无效。"]
-        if config["write_ins"]:
-            lines.append("另行推荐的，请在“另行推荐人选”栏内写上姓名；同一人既划○又写姓名或写了两次的，只算推荐一次。")
-        lines.append("不划、不写的视为弃权（空白票有效）；符号划在格外或无法辨认的，本票无效。")
-        return lines
-    if kind == "evaluate":
-        lines = [
-            "请对每名测评对象在一个等次下的空格内划√；不划的视为弃权；同一对象划两个以上等次的，该对象的评价无效。"
-        ]
-        lines += [f"{q['words']}，超过的，这些对象的评价无效。" for q in config["quotas"]]
-        return lines
-    if kind == "score":
-        score = get_kind("score")
-        parts = score.parts(config)
-        ranges = "；".join(
-            f"{label} {score.number(config['min']) if len(parts) == 1 else '0'}–{score.number(str(high))} 分"
-            for label, high in parts
-        )
-        return [
-            f"请在每名人选的空格内填写分数（{ranges}，以 {score.number(config['step'])} 分为单位）。",
-            "漏评、分数超出范围或无法辨认的，本表无效。",
-        ]
-    raise ValueError(kind)
+    """The rules printed on the form; each matches what paper.parse does with the marks (the
+    kind's own words: kinds/<kind>/paper.py)."""
+    return get_kind(kind).paper_instructions(config)
 
 
 def form_html(meeting: dict, item_title: str, kind: str, config: dict, group: str, *, pages: int = 1) -> str:
@@ -86,35 +47,7 @@ def form_html(meeting: dict, item_title: str, kind: str, config: dict, group: st
         "instructions": instructions(kind, config),
         "pages": pages,
     }
-    if kind == "evaluate":
-        units = kind_impl.units(config)
-        view["rows"] = [
-            {
-                "name": config["subjects"][i]["name"] + (f"（{d}）" if d else ""),
-                "post": config["subjects"][i].get("post", ""),
-                "grades": [label for _, label in _grade_options(config, config["subjects"][i])],
-            }
-            for i, d, _ in units
-        ]
-        view["grade_header"] = view["rows"][0]["grades"] if view["rows"] else []
-        view["same_scale"] = all(r["grades"] == view["grade_header"] for r in view["rows"])
-        view["max_grades"] = max((len(r["grades"]) for r in view["rows"]), default=1)
-    if kind == "score":
-        view["parts"] = [label for label, _ in kind_impl.parts(config)]
-    if kind == "contest":
-        at, view["posts"] = 0, []
-        for post in config["posts"]:
-            view["posts"].append({**post, "rows": name_rows(post["candidates"], at)})
-            at += len(post["candidates"])
-        view["box_height"] = _box_height(sum(len(p["rows"]) for p in view["posts"]) + len(view["posts"]) // 2)
-    if kind == "recommend":
-        view["rows"] = name_rows(config["candidates"])
-        view["write_in_rows"] = _even_rows(
-            list(range(config["seats"])) if config["write_ins"] else [], WRITE_INS_PER_ROW
-        )
-        lines = len(view["rows"]) + len(view["write_in_rows"])
-        view["box_height"] = _box_height(lines)
-        view["write_in_height"] = 13 if lines <= 6 else 11
+    view.update(kind_impl.paper_form_view(config, _Layout))
     return (
         _environment()
         .get_template("paper/form.html")
@@ -171,3 +104,12 @@ def render(meeting: dict, item_title: str, kind: str, config: dict, group: str, 
         html = form_html(meeting, item_title, kind, config, group, pages=len(document.pages))
         document = HTML(string=html).render()
     return document.copy(document.pages * copies).write_pdf()
+
+
+class _Layout:
+    """The page's geometry, lent to a kind that lays names out in rows (差额选票, 推荐票)."""
+
+    WRITE_INS_PER_ROW = WRITE_INS_PER_ROW
+    name_rows = staticmethod(name_rows)
+    even_rows = staticmethod(_even_rows)
+    box_height = staticmethod(_box_height)

@@ -9,6 +9,7 @@ import tomllib
 
 from sqlalchemy.orm import Session
 
+from ballot.counting.kinds import KINDS, KindConfigError
 from ballot.storage import audit
 from ballot.storage.models import Meeting
 
@@ -57,13 +58,13 @@ def check_structure(data) -> dict:
 def _expand(it: dict, config: dict) -> list[tuple[str, dict]]:
     """评委打分 with `per_candidate = true` (当场亮分): one item per candidate, in the order given,
     sharing a series so their final scores rank together."""
-    if it.get("kind") != "score" or not it.get("per_candidate"):
+    kind = KINDS.get(it["kind"]) if isinstance(it.get("kind"), str) else None
+    if kind is None or not kind.supports_series or not it.get("per_candidate"):
         return [(it.get("title"), config)]
-    candidates = config.get("candidates")
-    if not isinstance(candidates, list) or not candidates:
-        raise OperationError("逐人亮分须列出参评人选（candidates）")
-    title = str(it.get("title") or "").strip()
-    return [(f"{title}：{name}", {**config, "candidates": [name], "series": title}) for name in candidates]
+    try:
+        return kind.series_items(str(it.get("title") or "").strip(), config)
+    except KindConfigError as exc:
+        raise OperationError(str(exc)) from None
 
 
 def load(session: Session, actor: audit.Actor, text: str, unit_id: int | None = None) -> Meeting:

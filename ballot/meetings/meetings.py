@@ -376,7 +376,7 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
     proposes (docs/rules.md#contest) or the chair's edit of them; both lists are recorded, and every round stays."""
     lock_item(session, item.id, exclusive=True)
     kind = get_kind(item.kind)
-    if not hasattr(kind, "next_round") or item.status != ItemStatus.CLOSED:
+    if not kind.supports_next_round or item.status != ItemStatus.CLOSED:
         raise OperationError("只有已结束的差额票决议题才能进入下一轮")
     for other in item.meeting.items:
         if other.status != ItemStatus.WITHDRAWN and other.config.get("previous_item") == item.id:
@@ -389,12 +389,13 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
     proposal = kind.next_round(config, result)
     if proposal is None:
         raise OperationError("所有名额均已产生，无需下一轮")
-    proposed = {p["post"]: list(p["candidates"]) for p in proposal["posts"]}
+    proposed = kind.next_round_candidates(proposal)
     if edited is not None:
-        if set(edited) != set(proposed):
-            raise OperationError("下一轮的职位须与本轮空缺的职位一致")
-        for post in proposal["posts"]:
-            post["candidates"] = [n for n in (" ".join(x.split()) for x in edited[post["post"]]) if n]
+        try:
+            proposal = kind.edit_next_round(proposal, edited)
+        except KindConfigError as exc:
+            raise OperationError(str(exc)) from None
+    confirmed = kind.next_round_candidates(proposal)
     proposal["previous_item"] = item.id
     base_title = item.title.split("（第")[0]
     new = add_item(
@@ -414,8 +415,8 @@ def next_round(session: Session, actor: audit.Actor, item: Item, edited: Mapping
         item=item.id,
         next_item=new.id,
         proposed=proposed,
-        confirmed={p["post"]: p["candidates"] for p in proposal["posts"]},
-        edited=edited is not None and proposed != {p["post"]: p["candidates"] for p in proposal["posts"]},
+        confirmed=confirmed,
+        edited=edited is not None and proposed != confirmed,
     )
     return new
 
@@ -424,7 +425,7 @@ def confirm_merges(session: Session, actor: audit.Actor, item: Item, merges: lis
     """民主推荐: the clerk confirms which written-in spellings name one person (docs/rules.md#recommend)."""
     lock_item(session, item.id, exclusive=True)
     kind = get_kind(item.kind)
-    if not hasattr(kind, "merge") or item.status != ItemStatus.CLOSED:
+    if not kind.supports_merge or item.status != ItemStatus.CLOSED:
         raise OperationError("只有已结束的民主推荐议题才能合并另行推荐的写法")
     config = item.config
     try:
@@ -440,7 +441,7 @@ def write_in_review(session: Session, item: Item) -> dict | None:
     """民主推荐: every written-in spelling with its ballots, for the clerk who merges them (never
     published: a spelling carried by few ballots could be a marker). None for other kinds."""
     kind = get_kind(item.kind)
-    if not hasattr(kind, "write_in_review") or not result_available(item):
+    if not kind.supports_write_in_review or not result_available(item):
         return None
     ballots = ballots_of(session, item.id)
     return kind.write_in_review(item.config, ballots, item_counts(session, item))
@@ -669,24 +670,26 @@ def cast_count(session: Session, item_id: int, group_id: int | None = None) -> i
     return session.execute(stmt).scalar_one()
 
 
+def _series(item: Item) -> str | None:
+    """The series an item is ranked with, as its kind reads it (only 评委打分 has series)."""
+    return get_kind(item.kind).series(item.config)
+
+
 def series_ranking(session: Session, item: Item) -> list[dict] | None:
     """评委打分 shown candidate by candidate (当场亮分): the final scores of every closed item of
     the same series, ranked together (equal scores share a rank, in 姓氏笔画 order)."""
     from ballot.counting.kinds.common import fixed2, ranked
 
-    series = item.config.get("series")
-    if item.kind != "score" or not series:
+    series = _series(item)
+    if not series:
         return None
     rows = []
     for other in item.meeting.items:
-        config = other.config
-        if other.kind == "score" and config.get("series") == series and other.status == ItemStatus.CLOSED:
+        if _series(other) == series and other.status == ItemStatus.CLOSED:
             for row in item_result(session, other)["rows"]:
                 rows.append({"name": row["name"], "final": row["final"], "item": other.id})
     pending = sum(
-        1
-        for o in item.meeting.items
-        if o.kind == "score" and o.config.get("series") == series and o.status in (ItemStatus.DRAFT, ItemStatus.OPEN)
+        1 for o in item.meeting.items if _series(o) == series and o.status in (ItemStatus.DRAFT, ItemStatus.OPEN)
     )
     result = ranked(
         rows,

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
 from ballot.counting import numbers
-from ballot.counting.kinds import INVALID_REASONS
+from ballot.counting.kinds import INVALID_REASONS, get_kind
 from ballot.counting.numbers import valid_id
 from ballot.meetings.meetings import OperationError, changed
 from ballot.meetings.users import may
@@ -294,19 +294,7 @@ def meaning(kind: str, config: dict, line: str | None) -> str:
     sheet = paper.parse(kind, config, line)
     if not sheet.valid:
         return f"无效票：{INVALID_REASONS[sheet.reason]}"
-    if kind == "score":
-        return "；".join(
-            f"{box.label} {value}" for box, value in zip(paper.boxes(kind, config), line.split(), strict=True)
-        )
-    head, _, written = line.partition("+")
-    words = []
-    for box, key in zip(paper.boxes(kind, config), head, strict=True):
-        label = dict(box.keys).get(key, key)
-        if label not in ("未划",):
-            words.append(f"{box.label} {label}")
-    if written:
-        words.append(f"另行推荐 {written}")
-    return "；".join(words) or "空白票（弃权）"
+    return get_kind(kind).sheet_words(config, line)
 
 
 def _waiting_batch(session: Session, actor: audit.Actor, batch_id) -> tuple[PaperBatch, Item, list[PaperEntry]]:

@@ -17,7 +17,7 @@ MAX_BATCH = 5000
 
 
 class IssueError(Refused, ValueError):
-    pass
+    """Codes cannot be issued or voided as asked; the message is Chinese, for the clerk."""
 
 
 def issue_codes(session: Session, code_key: bytes, group: VoterGroup, count: int, actor: audit.Actor) -> list[str]:

@@ -13,6 +13,8 @@ from typing import Mapping, Sequence
 
 from .. import strokes
 from ..errors import Refused
+from .sheets import Box, PaperError, Sheet
+from .tables import Table
 
 
 class KindConfigError(Refused, ValueError):
@@ -219,3 +221,112 @@ class Kind(ABC):
     def recount(self, config: dict, ballots: Sequence[BallotData], counts: Counts, export: dict) -> dict:
         """The result from the export alone: its ballots (choices as exported) and its other parts."""
         return self.tally(config, ballots, counts)
+
+    # -- what only some kinds can do: each says so here, so callers ask the flag, never the key
+
+    supports_next_round = False  # 差额票决: a further round for the seats left unfilled
+    supports_merge = False  # 民主推荐: the clerk merges written-in spellings of one person
+    supports_write_in_review = False  # 民主推荐: the written-in spellings, for that clerk
+
+    def next_round(self, config: dict, result: dict) -> dict | None:
+        """The next round's configuration, or None when every seat is filled."""
+        raise NotImplementedError(f"{self.key} has no next round")
+
+    def next_round_candidates(self, proposal: dict) -> dict[str, list[str]]:
+        """A next round's candidates, post by post (recorded as proposed and as confirmed)."""
+        raise NotImplementedError(f"{self.key} has no next round")
+
+    def edit_next_round(self, proposal: dict, edited: dict[str, list[str]]) -> dict:
+        """The proposal with the chair's candidates, post by post; raise KindConfigError."""
+        raise NotImplementedError(f"{self.key} has no next round")
+
+    def merge(self, config: dict, merges: list[dict], ballots: Sequence[BallotData]) -> dict:
+        """The configuration with these spellings merged; raise KindConfigError."""
+        raise NotImplementedError(f"{self.key} has no write-ins to merge")
+
+    def write_in_review(self, config: dict, ballots: Sequence[BallotData], counts: Counts) -> dict:
+        """Every written-in spelling with its ballots (never published)."""
+        raise NotImplementedError(f"{self.key} has no write-ins")
+
+    supports_series = False  # 评委打分: items of one series (one per candidate) rank together
+
+    def series(self, config: dict) -> str | None:
+        """The series an item's result is ranked with (items of one kind sharing it), or None."""
+        return None
+
+    def series_items(self, title: str, config: dict) -> list[tuple[str, dict]]:
+        """(title, raw configuration) of each item of a series made from one (a meeting file's
+        `per_candidate = true`); raise KindConfigError."""
+        raise NotImplementedError(f"{self.key} has no series")
+
+    # -- paper ballots (kinds/<kind>/paper.py): the form's boxes, a typed line, the printed words
+
+    paper_form_name = ""  # the printed form's name (表决票 …)
+    sheet_write_ins = False  # True: a typed line may carry `+姓名,…` (names written in)
+
+    def paper_boxes(self, config: dict) -> list[Box]:
+        """The box groups of the form, in the order the 计票人 types their keys."""
+        raise PaperError(f"未知的表决类型 {self.key}")
+
+    def parse_sheet(self, config: dict, line: str) -> Sheet:
+        """A typed line (not empty, not a `*` void) → the sheet; one key per box group."""
+        head, _, written = line.partition("+")
+        keys = "".join(head.split()).lower()
+        expected = len(self.paper_boxes(config))
+        if len(keys) != expected:
+            raise PaperError(f"应输入 {expected} 个键（每格一个），实际 {len(keys)} 个")
+        if written and not self.sheet_write_ins:
+            raise PaperError("只有民主推荐票可以用 + 输入另行推荐的姓名")
+        return self.sheet_from_keys(config, keys, written)
+
+    def sheet_from_keys(self, config: dict, keys: str, written: str) -> Sheet:
+        """The sheet the keys (one per box group) and the written-in names record."""
+        raise PaperError(f"未知的表决类型 {self.key}")
+
+    def sheet_choices(self, config: dict, choices: dict) -> dict:
+        """The kind's own check of the choices a sheet records; its refusal is the 计票人's error."""
+        try:
+            return self.check_choices(config, choices)
+        except CastError as exc:
+            raise PaperError(str(exc)) from None
+
+    def sheet_words(self, config: dict, line: str) -> str:
+        """A valid sheet's line in words, for the 监票人 comparing two entries with the paper in hand."""
+        head, _, written = line.partition("+")
+        words = []
+        for box, key in zip(self.paper_boxes(config), head, strict=True):
+            label = dict(box.keys).get(key, key)
+            if label not in ("未划",):
+                words.append(f"{box.label} {label}")
+        if written:
+            words.append(f"另行推荐 {written}")
+        return "；".join(words) or "空白票（弃权）"
+
+    def paper_keypad(self, boxes: list[Box]) -> list[tuple[str, str]]:
+        """The keys the entry page offers, with what each means."""
+        return list(dict.fromkeys(key for box in boxes for key in box.keys))
+
+    def paper_instructions(self, config: dict) -> list[str]:
+        """The rules printed on the form; each matches what parse_sheet does with the marks."""
+        raise ValueError(self.key)
+
+    def paper_form_view(self, config: dict, layout) -> dict:
+        """What the printed form's template needs besides the common parts; `layout` lays names
+        out in rows that fit the page (documents/paperforms.py)."""
+        return {}
+
+    # -- the signed report (kinds/<kind>/tables.py)
+
+    def result_tables(self, result: dict) -> list[Table]:
+        """The item's result as tables, the way clerks lay results out on paper."""
+        raise ValueError(f"unknown ballot kind {self.key!r}")
+
+    # -- the clerk's item form (kinds/<kind>/form.py): field names and strings, no web framework
+
+    def form_config(self, form: Mapping, groups) -> dict:
+        """The raw configuration from the submitted form fields; `groups` have .id and .name."""
+        return {}
+
+    def form_values(self, config: dict, groups) -> dict:
+        """The form fields that show a stored configuration for editing."""
+        return {}

@@ -8,6 +8,7 @@ import re
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
 from ballot.counting import numbers
+from ballot.counting.kinds import get_kind
 from ballot.documents import paperforms
 from ballot.meetings.meetings import OperationError, item_group_ids
 from ballot.paper import paper, paperentry
@@ -161,10 +162,7 @@ def paper_entry(batch_id: int):
         group = s.get(VoterGroup, batch.group_id)
         boxes = paper.boxes(item.kind, item.config)
         entries = paperentry.entry_count(s, batch.id)
-    if item.kind == "score":
-        keypad = [(k, "") for k in "1234567890."] + [(" ", "下一个分数"), ("-", "未打分")]
-    else:
-        keypad = list(dict.fromkeys(key for box in boxes for key in box.keys))
+    keypad = get_kind(item.kind).paper_keypad(boxes)
     return render_template(
         "admin/paper_entry.html",
         keypad=keypad,

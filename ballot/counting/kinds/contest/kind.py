@@ -14,11 +14,15 @@ import math
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .. import numbers
-from ..rules import DENOMINATORS, Threshold, percent
-from .approval import committee_count, parse_rule, quorum_problems, quorum_result
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
-from .common import MAX_PEOPLE, clean_name, ordered, parse_names
+from ... import numbers
+from ...rules import DENOMINATORS, Threshold, percent
+from ..approval.kind import committee_count, parse_rule, quorum_problems, quorum_result
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ..common import MAX_PEOPLE, clean_name, ordered, parse_names
+from ..sheets import Box, Sheet
+from ..tables import Table
+from . import form as form_fields
+from . import paper, tables
 
 MAX_POSTS = 20
 NEXT_ROUND_RATIO = Fraction(3, 2)
@@ -27,6 +31,29 @@ NEXT_ROUND_RATIO = Fraction(3, 2)
 class ContestKind(Kind):
     key = "contest"
     label = "差额票决（多个人选竞一个或几个职位）"
+    supports_next_round = True
+    paper_form_name = "差额选票"
+
+    def paper_boxes(self, config: dict) -> list[Box]:
+        return paper.boxes(config)
+
+    def sheet_from_keys(self, config: dict, keys: str, written: str) -> Sheet:
+        return paper.sheet(self, config, keys)
+
+    def paper_instructions(self, config: dict) -> list[str]:
+        return paper.instructions(config)
+
+    def paper_form_view(self, config: dict, layout) -> dict:
+        return paper.form_view(config, layout)
+
+    def result_tables(self, result: dict) -> list[Table]:
+        return tables.tables(result)
+
+    def form_config(self, form: Mapping, groups) -> dict:
+        return form_fields.form_config(form, groups)
+
+    def form_values(self, config: dict, groups) -> dict:
+        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         posts_raw = raw.get("posts")
@@ -211,6 +238,18 @@ class ContestKind(Kind):
         """A post of a vote that cannot be finalised: the counts stay visible, no one is elected."""
         rows = [{**r, "elected": False} for r in post["rows"]]
         return {**post, "rows": rows, "elected": [], "tied": [], "unfilled": post["seats"], "next_round": None}
+
+    def next_round_candidates(self, proposal: dict) -> dict[str, list[str]]:
+        return {p["post"]: list(p["candidates"]) for p in proposal["posts"]}
+
+    def edit_next_round(self, proposal: dict, edited: dict[str, list[str]]) -> dict:
+        if set(edited) != {p["post"] for p in proposal["posts"]}:
+            raise KindConfigError("下一轮的职位须与本轮空缺的职位一致")
+        posts = [
+            {**post, "candidates": [n for n in (" ".join(x.split()) for x in edited[post["post"]]) if n]}
+            for post in proposal["posts"]
+        ]
+        return {**proposal, "posts": posts}
 
     def next_round(self, config: dict, result: dict) -> dict | None:
         """The configuration of the next round, from this round's result (None if every seat filled)."""

@@ -14,9 +14,9 @@ import math
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from ..rules import percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
-from .common import (
+from ...rules import percent
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ..common import (
     check_weighted_groups,
     clean_name,
     display_fraction,
@@ -26,6 +26,11 @@ from .common import (
     same_name_key,
     stored_weights,
 )
+from ..sheets import Box, Sheet
+from ..tables import Table
+from . import form as form_fields
+from . import paper, tables
+from .values import ABSTAIN, INVALID, UNKNOWN
 
 # name -> (grades best first, points per grade); the last grade is the failing one
 SCALES = {
@@ -40,8 +45,6 @@ SCALE_LABELS = {
 }
 CATEGORIES = {"person": "个人", "team": "班子"}
 DEFAULT_SCALE = {"person": "competence", "team": "quality"}
-ABSTAIN, UNKNOWN = "abstain", "unknown"
-INVALID = "invalid"  # paper only: two grades marked for a subject, or over an 优秀 quota (docs/rules.md#evaluate)
 FLAGS = {
     "fail_over_third": ("不称职票超过三分之一", Fraction(1, 3)),
 }
@@ -53,6 +56,28 @@ class EvaluateKind(Kind):
     per_group = True
     key = "evaluate"
     label = "民主测评 / 三元测评（按等次评价，分组加权）"
+    paper_form_name = "测评表"
+
+    def paper_boxes(self, config: dict) -> list[Box]:
+        return paper.boxes(self, config)
+
+    def sheet_from_keys(self, config: dict, keys: str, written: str) -> Sheet:
+        return paper.sheet(self, config, keys)
+
+    def paper_instructions(self, config: dict) -> list[str]:
+        return paper.instructions(config)
+
+    def paper_form_view(self, config: dict, layout) -> dict:
+        return paper.form_view(self, config)
+
+    def result_tables(self, result: dict) -> list[Table]:
+        return tables.tables(result)
+
+    def form_config(self, form: Mapping, groups) -> dict:
+        return form_fields.form_config(form, groups)
+
+    def form_values(self, config: dict, groups) -> dict:
+        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         scales = self._scales(raw.get("scales") or {})
@@ -185,7 +210,7 @@ class EvaluateKind(Kind):
         order = order_of(config)
         subjects = list(config["subjects"])
         if order["key"] == "strokes":
-            from .. import strokes
+            from ... import strokes
 
             order = people_order("strokes", single_given_first)
             teams = [s for s in subjects if s["category"] == "team"]

@@ -24,10 +24,14 @@ import unicodedata
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .. import numbers
-from ..rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
-from .common import ceil_places, exact_fraction, ordered, parse_names, ranked, same_name_key
+from ... import numbers
+from ...rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ..common import ceil_places, exact_fraction, ordered, parse_names, ranked, same_name_key
+from ..sheets import Box, Sheet
+from ..tables import Table
+from . import form as form_fields
+from . import paper, tables
 
 MAX_SEATS = 50
 RATE_BASES = ("cast", "valid", "expected")
@@ -79,6 +83,31 @@ def _int(raw, what: str, low: int, high: int) -> int:
 class RecommendKind(Kind):
     key = "recommend"
     label = "民主推荐（限额推荐，可另行推荐）"
+    supports_merge = True
+    supports_write_in_review = True
+    sheet_write_ins = True
+    paper_form_name = "推荐票"
+
+    def paper_boxes(self, config: dict) -> list[Box]:
+        return paper.boxes(config)
+
+    def sheet_from_keys(self, config: dict, keys: str, written: str) -> Sheet:
+        return paper.sheet(self, config, keys, written)
+
+    def paper_instructions(self, config: dict) -> list[str]:
+        return paper.instructions(config)
+
+    def paper_form_view(self, config: dict, layout) -> dict:
+        return paper.form_view(config, layout)
+
+    def result_tables(self, result: dict) -> list[Table]:
+        return tables.tables(result)
+
+    def form_config(self, form: Mapping, groups) -> dict:
+        return form_fields.form_config(form, groups)
+
+    def form_values(self, config: dict, groups) -> dict:
+        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         seats = _int(raw.get("seats"), "推荐名额（职数）", 1, MAX_SEATS)

@@ -10,9 +10,13 @@ from fractions import Fraction
 from operator import itemgetter
 from typing import Mapping, Sequence
 
-from .. import strokes
-from ..rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ... import strokes
+from ...rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ..sheets import Box, Sheet
+from ..tables import Table
+from . import form as form_fields
+from . import paper, tables
 
 CHOICES = {"yes": "同意", "no": "不同意", "abstain": "弃权"}
 MAX_NOMINEES = 200
@@ -98,6 +102,25 @@ def parse_rule(raw) -> dict:
 class ApprovalKind(Kind):
     key = "approval"
     label = "逐人表态（同意/不同意/弃权）"
+    paper_form_name = "表决票"
+
+    def paper_boxes(self, config: dict) -> list[Box]:
+        return paper.boxes(config)
+
+    def sheet_from_keys(self, config: dict, keys: str, written: str) -> Sheet:
+        return paper.sheet(self, config, keys)
+
+    def paper_instructions(self, config: dict) -> list[str]:
+        return paper.instructions(config)
+
+    def result_tables(self, result: dict) -> list[Table]:
+        return tables.tables(result)
+
+    def form_config(self, form: Mapping, groups) -> dict:
+        return form_fields.form_config(form, groups)
+
+    def form_values(self, config: dict, groups) -> dict:
+        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         config = {

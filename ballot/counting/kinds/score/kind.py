@@ -13,9 +13,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .. import numbers
-from .base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
-from .common import (
+from ... import numbers
+from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
+from ..common import (
     check_weighted_groups,
     clean_name,
     display_fraction,
@@ -26,6 +26,10 @@ from .common import (
     ranked,
     stored_weights,
 )
+from ..sheets import Box, Sheet
+from ..tables import Table
+from . import form as form_fields
+from . import paper, tables
 
 MAX_SUB_ITEMS = 10
 
@@ -34,6 +38,46 @@ class ScoreKind(Kind):
     per_group = True
     key = "score"
     label = "评委打分（去掉最高分和最低分，分组加权）"
+    paper_form_name = "评分表"
+
+    supports_series = True
+
+    def series(self, config: dict) -> str | None:
+        return config.get("series")
+
+    def series_items(self, title: str, config: dict) -> list[tuple[str, dict]]:
+        """当场亮分: one item per candidate, in the order given, sharing a series."""
+        candidates = config.get("candidates")
+        if not isinstance(candidates, list) or not candidates:
+            raise KindConfigError("逐人亮分须列出参评人选（candidates）")
+        return [(f"{title}：{name}", {**config, "candidates": [name], "series": title}) for name in candidates]
+
+    def paper_boxes(self, config: dict) -> list[Box]:
+        return paper.boxes(self, config)
+
+    def parse_sheet(self, config: dict, line: str) -> Sheet:
+        return paper.sheet(self, config, line)
+
+    def sheet_words(self, config: dict, line: str) -> str:
+        return paper.words(self, config, line)
+
+    def paper_keypad(self, boxes: list[Box]) -> list[tuple[str, str]]:
+        return list(paper.KEYPAD)
+
+    def paper_instructions(self, config: dict) -> list[str]:
+        return paper.instructions(self, config)
+
+    def paper_form_view(self, config: dict, layout) -> dict:
+        return paper.form_view(self, config)
+
+    def result_tables(self, result: dict) -> list[Table]:
+        return tables.tables(result)
+
+    def form_config(self, form: Mapping, groups) -> dict:
+        return form_fields.form_config(form, groups)
+
+    def form_values(self, config: dict, groups) -> dict:
+        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         candidates = parse_names(raw.get("candidates"), "参评人选")
