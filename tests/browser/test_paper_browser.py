@@ -19,7 +19,9 @@ TABLET = {"width": 1024, "height": 768}
 
 def type_stack(page, lines: str) -> None:
     """Type a stack as a 计票人 does: straight into the focused box, Enter after each sheet."""
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'lines'")
+    # expect() polls from Playwright's side: a string predicate would be evaluated in the page,
+    # which the Content-Security-Policy (no 'unsafe-eval') refuses whenever it must poll
+    expect(page.locator("#lines")).to_be_focused()
     page.keyboard.type(lines)
 
 
