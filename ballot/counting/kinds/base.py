@@ -317,16 +317,23 @@ class Kind(ABC):
 
     # -- the signed report (kinds/<kind>/tables.py)
 
+    # A kind's folder holds tables.py (`tables(result)`) and form.py (`form_config(form, groups)`,
+    # `form_values(config, groups)`); the kind names them once and these methods use them.
+    tables_module = None
+    form_module = None
+
     def result_tables(self, result: dict) -> list[Table]:
         """The item's result as tables, the way clerks lay results out on paper."""
-        raise ValueError(f"unknown ballot kind {self.key!r}")
+        if self.tables_module is None:
+            raise ValueError(f"unknown ballot kind {self.key!r}")
+        return self.tables_module.tables(result)
 
     # -- the clerk's item form (kinds/<kind>/form.py): field names and strings, no web framework
 
     def form_config(self, form: Mapping, groups) -> dict:
         """The raw configuration from the submitted form fields; `groups` have .id and .name."""
-        return {}
+        return self.form_module.form_config(form, groups) if self.form_module else {}
 
     def form_values(self, config: dict, groups) -> dict:
         """The form fields that show a stored configuration for editing."""
-        return {}
+        return self.form_module.form_values(config, groups) if self.form_module else {}

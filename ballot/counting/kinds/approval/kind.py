@@ -14,7 +14,6 @@ from ... import strokes
 from ...rules import DENOMINATORS, PRESETS, RuleError, Threshold, parse_fraction, percent
 from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from ..sheets import Box, Sheet
-from ..tables import Table
 from . import form as form_fields
 from . import paper, tables
 
@@ -101,6 +100,8 @@ def parse_rule(raw) -> dict:
 
 class ApprovalKind(Kind):
     key = "approval"
+    tables_module = tables
+    form_module = form_fields
     label = "逐人表态（同意/不同意/弃权）"
     paper_form_name = "表决票"
 
@@ -112,15 +113,6 @@ class ApprovalKind(Kind):
 
     def paper_instructions(self, config: dict) -> list[str]:
         return paper.instructions(config)
-
-    def result_tables(self, result: dict) -> list[Table]:
-        return tables.tables(result)
-
-    def form_config(self, form: Mapping, groups) -> dict:
-        return form_fields.form_config(form, groups)
-
-    def form_values(self, config: dict, groups) -> dict:
-        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         config = {

@@ -20,7 +20,6 @@ from ..approval.kind import committee_count, parse_rule, quorum_problems, quorum
 from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from ..common import MAX_PEOPLE, clean_name, ordered, parse_names
 from ..sheets import Box, Sheet
-from ..tables import Table
 from . import form as form_fields
 from . import paper, tables
 
@@ -30,6 +29,8 @@ NEXT_ROUND_RATIO = Fraction(3, 2)
 
 class ContestKind(Kind):
     key = "contest"
+    tables_module = tables
+    form_module = form_fields
     label = "差额票决（多个人选竞一个或几个职位）"
     supports_next_round = True
     paper_form_name = "差额选票"
@@ -45,15 +46,6 @@ class ContestKind(Kind):
 
     def paper_form_view(self, config: dict, layout) -> dict:
         return paper.form_view(config, layout)
-
-    def result_tables(self, result: dict) -> list[Table]:
-        return tables.tables(result)
-
-    def form_config(self, form: Mapping, groups) -> dict:
-        return form_fields.form_config(form, groups)
-
-    def form_values(self, config: dict, groups) -> dict:
-        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         posts_raw = raw.get("posts")

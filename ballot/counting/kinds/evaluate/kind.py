@@ -27,7 +27,6 @@ from ..common import (
     stored_weights,
 )
 from ..sheets import Box, Sheet
-from ..tables import Table
 from . import form as form_fields
 from . import paper, tables
 from .values import ABSTAIN, INVALID, UNKNOWN
@@ -55,6 +54,8 @@ MAX_POINTS = 10_000  # points per grade (100, 85 …); bounded so a mean never w
 class EvaluateKind(Kind):
     per_group = True
     key = "evaluate"
+    tables_module = tables
+    form_module = form_fields
     label = "民主测评 / 三元测评（按等次评价，分组加权）"
     paper_form_name = "测评表"
 
@@ -69,15 +70,6 @@ class EvaluateKind(Kind):
 
     def paper_form_view(self, config: dict, layout) -> dict:
         return paper.form_view(self, config)
-
-    def result_tables(self, result: dict) -> list[Table]:
-        return tables.tables(result)
-
-    def form_config(self, form: Mapping, groups) -> dict:
-        return form_fields.form_config(form, groups)
-
-    def form_values(self, config: dict, groups) -> dict:
-        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         scales = self._scales(raw.get("scales") or {})

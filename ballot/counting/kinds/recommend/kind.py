@@ -29,7 +29,6 @@ from ...rules import DENOMINATORS, RuleError, Threshold, parse_fraction, percent
 from ..base import BallotData, CastError, Counts, Kind, KindConfigError, count_warnings, counted, order_of, people_order
 from ..common import ceil_places, exact_fraction, ordered, parse_names, ranked, same_name_key
 from ..sheets import Box, Sheet
-from ..tables import Table
 from . import form as form_fields
 from . import paper, tables
 
@@ -82,6 +81,8 @@ def _int(raw, what: str, low: int, high: int) -> int:
 
 class RecommendKind(Kind):
     key = "recommend"
+    tables_module = tables
+    form_module = form_fields
     label = "民主推荐（限额推荐，可另行推荐）"
     supports_merge = True
     supports_write_in_review = True
@@ -99,15 +100,6 @@ class RecommendKind(Kind):
 
     def paper_form_view(self, config: dict, layout) -> dict:
         return paper.form_view(config, layout)
-
-    def result_tables(self, result: dict) -> list[Table]:
-        return tables.tables(result)
-
-    def form_config(self, form: Mapping, groups) -> dict:
-        return form_fields.form_config(form, groups)
-
-    def form_values(self, config: dict, groups) -> dict:
-        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         seats = _int(raw.get("seats"), "推荐名额（职数）", 1, MAX_SEATS)

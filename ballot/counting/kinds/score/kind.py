@@ -27,7 +27,6 @@ from ..common import (
     stored_weights,
 )
 from ..sheets import Box, Sheet
-from ..tables import Table
 from . import form as form_fields
 from . import paper, tables
 
@@ -37,6 +36,8 @@ MAX_SUB_ITEMS = 10
 class ScoreKind(Kind):
     per_group = True
     key = "score"
+    tables_module = tables
+    form_module = form_fields
     label = "评委打分（去掉最高分和最低分，分组加权）"
     paper_form_name = "评分表"
 
@@ -69,15 +70,6 @@ class ScoreKind(Kind):
 
     def paper_form_view(self, config: dict, layout) -> dict:
         return paper.form_view(self, config)
-
-    def result_tables(self, result: dict) -> list[Table]:
-        return tables.tables(result)
-
-    def form_config(self, form: Mapping, groups) -> dict:
-        return form_fields.form_config(form, groups)
-
-    def form_values(self, config: dict, groups) -> dict:
-        return form_fields.form_values(config, groups)
 
     def parse_config(self, raw: Mapping, *, single_given_first: bool = True) -> dict:
         candidates = parse_names(raw.get("candidates"), "参评人选")
