@@ -10,10 +10,12 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from ballot.counting.errors import OperationError
 from ballot.documents import csvexport
 from ballot.documents.slips import SlipError, SlipSheet, render_slips
 from ballot.meetings import meetingfile, units
-from ballot.meetings.meetings import OperationError, name_gaps, open_item
+from ballot.meetings.setup import name_gaps
+from ballot.meetings.sittings import open_item
 from ballot.meetings.users import UserError, create_user, new_password
 from ballot.storage import audit
 from ballot.storage.db import Database, LiveStoreMissing, keep_files_private, make_instance_private

@@ -54,7 +54,7 @@ from slowclients import run_slow_clients  # noqa: E402  (bench/: the slow-client
 
 from ballot.config import Settings  # noqa: E402
 from ballot.meetings import apitokens, meetingfile  # noqa: E402
-from ballot.meetings.meetings import open_item, set_present  # noqa: E402
+from ballot.meetings.sittings import open_item, set_present  # noqa: E402
 from ballot.meetings.users import create_user  # noqa: E402
 from ballot.storage import audit  # noqa: E402
 from ballot.storage.db import Database  # noqa: E402
@@ -613,7 +613,8 @@ def check_stored(settings: Settings, item_ids: list[int]) -> tuple[int, int, int
 
     from ballot.archive.verify import _same_result as same_result
     from ballot.counting.kinds import CastError, get_kind
-    from ballot.meetings.meetings import close_item, export_item, item_result
+    from ballot.meetings.results import export_item, item_result
+    from ballot.meetings.sittings import close_item
     from ballot.storage.models import Ballot, Item
     from ballot.voting.sealing import compact_pending
 

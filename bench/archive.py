@@ -30,7 +30,7 @@ from ballot.archive import signing  # noqa: E402
 from ballot.archive import verify as verifier  # noqa: E402
 from ballot.documents import report, reportfonts  # noqa: E402
 from ballot.meetings import meetingfile  # noqa: E402
-from ballot.meetings.meetings import close_item, open_item, set_present  # noqa: E402
+from ballot.meetings.sittings import close_item, open_item, set_present  # noqa: E402
 from ballot.storage import audit  # noqa: E402
 from ballot.storage.db import Database  # noqa: E402
 from ballot.storage.migrate import upgrade  # noqa: E402

@@ -35,7 +35,7 @@ from slowclients import run_slow_clients  # noqa: E402
 
 from ballot.config import Settings  # noqa: E402
 from ballot.meetings import meetingfile  # noqa: E402
-from ballot.meetings.meetings import open_item  # noqa: E402
+from ballot.meetings.sittings import open_item  # noqa: E402
 from ballot.storage import audit  # noqa: E402
 from ballot.storage.db import Database  # noqa: E402
 from ballot.storage.migrate import upgrade  # noqa: E402

@@ -40,7 +40,7 @@ from crashkit import Server, ThrowawayPostgres, _choices, prepare  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from ballot.config import Settings  # noqa: E402
-from ballot.meetings.meetings import close_item  # noqa: E402
+from ballot.meetings.sittings import close_item  # noqa: E402
 from ballot.storage import audit  # noqa: E402
 from ballot.storage.db import Database  # noqa: E402
 from ballot.voting.sealing import compact_pending  # noqa: E402

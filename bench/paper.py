@@ -25,7 +25,8 @@ from sqlalchemy import insert  # noqa: E402
 
 from ballot.documents import paperforms  # noqa: E402
 from ballot.meetings import meetingfile  # noqa: E402
-from ballot.meetings.meetings import close_item, item_result, open_item, set_present  # noqa: E402
+from ballot.meetings.results import item_result  # noqa: E402
+from ballot.meetings.sittings import close_item, open_item, set_present  # noqa: E402
 from ballot.paper import paperentry  # noqa: E402
 from ballot.storage import audit  # noqa: E402
 from ballot.storage.db import Database  # noqa: E402

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from ballot.config import Settings
 from ballot.meetings import meetingfile
-from ballot.meetings.meetings import close_item, open_item, set_present
+from ballot.meetings.sittings import close_item, open_item, set_present
 from ballot.meetings.users import create_user
 from ballot.storage import audit
 from ballot.storage.db import Database

@@ -29,10 +29,12 @@ from ballot.archive import signing
 from ballot.archive.verify import EXTRA, FILES, FORMAT, canonical, sha256
 from ballot.clock import utcnow
 from ballot.counting import strokes
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import get_kind
 from ballot.documents import report, reportfonts, workbook
 from ballot.meetings import units
-from ballot.meetings.meetings import OperationError, export_item, item_counts, item_result
+from ballot.meetings.results import export_item, item_result
+from ballot.meetings.sittings import item_counts
 from ballot.paper import paperentry
 from ballot.storage import audit
 from ballot.storage.models import Ballot, ItemStatus, Meeting

@@ -20,17 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import get_kind
-from ballot.meetings.meetings import (
-    OperationError,
-    ballots_of,
-    changed,
-    item_counts,
-    item_group_ids,
-    item_result,
-    result_available,
-    series_ranking,
-)
+from ballot.meetings.results import ballots_of, item_result, result_available, series_ranking
+from ballot.meetings.setup import changed, item_group_ids
+from ballot.meetings.sittings import item_counts
 from ballot.storage import audit
 from ballot.storage.models import GroupState, Item, ItemStatus, LiveTally, Meeting
 from ballot.voting.casting import lock_item

@@ -9,11 +9,12 @@ import tomllib
 
 from sqlalchemy.orm import Session
 
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import KINDS, KindConfigError
 from ballot.storage import audit
 from ballot.storage.models import Meeting
 
-from .meetings import OperationError, add_group, add_item, create_meeting
+from .setup import add_group, add_item, create_meeting
 
 MAX_FILE_BYTES = 512 * 1024
 

@@ -86,9 +86,7 @@ def end_sessions(user: User) -> int:
 
 def _other_active_admins(session: Session, user: User) -> int:
     return len(
-        session.execute(
-            select(User.id).where(User.role == "admin", User.active.is_(True), User.id != user.id)
-        ).all()
+        session.execute(select(User.id).where(User.role == "admin", User.active.is_(True), User.id != user.id)).all()
     )
 
 

@@ -34,9 +34,10 @@ from sqlalchemy.orm import Session
 
 from ballot.clock import utcnow
 from ballot.counting import numbers
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import INVALID_REASONS, get_kind
 from ballot.counting.numbers import valid_id
-from ballot.meetings.meetings import OperationError, changed
+from ballot.meetings.setup import changed
 from ballot.meetings.users import may
 from ballot.paper import paper
 from ballot.storage import audit

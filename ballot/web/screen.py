@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 
 from ballot.documents import webfont
 from ballot.live import screen
-from ballot.meetings.meetings import name_texts
+from ballot.meetings.setup import name_texts
 from ballot.storage.models import Meeting
 
 from .common import db, message_page, settings

@@ -182,7 +182,7 @@ def test_kiosk_next_voter_sees_nothing_of_the_last(browser, world, settings, tmp
         context.close()
     world.close(item.id)
     with world.db.read() as s:
-        from ballot.meetings.meetings import item_result
+        from ballot.meetings.results import item_result
         from ballot.storage.models import Item
 
         r = item_result(s, s.get(Item, item.id))

@@ -131,7 +131,8 @@ def test_clerk_creates_and_revokes_a_token_on_the_admin_page(app, world):
 
 def test_an_evaluation_by_sittings_through_the_api_and_the_recount_equals_the_live_tally(client, world, tokens):
     from ballot.counting.kinds import get_kind
-    from ballot.meetings.meetings import ballots_of, item_counts, item_result
+    from ballot.meetings.results import ballots_of, item_result
+    from ballot.meetings.sittings import item_counts
 
     clerk, chair, scrutineer = tokens["clerk"], tokens["chair"], tokens["scrutineer"]
     body = tomllib.loads((ROOT / "examples" / "three-way-evaluation.toml").read_text(encoding="utf-8"))

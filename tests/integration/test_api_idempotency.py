@@ -6,7 +6,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from ballot.meetings.meetings import cast_count
+from ballot.meetings.sittings import cast_count
 from ballot.storage.models import ApiIdempotency, Credential
 
 BALLOT = {"n0": "yes", "n1": "no", "n2": "abstain"}

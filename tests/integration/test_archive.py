@@ -386,7 +386,7 @@ def test_items_of_the_same_title_and_a_withdrawn_item(app, world, tmp_path):
     from conftest import ACTOR
 
     from ballot.documents import report
-    from ballot.meetings.meetings import withdraw_item
+    from ballot.meetings.setup import withdraw_item
     from ballot.storage.models import Item
 
     m = world.meeting(

@@ -140,7 +140,7 @@ def test_example_meeting_files_load(world, name):
 def test_evaluation_groups_vote_at_separate_sittings(app, world):
     from conftest import ACTOR
 
-    from ballot.meetings import meetings
+    from ballot.meetings import sittings
 
     m = world.meeting(
         """
@@ -164,7 +164,7 @@ subjects = ["张伟"]
     item = m.items[0]
     staff_codes, leader_codes = world.codes(staff_group, 5), world.codes(leaders, 2)
     with world.db.write() as s:
-        meetings.open_item(s, ACTOR, item.id, staff_group)  # the 单位 meeting sits first
+        sittings.open_item(s, ACTOR, item.id, staff_group)  # the 单位 meeting sits first
     leader = app.test_client()
     leader.get(f"/v/{leader_codes[0]}")
     assert "不在表决中" in leader.get(f"/ballot/{item.id}").get_data(as_text=True)
@@ -173,20 +173,20 @@ subjects = ["张伟"]
         phone.get(f"/v/{code}")
         vote(phone, item.id, {"s0": "0"})  # 优秀 = 100
     with world.db.write() as s:
-        meetings.close_item(s, ACTOR, item.id, staff_group)
+        sittings.close_item(s, ACTOR, item.id, staff_group)
     world.staff("scrutineer")
     staff = app.test_client()
     login(staff, "scrutineer1")
     page = result_text(staff, item.id)
     assert "干部群众 5 100.00%" in page and "表决进行中" in page and "待所有测评组结束后计算" in page
     with world.db.write() as s:
-        meetings.open_item(s, ACTOR, item.id, leaders)
+        sittings.open_item(s, ACTOR, item.id, leaders)
     for code in leader_codes:
         phone = app.test_client()
         phone.get(f"/v/{code}")
         vote(phone, item.id, {"s0": "1"})  # 称职 = 80
     with world.db.write() as s:
-        assert meetings.close_item(s, ACTOR, item.id, leaders).status == "closed"  # last group: sealed
+        assert sittings.close_item(s, ACTOR, item.id, leaders).status == "closed"  # last group: sealed
     page = result_text(staff, item.id)
     assert "综合得分： 92.00" in page  # 0.6 × 100 + 0.4 × 80
 
@@ -194,11 +194,12 @@ subjects = ["张伟"]
 def test_committee_kinds_refuse_separate_sittings(world):
     from conftest import ACTOR
 
-    from ballot.meetings import meetings
+    from ballot.counting.errors import OperationError
+    from ballot.meetings import sittings
 
     m = world.standard()
-    with world.db.write() as s, pytest.raises(meetings.OperationError, match="须同时开始、同时结束"):
-        meetings.open_item(s, ACTOR, m.items[0].id, m.groups[0].id)
+    with world.db.write() as s, pytest.raises(OperationError, match="须同时开始、同时结束"):
+        sittings.open_item(s, ACTOR, m.items[0].id, m.groups[0].id)
 
 
 def test_contest_next_round_in_one_step_with_the_chairs_edit_recorded(app, world):
@@ -285,7 +286,7 @@ seats = 1
 def test_scores_shown_candidate_by_candidate_rank_together(app, world):
     from conftest import ACTOR
 
-    from ballot.meetings import meetings
+    from ballot.meetings import sittings
 
     m = world.meeting(
         HEADER.format(expected=5)
@@ -311,7 +312,7 @@ candidates = ["张伟", "王芳", "李强"]
             phone.get(f"/v/{code}")
             vote(phone, item.id, {"s0_0": score})
         with world.db.write() as s:
-            meetings.close_item(s, ACTOR, item.id)
+            sittings.close_item(s, ACTOR, item.id)
         page = result_text(staff, item.id)
     # shown right after 王芳's speech: both scored so far, ranked; one still to come
     assert "第 1 名 王芳 95.00 第 2 名 张伟 90.00" in page and "还有 1 名人选未亮分" in page
@@ -435,7 +436,7 @@ def test_clerk_form_refuses_weights_that_do_not_sum_to_one(client, world):
 
 def test_export_of_a_closed_item_recounts_to_its_result(app, world):
     from ballot.counting.export import recount
-    from ballot.meetings.meetings import export_item, item_result
+    from ballot.meetings.results import export_item, item_result
     from ballot.storage.models import Item
 
     toml = """

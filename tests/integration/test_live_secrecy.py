@@ -21,17 +21,13 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from ballot.clock import utcnow
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import get_kind
 from ballot.counting.kinds.base import BallotData
 from ballot.live import screen
-from ballot.meetings.meetings import (
-    OperationError,
-    close_item,
-    item_result,
-    live_counts,
-    open_item,
-    update_group,
-)
+from ballot.meetings.results import item_result
+from ballot.meetings.setup import update_group
+from ballot.meetings.sittings import close_item, live_counts, open_item
 from ballot.storage.models import Item, Meeting, VoterGroup
 from ballot.voting import credentials
 from ballot.voting.casting import cast_ballot

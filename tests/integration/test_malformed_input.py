@@ -17,7 +17,7 @@ from test_api import meeting_body, tokens  # noqa: F401  (fixture)
 from voting import vote
 
 from ballot.cli import main
-from ballot.meetings.meetings import OperationError
+from ballot.counting.errors import OperationError
 from ballot.storage.models import Ballot, Item, Meeting
 from ballot.voting import sealing
 

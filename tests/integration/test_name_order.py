@@ -6,7 +6,8 @@ import json
 from conftest import ACTOR, login
 from test_web_admin import post
 
-from ballot.meetings import meetings
+from ballot.counting.errors import OperationError
+from ballot.meetings import setup
 from ballot.storage import audit
 from ballot.storage.models import Item, Meeting
 
@@ -45,7 +46,7 @@ def test_meeting_file_chooses_the_rule_and_items_follow_it(world):
 def test_an_unknown_rule_is_refused_in_chinese(world):
     import pytest
 
-    with pytest.raises(meetings.OperationError, match="同姓排列规则只能是“单名优先”或“逐字比较”"):
+    with pytest.raises(OperationError, match="同姓排列规则只能是“单名优先”或“逐字比较”"):
         world.meeting(TOML.format(extra='same_surname = "拼音"'))
 
 
@@ -54,7 +55,7 @@ def test_changing_the_rule_reorders_drafts_but_not_frozen_items(world):
     first = m.items[0].id
     world.codes(m.groups[0].id, 2)  # freezes both items of the group
     with world.db.write() as s:
-        item = meetings.add_item(
+        item = setup.add_item(
             s,
             ACTOR,
             s.get(Meeting, m.id),
@@ -66,7 +67,7 @@ def test_changing_the_rule_reorders_drafts_but_not_frozen_items(world):
         third = item.id
     assert names(world, third) == ["陈春", "陈清州"]  # 逐字比较: 春 9 < 清 11 as well
     with world.db.write() as s:
-        kept = meetings.set_same_surname(s, ACTOR, s.get(Meeting, m.id), "单名优先")
+        kept = setup.set_same_surname(s, ACTOR, s.get(Meeting, m.id), "单名优先")
     assert kept == ["第一项", "第二项（按职务）"]
     assert names(world, first) == ["陈学敏", "陈春", "陈清州"]  # frozen: voters' order unchanged
     with world.db.read() as s:

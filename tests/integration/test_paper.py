@@ -10,9 +10,11 @@ import pytest
 from conftest import ACTOR
 from voting import vote
 
+from ballot.counting.errors import OperationError
 from ballot.counting.export import recount
 from ballot.counting.kinds import get_kind
-from ballot.meetings.meetings import OperationError, export_item, item_result, next_round
+from ballot.meetings.results import export_item, item_result
+from ballot.meetings.rounds import next_round
 from ballot.paper import paper, paperentry
 from ballot.storage import audit
 from ballot.storage.models import Item

@@ -13,7 +13,8 @@ from conftest import ACTOR, csrf_of, login
 from sqlalchemy import select
 from test_paper import SCRUTINEER, TELLER_1, TELLER_2, enter_paper, result, setup_item
 
-from ballot.meetings.meetings import OperationError, close_item, open_item
+from ballot.counting.errors import OperationError
+from ballot.meetings.sittings import close_item, open_item
 from ballot.paper import paper, paperentry
 from ballot.storage import audit
 from ballot.storage.models import Ballot, Item, ItemGroup, PaperBatch, PaperEntry

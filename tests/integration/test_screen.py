@@ -181,7 +181,8 @@ def test_closing_while_ballots_arrive_counts_each_ballot_or_refuses_it_never_hal
     sealed result) or was refused as not open; nothing is half-stored."""
     import threading
 
-    from ballot.meetings.meetings import close_item, item_result
+    from ballot.meetings.results import item_result
+    from ballot.meetings.sittings import close_item
     from ballot.storage.models import Item
     from ballot.voting import credentials
     from ballot.voting.casting import NotOpen, cast_ballot

@@ -167,7 +167,7 @@ def schema_cookies(world) -> dict[str, int]:
 def test_sealed_result_equals_the_cast(app, world):
     item, codes, receipts = cast_many(app, world)
     world.close(item.id)
-    from ballot.meetings.meetings import item_result
+    from ballot.meetings.results import item_result
     from ballot.storage.models import Item
 
     with world.db.read() as s:
@@ -184,7 +184,8 @@ def test_close_interrupted_between_its_steps_is_finished_later(app, world, setti
     from conftest import ACTOR
     from sqlalchemy import func
 
-    from ballot.meetings.meetings import cast_count, close_item, item_result
+    from ballot.meetings.results import item_result
+    from ballot.meetings.sittings import cast_count, close_item
     from ballot.storage.db import Database
     from ballot.storage.models import Ballot, Item, LiveBallot, LiveSpend, Spend
     from ballot.voting import casting
@@ -262,7 +263,7 @@ def test_compaction_is_postponed_not_hung(app, world, backend, settings):
     reader = sqlite3.connect(path)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM ballots").fetchone()  # a long read holds the WAL
-    from ballot.meetings.meetings import close_item
+    from ballot.meetings.sittings import close_item
 
     with world.db.write() as s:
         close_item(s, ACTOR, item.id)

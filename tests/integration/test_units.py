@@ -482,7 +482,7 @@ def test_migration_moves_existing_data_into_one_unit(db_url):
 def test_a_named_scrutineer_corrects_paper_issued_after_close(world):
     """发出 after close is corrected by the meeting's 监票人: one named there counts, whatever the
     account's role; an account role the meeting took away does not."""
-    from ballot.meetings.meetings import OperationError
+    from ballot.counting.errors import OperationError
     from ballot.paper.paperentry import set_paper_issued
 
     m = world.standard(nominees=("张三",))

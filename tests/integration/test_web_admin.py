@@ -11,7 +11,9 @@ from conftest import ACTOR, ROOT, csrf_of, login
 from sqlalchemy import func, select
 from voting import enter, vote
 
-from ballot.meetings.meetings import OperationError, open_item, update_item
+from ballot.counting.errors import OperationError
+from ballot.meetings.setup import update_item
+from ballot.meetings.sittings import open_item
 from ballot.storage import audit
 from ballot.storage.models import AuditEntry, Credential, Item, Meeting
 

@@ -32,7 +32,7 @@ from ballot.counting.kinds.recommend import MAX_WRITE_IN, WRITE_IN_PUBLIC_MIN, w
 from ballot.documents import report
 from ballot.live import screen
 from ballot.meetings import apitokens
-from ballot.meetings.meetings import item_result
+from ballot.meetings.results import item_result
 from ballot.paper import paper
 from ballot.storage import audit
 from ballot.storage.models import Item, Meeting, User

@@ -190,7 +190,7 @@ class ThrowawayPostgres:
 def prepare(settings, voters: int, extra_codes: int = 0):
     """A meeting with one 逐人表态 item open and `voters` (+ extra) codes; (item id, codes)."""
     from ballot.meetings import meetingfile
-    from ballot.meetings.meetings import open_item, set_present
+    from ballot.meetings.sittings import open_item, set_present
     from ballot.storage import audit
     from ballot.storage.db import Database
     from ballot.storage.migrate import upgrade
@@ -419,7 +419,8 @@ def close_and_check(settings, item_id: int, tally: Tally) -> Verdict:
     """Close the item (server stopped), then: every acknowledged receipt is on the published list,
     no code spent twice, one ballot per spend, and the export recounts to the result."""
     from ballot.counting.export import recount
-    from ballot.meetings.meetings import close_item, export_item, item_result
+    from ballot.meetings.results import export_item, item_result
+    from ballot.meetings.sittings import close_item
     from ballot.storage import audit
     from ballot.storage.db import Database
     from ballot.storage.models import Ballot, Item, Spend

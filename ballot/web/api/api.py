@@ -11,19 +11,11 @@ from functools import wraps
 from flask import Blueprint, g, jsonify, request
 
 from ballot.counting import numbers, strokes
-from ballot.counting.errors import MAX_ID, Refused
+from ballot.counting.errors import MAX_ID, OperationError, Refused
 from ballot.counting.kinds import CastError, get_kind
 from ballot.meetings import apitokens, meetingfile, units
-from ballot.meetings.meetings import (
-    OperationError,
-    cast_count,
-    close_item,
-    item_counts,
-    item_result,
-    open_item,
-    result_available,
-    set_present,
-)
+from ballot.meetings.results import item_result, result_available
+from ballot.meetings.sittings import cast_count, close_item, item_counts, open_item, set_present
 from ballot.publicurl import voting_base_url
 from ballot.storage.audit import Actor
 from ballot.storage.models import GroupState, Item, ItemStatus, Meeting, User, VoterGroup

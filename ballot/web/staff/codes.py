@@ -19,14 +19,11 @@ from flask import (
 from ballot.archive import keyring
 from ballot.clock import utcnow
 from ballot.counting import numbers
+from ballot.counting.errors import OperationError
 from ballot.documents import csvexport
 from ballot.documents.slips import PER_PAGE, SlipSheet, check_sheet, stream_slips
-from ballot.meetings.meetings import (
-    OperationError,
-    add_group,
-    set_present,
-    update_group,
-)
+from ballot.meetings.setup import add_group, update_group
+from ballot.meetings.sittings import set_present
 from ballot.publicurl import voting_base_url
 from ballot.storage.models import Meeting, SlipJob, SlipStatus, VoterGroup
 from ballot.voting import credentials

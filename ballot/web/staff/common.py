@@ -15,10 +15,8 @@ from ballot.counting import numbers
 from ballot.counting.errors import Refused
 from ballot.counting.kinds import KINDS, order_of
 from ballot.meetings import units
-from ballot.meetings.meetings import (
-    STATUS_LABELS,
-    cast_count,
-)
+from ballot.meetings.setup import STATUS_LABELS
+from ballot.meetings.sittings import cast_count
 from ballot.storage import audit
 from ballot.storage.models import ROLE_LABELS, Item, ItemStatus, User
 from ballot.web.common import db, message_page, settings

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import KINDS
 from ballot.live import screen
-from ballot.meetings.meetings import (
-    OperationError,
-    cast_count,
-    close_item,
-    item_counts,
-    next_round,
-    open_item,
-    parse_witnesses,
-    result_available,
-)
+from ballot.meetings.results import result_available
+from ballot.meetings.rounds import next_round
+from ballot.meetings.sittings import cast_count, close_item, item_counts, open_item, parse_witnesses
 from ballot.storage.models import Item, ItemStatus, Meeting
 from ballot.voting.sealing import compact_pending
 from ballot.web.common import db

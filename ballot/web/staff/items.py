@@ -7,16 +7,11 @@ import json
 from flask import flash, redirect, render_template, request, url_for
 
 from ballot.counting import strokes
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import KINDS, ORDERS
 from ballot.counting.rules import COMPARATORS, DENOMINATORS, PRESETS
-from ballot.meetings.meetings import (
-    OperationError,
-    add_item,
-    confirm_merges,
-    item_group_ids,
-    update_item,
-    withdraw_item,
-)
+from ballot.meetings.rounds import confirm_merges
+from ballot.meetings.setup import add_item, item_group_ids, update_item, withdraw_item
 from ballot.storage.models import (
     Item,
     Meeting,

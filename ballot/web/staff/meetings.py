@@ -8,21 +8,13 @@ from sqlalchemy import select
 
 from ballot.archive import keyring
 from ballot.counting import strokes
+from ballot.counting.errors import OperationError
 from ballot.documents.slips import qr_svg
 from ballot.live import screen
 from ballot.meetings import meetingfile, units
-from ballot.meetings.meetings import (
-    OperationError,
-    cast_count,
-    create_meeting,
-    item_counts,
-    item_frozen,
-    item_group_ids,
-    name_gaps,
-    name_texts,
-    result_available,
-    set_same_surname,
-)
+from ballot.meetings.results import result_available
+from ballot.meetings.setup import create_meeting, item_frozen, item_group_ids, name_gaps, name_texts, set_same_surname
+from ballot.meetings.sittings import cast_count, item_counts
 from ballot.publicurl import voting_base_url
 from ballot.storage import audit
 from ballot.storage.models import (

@@ -8,9 +8,10 @@ import re
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
 from ballot.counting import numbers
+from ballot.counting.errors import OperationError
 from ballot.counting.kinds import get_kind
 from ballot.documents import paperforms
-from ballot.meetings.meetings import OperationError, item_group_ids
+from ballot.meetings.setup import item_group_ids
 from ballot.paper import paper, paperentry
 from ballot.storage.models import BatchStatus, GroupState, Item, ItemStatus, PaperBatch, VoterGroup
 from ballot.voting.sealing import compact_pending

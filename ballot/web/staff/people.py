@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 
+from ballot.counting.errors import OperationError
 from ballot.meetings import units
 from ballot.meetings.apitokens import create_token
 from ballot.meetings.apitokens import revoke as revoke_token
 from ballot.meetings.apitokens import tokens as list_tokens
-from ballot.meetings.meetings import (
-    OperationError,
-)
 from ballot.meetings.users import (
     UserError,
     create_user,

@@ -12,14 +12,9 @@ from flask import (
 )
 
 from ballot.archive import keyring, signing
-from ballot.meetings.meetings import (
-    OperationError,
-    item_group_ids,
-    item_result,
-    result_available,
-    series_ranking,
-    write_in_review,
-)
+from ballot.counting.errors import OperationError
+from ballot.meetings.results import item_result, result_available, series_ranking, write_in_review
+from ballot.meetings.setup import item_group_ids
 from ballot.storage import audit
 from ballot.storage.models import (
     Item,

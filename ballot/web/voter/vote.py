@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ballot.counting.kinds import CastError, get_kind
 from ballot.documents import webfont
-from ballot.meetings.meetings import name_texts
+from ballot.meetings.setup import name_texts
 from ballot.storage.models import Ballot, Credential, GroupState, Item, ItemGroup, ItemStatus, Meeting, VoterGroup
 from ballot.voting.casting import AlreadyCast, NotEligible, NotOpen, cast_ballot, has_spent, receipt_counted
 from ballot.voting.codes import new_receipt
