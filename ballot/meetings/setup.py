@@ -18,7 +18,7 @@ from ballot.counting import numbers, strokes
 from ballot.counting.errors import CONTROL, OperationError
 from ballot.counting.kinds import KindConfigError, get_kind
 from ballot.storage import audit
-from ballot.storage.models import Item, ItemGroup, ItemStatus, Meeting, VoterGroup
+from ballot.storage.models import GroupState, Item, ItemGroup, ItemStatus, Meeting, VoterGroup
 from ballot.voting.casting import lock_item
 from ballot.voting.credentials import groups_with_codes
 
@@ -30,6 +30,7 @@ STATUS_LABELS = {
     ItemStatus.CLOSED: "已结束",
     ItemStatus.WITHDRAWN: "已撤回",
 }
+GROUP_STATE_LABELS = {GroupState.WAITING: "未开始", GroupState.OPEN: "表决中", GroupState.CLOSED: "已结束"}
 
 
 def clean_text(text, what: str, limit: int, required: bool = True) -> str:

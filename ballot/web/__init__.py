@@ -140,22 +140,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     csrf.init_app(app)
 
-    from ballot.web import screen, verifypage
+    from ballot.web import screen, staff, verifypage
     from ballot.web.api import api
-    from ballot.web.staff import account, codes, common, conduct, items, meetings, people, results
-    from ballot.web.staff import paper as staff_paper
     from ballot.web.voter import vote
-
-    # the staff pages share one blueprint, `admin` (common.bp): each module adds its routes to it
-    # as it is imported, so all are imported here, before the blueprint is registered
-    staff_modules = (account, meetings, codes, items, conduct, results, people, staff_paper)
-    assert all(module.bp is common.bp for module in staff_modules)
 
     screen.install(app, app.extensions["ballot.db"], settings)
     app.register_blueprint(vote.bp)
     app.register_blueprint(screen.bp)
     app.register_blueprint(verifypage.bp)
-    app.register_blueprint(common.bp)
+    app.register_blueprint(staff.bp)  # `admin`, with one blueprint per staff task inside
     csrf.exempt(api.bp)  # bearer tokens and codes, no cookies: CSRF does not apply
     app.register_blueprint(api.bp)
     _refuse_control_characters(app)

@@ -59,15 +59,15 @@ NO_UNIT_OBJECT = {
     "screen.screen_font": "projector, authorised by its key",
     "screen.snapshot": "projector, authorised by its key",
     "verify.verify": "public offline verification of an uploaded archive",
-    "admin.login": "no object",
-    "admin.logout": "no object",
-    "admin.password": "the user's own password",
-    "admin.home": "lists only visible meetings (test_home_lists_only_visible_meetings)",
-    "admin.new_meeting": "unit from the form (test_create_forms_refuse_another_units_unit)",
-    "admin.load_meeting": "unit from the form (test_create_forms_refuse_another_units_unit)",
-    "admin.api_tokens": "token ids from the form (test_tokens_of_another_unit_are_not_found)",
-    "admin.users": "lists only manageable accounts (test_a_unit_admin_manages_only_its_own_users)",
-    "admin.units_page": "root administrator only; no object in the URL",
+    "admin.account.login": "no object",
+    "admin.account.logout": "no object",
+    "admin.account.password": "the user's own password",
+    "admin.account.home": "lists only visible meetings (test_home_lists_only_visible_meetings)",
+    "admin.meetings.new_meeting": "unit from the form (test_create_forms_refuse_another_units_unit)",
+    "admin.meetings.load_meeting": "unit from the form (test_create_forms_refuse_another_units_unit)",
+    "admin.people.api_tokens": "token ids from the form (test_tokens_of_another_unit_are_not_found)",
+    "admin.people.users": "lists only manageable accounts (test_a_unit_admin_manages_only_its_own_users)",
+    "admin.people.units_page": "root administrator only; no object in the URL",
     "api.openapi": "public API description",
     "api.create_meeting": "creates in the token's own unit (test_api_token_is_scoped_to_its_unit)",
     "api.cast": "authorised by a one-time code",
@@ -184,7 +184,7 @@ def test_matrix_every_route_hides_another_units_objects(app, org, target):
         if "GET" in methods:
             assert owner.get(url).status_code != 404, url
     assert not unlisted, f"routes neither checked by the matrix nor allow-listed: {unlisted}"
-    assert {"admin.meeting", "admin.user_change", "admin.unit_rename", "api.open_", "admin.slip_job"} <= exercised
+    assert {"admin.meetings.meeting", "admin.people.user_change", "admin.people.unit_rename", "api.open_", "admin.codes.slip_job"} <= exercised
 
 
 def test_voter_routes_answer_the_same_for_any_items_id(app, org):

@@ -300,3 +300,17 @@ def test_repeat_submit_after_close_shows_the_receipt(app, world):
     phone.set_cookie("ballot_session", before)
     again = confirm(phone, item.id, reviewed)
     assert again.status_code == 303 and receipt_of(phone.get(again.headers["Location"])) == receipt
+
+
+def test_a_refusal_no_voter_view_handles_gets_the_voter_page_not_a_500(app, client):
+    """The voter blueprint maps `Refused` once: a Chinese message and the way back."""
+    from ballot.voting.casting import NotOpen
+
+    def refusing():
+        raise NotOpen("本议题现在不能投票。")
+
+    app.view_functions["vote.start"] = refusing
+    page = client.get("/")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "本议题现在不能投票。" in text and "Traceback" not in text and 'href="/"' in text

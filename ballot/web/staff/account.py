@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import (
+    Blueprint,
     g,
     redirect,
     render_template,
@@ -25,12 +26,9 @@ from ballot.storage.models import (
 )
 from ballot.web.common import client_address, db, limiter, message_page
 
-from .common import (
-    _start_staff_session,
-    actor,
-    bp,
-    require,
-)
+from .common import _start_staff_session, actor, require
+
+bp = Blueprint("account", __name__)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -40,7 +38,9 @@ def login():
         logins = limiter("login")
         attempt = logins.attempt(client_address())  # counted before the password is checked
         if attempt is None:
-            return message_page("请稍后再试", "登录失败次数过多，请几分钟后再试。", 429, back=url_for("admin.login"))
+            return message_page(
+                "请稍后再试", "登录失败次数过多，请几分钟后再试。", 429, back=url_for("admin.account.login")
+            )
         with db().read() as s:
             user = authenticate(s, request.form.get("username", "")[:64], request.form.get("password", "")[:256])
         if user is None:
@@ -48,7 +48,7 @@ def login():
         else:
             logins.forgive(attempt)
             _start_staff_session(user)
-            return redirect(url_for("admin.home"), code=303)
+            return redirect(url_for("admin.account.home"), code=303)
     return render_template("admin/login.html", error=error), (401 if error else 200)
 
 
@@ -59,7 +59,7 @@ def logout():
         with db().write() as s:
             end_sessions(s.get(User, g.user.id))
     session.clear()
-    return redirect(url_for("admin.login"), code=303)
+    return redirect(url_for("admin.account.login"), code=303)
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -80,7 +80,9 @@ def password():
             guesses = limiter("login")  # a taken-over session may not guess the current password
             attempt = guesses.attempt(client_address())
             if attempt is None:
-                return message_page("请稍后再试", "密码输入错误次数过多，请几分钟后再试。", 429, back=url_for("admin.password"))
+                return message_page(
+                    "请稍后再试", "密码输入错误次数过多，请几分钟后再试。", 429, back=url_for("admin.account.password")
+                )
             try:
                 with db().write() as s:
                     user = s.get(User, g.user.id)
@@ -91,7 +93,9 @@ def password():
             else:
                 guesses.forgive(attempt)
                 _start_staff_session(user)
-                return message_page("密码已修改", "密码已修改，其他设备上的登录已全部退出。", 200, back=url_for("admin.home"))
+                return message_page(
+                    "密码已修改", "密码已修改，其他设备上的登录已全部退出。", 200, back=url_for("admin.account.home")
+                )
     return render_template("admin/password.html", error=error), (400 if error else 200)
 
 

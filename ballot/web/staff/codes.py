@@ -8,6 +8,7 @@ import secrets
 from urllib.parse import quote
 
 from flask import (
+    Blueprint,
     Response,
     jsonify,
     render_template,
@@ -29,30 +30,25 @@ from ballot.storage.models import Meeting, SlipJob, SlipStatus, VoterGroup
 from ballot.voting import credentials
 from ballot.web.common import db, settings
 
-from .common import (
-    actor,
-    back_to_meeting,
-    bp,
-    form_id,
-    get_or_404,
-    refuse,
-    require,
-    writing,
-)
+from .common import actor, back_to_meeting, form_id, get_or_404, refuse, require, writing
+
+bp = Blueprint("codes", __name__)
 
 
 @bp.post("/meetings/<id:meeting_id>/groups")
 @require("prepare")
 def new_group(meeting_id: int):
-    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
-        add_group(s, actor(), get_or_404(s, Meeting, meeting_id), request.form.get("name"), request.form.get("expected"))
+    with writing(url_for("admin.meetings.meeting", meeting_id=meeting_id)) as s:
+        add_group(
+            s, actor(), get_or_404(s, Meeting, meeting_id), request.form.get("name"), request.form.get("expected")
+        )
     return back_to_meeting(meeting_id)
 
 
 @bp.post("/groups/<id:group_id>")
 @require("prepare")
 def edit_group(group_id: int):
-    with writing(request.referrer or url_for("admin.home")) as s:
+    with writing(request.referrer or url_for("admin.account.home")) as s:
         group = get_or_404(s, VoterGroup, group_id)
         meeting_id = group.meeting_id
         update_group(s, actor(), group, request.form.get("name"), request.form.get("expected"))
@@ -62,7 +58,7 @@ def edit_group(group_id: int):
 @bp.post("/groups/<id:group_id>/present")
 @require("conduct")
 def group_present(group_id: int):
-    with writing(url_for("admin.home")) as s:
+    with writing(url_for("admin.account.home")) as s:
         group = get_or_404(s, VoterGroup, group_id)
         meeting_id = group.meeting_id
         set_present(s, actor(), group, request.form.get("present", ""))
@@ -75,8 +71,8 @@ def issue(group_id: int):
     try:
         count = numbers.parse_int(request.form.get("count", ""), "签发数量", 1, credentials.MAX_BATCH)
     except numbers.NumberError as exc:
-        return refuse(exc, url_for("admin.home"))
-    with writing(url_for("admin.home")) as s:
+        return refuse(exc, url_for("admin.account.home"))
+    with writing(url_for("admin.account.home")) as s:
         group = get_or_404(s, VoterGroup, group_id)
         meeting = group.meeting
         codes = credentials.issue_codes(s, settings().derived_key("credential"), group, count, actor())
@@ -104,7 +100,7 @@ def issue(group_id: int):
 @bp.post("/meetings/<id:meeting_id>/void")
 @require("prepare")
 def void(meeting_id: int):
-    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+    with writing(url_for("admin.meetings.meeting", meeting_id=meeting_id)) as s:
         get_or_404(s, Meeting, meeting_id)
         credentials.void_code(
             s, settings().derived_key("credential"), meeting_id, request.form.get("code", "")[:64], actor()
@@ -123,26 +119,22 @@ def slips_pdf(group_id: int):
     try:
         count = numbers.parse_int(request.form.get("count", ""), "签发数量", 1, credentials.MAX_BATCH)
     except numbers.NumberError as exc:
-        return refuse(exc, url_for("admin.home"))
+        return refuse(exc, url_for("admin.account.home"))
     wifi = request.form.get("wifi", "").strip()[:40]
     token = request.form.get("token", "")
     if not re.fullmatch(r"[0-9a-f]{32}", token):
         token = secrets.token_hex(16)
     base_url, _warnings = voting_base_url(settings(), request.host_url)
-    with writing(url_for("admin.home")) as s:
+    with writing(url_for("admin.account.home")) as s:
         group = get_or_404(s, VoterGroup, group_id)
         meeting = group.meeting
         meeting_id = meeting.id
         keys = keyring.public_keys(s, settings().instance_path)
-        sheet = SlipSheet(
-            meeting.title, group.name, meeting.date, base_url, wifi, keys[0].fingerprint if keys else ""
-        )
+        sheet = SlipSheet(meeting.title, group.name, meeting.date, base_url, wifi, keys[0].fingerprint if keys else "")
         check_sheet(sheet)  # before any code exists: a sheet that cannot print issues nothing
         if s.get(SlipJob, token) is not None:
             token = secrets.token_hex(16)
-        codes, batch_id = credentials.issue_codes_batch(
-            s, settings().derived_key("credential"), group, count, actor()
-        )
+        codes, batch_id = credentials.issue_codes_batch(s, settings().derived_key("credential"), group, count, actor())
         s.add(
             SlipJob(
                 token=token,
@@ -201,7 +193,10 @@ SLIP_JOB_STALL_SECONDS = 120  # ten pages take a second or two; a job silent thi
 def slip_job_status(job: SlipJob, now) -> dict:
     """What any worker of any app server reports for a job: one whose worker died (killed,
     restarted, its server gone) stops moving and is reported failed, never running for ever."""
-    stalled = job.status == SlipStatus.RUNNING and (now - (job.updated_at or job.created_at)).total_seconds() > SLIP_JOB_STALL_SECONDS
+    stalled = (
+        job.status == SlipStatus.RUNNING
+        and (now - (job.updated_at or job.created_at)).total_seconds() > SLIP_JOB_STALL_SECONDS
+    )
     # a broken download voids its batch itself; a dead worker could not, so the clerk must
     status = SlipStatus.FAILED if stalled else job.status
     return {"status": status, "stalled": stalled, "pages_done": job.pages_done, "pages_total": job.pages_total}
@@ -211,7 +206,7 @@ def slip_job_status(job: SlipJob, now) -> dict:
 @require("prepare")
 def void_batch(meeting_id: int):
     batch = form_id("batch")
-    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+    with writing(url_for("admin.meetings.meeting", meeting_id=meeting_id)) as s:
         if batch is None:
             raise credentials.IssueError("批次无效")
         n = credentials.void_batch(s, meeting_id, batch, actor())
@@ -222,7 +217,7 @@ def void_batch(meeting_id: int):
 @require("prepare")
 def void_unused(group_id: int):
     if request.form.get("confirm") != "1":
-        return refuse(OperationError("请勾选确认后再作废"), request.referrer or url_for("admin.home"))
+        return refuse(OperationError("请勾选确认后再作废"), request.referrer or url_for("admin.account.home"))
     with db().write() as s:
         group = get_or_404(s, VoterGroup, group_id)
         meeting_id = group.meeting_id

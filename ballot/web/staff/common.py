@@ -1,7 +1,7 @@
-"""What every staff page shares: the one `admin` blueprint, the signed-in user, permissions.
+"""What every staff page shares: the parent `admin` blueprint, the signed-in user, permissions.
 
-Each staff module adds its routes to `bp` explicitly; web/__init__ imports them in a fixed order
-and registers the blueprint once, so every endpoint keeps its name (`admin.<view>`)."""
+Its hooks (loading the user, the refusal page) run for every blueprint nested in it, one per
+staff task (staff/__init__.py), whose endpoints read `admin.<task>.<view>`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from ballot.counting import numbers
 from ballot.counting.errors import Refused
 from ballot.counting.kinds import KINDS, order_of
 from ballot.meetings import units
-from ballot.meetings.setup import STATUS_LABELS
+from ballot.meetings.setup import GROUP_STATE_LABELS, STATUS_LABELS
 from ballot.meetings.sittings import cast_count
 from ballot.storage import audit
-from ballot.storage.models import ROLE_LABELS, Item, ItemStatus, User
+from ballot.storage.models import ROLE_LABELS, BatchStatus, GroupState, Item, ItemStatus, User
 from ballot.web.common import db, message_page, settings
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -75,7 +75,7 @@ def require(permission: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if g.user is None:
-                return redirect(url_for("admin.login"))
+                return redirect(url_for("admin.account.login"))
             with db().read() as s:
                 try:
                     meeting = units.target_meeting(s, g.user, kwargs)
@@ -106,6 +106,10 @@ def template_helpers():
         "several_units": g.get("several_units", False),
         "root_admin": g.get("root_admin", False),
         "STATUS_LABELS": STATUS_LABELS,
+        "GROUP_STATE_LABELS": GROUP_STATE_LABELS,
+        "ItemStatus": ItemStatus,
+        "GroupState": GroupState,
+        "BatchStatus": BatchStatus,
         "ROLE_LABELS": ROLE_LABELS,
         "order_of": order_of,
         "forwarded_without_proxy": current_app.extensions.get("ballot.forwarded_without_proxy", False),
@@ -133,7 +137,7 @@ def back_to_meeting(meeting_id: int, note: str | None = None):
     """Back to the meeting page, or to the chair's console when the form came from there."""
     if note:
         flash(note)
-    page = "admin.console" if request.form.get("to") == "console" else "admin.meeting"
+    page = "admin.conduct.console" if request.form.get("to") == "console" else "admin.meetings.meeting"
     return redirect(url_for(page, meeting_id=meeting_id), code=303)
 
 
@@ -155,7 +159,7 @@ def writing(back: str):
 
 @bp.errorhandler(Refused)
 def refused(exc: Refused):
-    return refuse(exc, getattr(exc, "back", None) or request.referrer or url_for("admin.home"))
+    return refuse(exc, getattr(exc, "back", None) or request.referrer or url_for("admin.account.home"))
 
 
 def form_id(name: str) -> int | None:
@@ -172,7 +176,11 @@ def get_or_404(s, model, ident):
 
 def item_sittings(s, item: Item, groups) -> list[dict] | None:
     """Per-group state of an item whose groups vote at separate sittings (None for the others)."""
-    if not KINDS[item.kind].per_group or len(item.voting_groups) < 2 or item.status not in (ItemStatus.DRAFT, ItemStatus.OPEN):
+    if (
+        not KINDS[item.kind].per_group
+        or len(item.voting_groups) < 2
+        or item.status not in (ItemStatus.DRAFT, ItemStatus.OPEN)
+    ):
         return None
     names = {gr.id: gr.name for gr in groups}
     return [

@@ -3,7 +3,7 @@ what the projector screen shows."""
 
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from ballot.counting.errors import OperationError
 from ballot.counting.kinds import KINDS
@@ -15,25 +15,16 @@ from ballot.storage.models import Item, ItemStatus, Meeting
 from ballot.voting.sealing import compact_pending
 from ballot.web.common import db
 
-from .common import (
-    _note,
-    actor,
-    back_to_meeting,
-    bp,
-    form_id,
-    get_or_404,
-    item_sittings,
-    refuse,
-    require,
-    writing,
-)
+from .common import _note, actor, back_to_meeting, form_id, get_or_404, item_sittings, refuse, require, writing
+
+bp = Blueprint("conduct", __name__)
 
 
 @bp.post("/meetings/<id:meeting_id>/screen")
 @require("conduct")
 def screen_show(meeting_id: int):
     """The chair puts an item on the screen, and reveals or hides its result."""
-    back = request.referrer or url_for("admin.console", meeting_id=meeting_id)
+    back = request.referrer or url_for("admin.conduct.console", meeting_id=meeting_id)
     with writing(back) as s:
         screen.show(s, actor(), get_or_404(s, Meeting, meeting_id), form_id("item"), request.form.get("reveal") == "1")
     return redirect(back, code=303)
@@ -81,7 +72,7 @@ def turnout_json(meeting_id: int):
 @require("conduct")
 def open_(item_id: int):
     group_id = form_id("group")
-    with writing(request.referrer or url_for("admin.home")) as s:
+    with writing(request.referrer or url_for("admin.account.home")) as s:
         item = open_item(s, actor(), item_id, group_id)
         meeting_id = item.meeting_id
     return back_to_meeting(meeting_id, "该表决组已开始表决。" if group_id else "已开始表决。")
@@ -102,15 +93,15 @@ def close(item_id: int):
             "admin/close.html", item=item, cast=cast, counts=counts, group_id=group_id, group_name=group_name
         )
     if request.form.get("confirm") != "1":
-        return refuse(OperationError("请勾选确认后再结束表决"), url_for("admin.close", item_id=item_id))
-    with writing(url_for("admin.meeting", meeting_id=item.meeting_id)) as s:
+        return refuse(OperationError("请勾选确认后再结束表决"), url_for("admin.conduct.close", item_id=item_id))
+    with writing(url_for("admin.meetings.meeting", meeting_id=item.meeting_id)) as s:
         witnesses = parse_witnesses(request.form.get("scrutineers", ""), request.form.get("tellers", ""))
         closed = close_item(s, actor(), item_id, group_id, witnesses).status == ItemStatus.CLOSED
     if not closed:
         return back_to_meeting(item.meeting_id, f"“{group_name}”已结束表决；所有表决组结束后计算综合结果。")
     if not (compaction := compact_pending(db())):
         flash(f"表决已结束、结果已封存；{compaction.message}")
-    return redirect(url_for("admin.result", item_id=item_id), code=303)
+    return redirect(url_for("admin.results.result", item_id=item_id), code=303)
 
 
 @bp.post("/items/<id:item_id>/next-round")
@@ -121,7 +112,7 @@ def next_round_(item_id: int):
     for key, text in request.form.items():
         if key.startswith("post:"):
             edited[key[5:]] = [line for line in text.splitlines() if line.strip()]
-    with writing(url_for("admin.result", item_id=item_id)) as s:
+    with writing(url_for("admin.results.result", item_id=item_id)) as s:
         new = next_round(s, actor(), get_or_404(s, Item, item_id), edited or None)
         meeting_id, title = new.meeting_id, new.title
     return back_to_meeting(meeting_id, f"已创建“{title}”，请开始表决。")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ballot.counting import strokes
 from ballot.counting.errors import OperationError
@@ -19,15 +19,9 @@ from ballot.storage.models import (
 from ballot.web.common import db
 
 from . import itemform
-from .common import (
-    actor,
-    back_to_meeting,
-    bp,
-    get_or_404,
-    refuse,
-    require,
-    writing,
-)
+from .common import actor, back_to_meeting, get_or_404, refuse, require, writing
+
+bp = Blueprint("items", __name__)
 
 
 def _item_form_data(groups):
@@ -108,14 +102,14 @@ def withdraw(item_id: int):
         meeting_id = item.meeting_id
     if request.method == "GET":
         return render_template("admin/withdraw.html", item=item)
-    with writing(url_for("admin.withdraw", item_id=item_id)) as s:
+    with writing(url_for("admin.items.withdraw", item_id=item_id)) as s:
         new = withdraw_item(
             s, actor(), get_or_404(s, Item, item_id), request.form.get("reason"), request.form.get("correction") == "1"
         )
         new_id = new.id if new else None
     if new_id:
         flash("原议题已撤回，已新建更正议题，请修改后使用。")
-        return redirect(url_for("admin.edit_item", item_id=new_id), code=303)
+        return redirect(url_for("admin.items.edit_item", item_id=new_id), code=303)
     return back_to_meeting(meeting_id, "议题已撤回。")
 
 
@@ -128,11 +122,11 @@ def merges_(item_id: int):
         try:
             source, target = json.loads(value)
         except (ValueError, TypeError, RecursionError):
-            return refuse(OperationError("合并内容无效"), url_for("admin.result", item_id=item_id))
+            return refuse(OperationError("合并内容无效"), url_for("admin.results.result", item_id=item_id))
         merges.append({"from": str(source), "to": str(target)})
     if not merges:
-        return refuse(OperationError("请勾选要合并的写法"), url_for("admin.result", item_id=item_id))
-    with writing(url_for("admin.result", item_id=item_id)) as s:
+        return refuse(OperationError("请勾选要合并的写法"), url_for("admin.results.result", item_id=item_id))
+    with writing(url_for("admin.results.result", item_id=item_id)) as s:
         confirm_merges(s, actor(), get_or_404(s, Item, item_id), merges)
     flash(f"已合并 {len(merges)} 种写法。")
-    return redirect(url_for("admin.result", item_id=item_id), code=303)
+    return redirect(url_for("admin.results.result", item_id=item_id), code=303)

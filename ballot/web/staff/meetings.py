@@ -3,7 +3,7 @@ and the order of names."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from ballot.archive import keyring
@@ -30,7 +30,6 @@ from .common import (
     _note,
     actor,
     back_to_meeting,
-    bp,
     chosen_unit,
     form_id,
     get_or_404,
@@ -40,6 +39,8 @@ from .common import (
     require,
     writing,
 )
+
+bp = Blueprint("meetings", __name__)
 
 
 def _unprintable(m: Meeting) -> dict:
@@ -55,7 +56,7 @@ def _unprintable(m: Meeting) -> dict:
 @bp.post("/meetings")
 @require("prepare")
 def new_meeting():
-    with writing(url_for("admin.home")) as s:
+    with writing(url_for("admin.account.home")) as s:
         f = request.form
         m = create_meeting(
             s,
@@ -91,7 +92,9 @@ def screen_key(meeting_id: int):
         key = screen.new_key(s, actor(), get_or_404(s, Meeting, meeting_id), settings().derived_key("screen"))
     base, _warnings = voting_base_url(settings(), request.host_url)
     url = base.rstrip("/") + url_for("screen.page", key=key)
-    return back_to_meeting(meeting_id, f"大屏链接（只显示这一次，请在投影电脑上打开并收藏；重新生成后旧链接作废）：{url}")
+    return back_to_meeting(
+        meeting_id, f"大屏链接（只显示这一次，请在投影电脑上打开并收藏；重新生成后旧链接作废）：{url}"
+    )
 
 
 @bp.post("/meetings/<id:meeting_id>/screen-key/revoke")
@@ -105,7 +108,7 @@ def screen_key_revoke(meeting_id: int):
 @bp.post("/meetings/<id:meeting_id>/name-order")
 @require("prepare")
 def name_order(meeting_id: int):
-    with writing(url_for("admin.meeting", meeting_id=meeting_id)) as s:
+    with writing(url_for("admin.meetings.meeting", meeting_id=meeting_id)) as s:
         m = get_or_404(s, Meeting, meeting_id)
         kept = set_same_surname(s, actor(), m, request.form.get("same_surname"))
         rule = strokes.rule_text(m.single_given_first)
@@ -124,7 +127,7 @@ def load_meeting():
         with db().write() as s:
             m = meetingfile.load(s, actor(), text, chosen_unit(s))
     except OperationError as exc:
-        return refuse(exc, url_for("admin.home"))
+        return refuse(exc, url_for("admin.account.home"))
     return back_to_meeting(m.id, "会议文件已导入。")
 
 
@@ -187,7 +190,7 @@ def meeting(meeting_id: int):
 @require("prepare")
 def meeting_roles(meeting_id: int):
     """Name (or un-name) a chair, 监票人 or 计票人 for this meeting alone; audited."""
-    back = url_for("admin.meeting", meeting_id=meeting_id) + "#roles"
+    back = url_for("admin.meetings.meeting", meeting_id=meeting_id) + "#roles"
     role = request.form.get("role", "")
     with writing(back) as s:
         m = get_or_404(s, Meeting, meeting_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from ballot.counting import numbers
 from ballot.counting.errors import OperationError
@@ -17,7 +17,9 @@ from ballot.storage.models import BatchStatus, GroupState, Item, ItemStatus, Pap
 from ballot.voting.sealing import compact_pending
 from ballot.web.common import db
 
-from .common import _note, actor, bp, get_or_404, may_here, refuse, require, writing
+from .common import _note, actor, get_or_404, may_here, refuse, require, writing
+
+bp = Blueprint("paper", __name__)
 
 
 def _group_arg(value) -> int:
@@ -31,7 +33,7 @@ def _group_arg(value) -> int:
 def _back(item_id: int, note: str | None = None):
     if note:
         flash(note)
-    return redirect(url_for("admin.paper_page", item_id=item_id), code=303)
+    return redirect(url_for("admin.paper.paper_page", item_id=item_id), code=303)
 
 
 @bp.get("/items/<id:item_id>/paper")
@@ -51,7 +53,10 @@ def paper_page(item_id: int):
             }
             for b in paperentry.batches(s, item.id)
         ]
-        closed = {row.group_id: item.status == ItemStatus.CLOSED or row.state == GroupState.CLOSED for row in item.voting_groups}
+        closed = {
+            row.group_id: item.status == ItemStatus.CLOSED or row.state == GroupState.CLOSED
+            for row in item.voting_groups
+        }
         boxes = paper.boxes(item.kind, item.config)
     return render_template(
         "admin/paper.html",
@@ -78,7 +83,7 @@ def paper_issued(item_id: int):
         with db().write() as s:
             paperentry.set_paper_issued(s, actor(), item_id, group_id, request.form.get("issued"), g.perms)
     except OperationError as exc:
-        return refuse(exc, url_for("admin.paper_page", item_id=item_id))
+        return refuse(exc, url_for("admin.paper.paper_page", item_id=item_id))
     return _back(item_id, "已登记纸质票发出数")
 
 
@@ -86,7 +91,7 @@ def paper_issued(item_id: int):
 @require("observe")
 def paper_forms(item_id: int):
     """Identical A4 sheets to print for one group (no serial number, nothing that tells them apart)."""
-    back = url_for("admin.paper_page", item_id=item_id)
+    back = url_for("admin.paper.paper_page", item_id=item_id)
     try:
         copies = numbers.parse_int(request.args.get("copies") or "1", "份数", 1, paperforms.MAX_COPIES)
     except numbers.NumberError as exc:
@@ -99,13 +104,15 @@ def paper_forms(item_id: int):
         item = get_or_404(s, Item, item_id)
         group = s.get(VoterGroup, group_id)
         if group is None or group.id not in item_group_ids(item):
-            return refuse(OperationError("请选择参加本议题的表决组"), url_for("admin.paper_page", item_id=item_id))
+            return refuse(
+                OperationError("请选择参加本议题的表决组"), url_for("admin.paper.paper_page", item_id=item_id)
+            )
         meeting = {"title": item.meeting.title, "date": item.meeting.date}
         title, kind, config, group_name = item.title, item.kind, item.config, group.name
     try:
         pdf = paperforms.render(meeting, title, kind, config, group_name, copies)
     except ValueError as exc:
-        return refuse(exc, url_for("admin.paper_page", item_id=item_id))
+        return refuse(exc, url_for("admin.paper.paper_page", item_id=item_id))
     return Response(
         pdf,
         mimetype="application/pdf",
@@ -122,14 +129,14 @@ def paper_new_batch(item_id: int):
             batch = paperentry.new_batch(s, actor(), item_id, group_id)
             batch_id = batch.id
     except OperationError as exc:
-        return refuse(exc, url_for("admin.paper_page", item_id=item_id))
-    return redirect(url_for("admin.paper_entry", batch_id=batch_id), code=303)
+        return refuse(exc, url_for("admin.paper.paper_page", item_id=item_id))
+    return redirect(url_for("admin.paper.paper_entry", batch_id=batch_id), code=303)
 
 
 @bp.post("/paper-batches/<id:batch_id>/delete")
 @require("enter_paper")
 def paper_delete_batch(batch_id: int):
-    with writing(url_for("admin.home")) as s:
+    with writing(url_for("admin.account.home")) as s:
         item_id = paperentry.delete_empty_batch(s, actor(), batch_id)
     return _back(item_id, "已删除空的一叠")
 
@@ -229,7 +236,7 @@ def paper_settle(batch_id: int):
 @require("settle_paper")
 def paper_send_back(batch_id: int):
     """Both entries discarded: the stack is entered again by two 计票人."""
-    with writing(url_for("admin.paper_settle", batch_id=batch_id)) as s:
+    with writing(url_for("admin.paper.paper_settle", batch_id=batch_id)) as s:
         batch = paperentry.send_back(s, actor(), batch_id)
         item_id = batch.item_id
     return _back(item_id, "已退回：两次录入均已作废，请两名计票人重新录入这一叠")
@@ -238,7 +245,7 @@ def paper_send_back(batch_id: int):
 @bp.post("/items/<id:item_id>/paper/done")
 @require("settle_paper")
 def paper_done(item_id: int):
-    with writing(url_for("admin.paper_page", item_id=item_id)) as s:
+    with writing(url_for("admin.paper.paper_page", item_id=item_id)) as s:
         paperentry.finish(s, actor(), item_id)
     compact_pending(db())  # as after a close; postponed (and retried later) if the database is busy
     return _back(item_id, "已确认纸质票全部录入，结果可以确认")

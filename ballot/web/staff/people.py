@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
 from ballot.counting.errors import OperationError
 from ballot.meetings import units
@@ -28,17 +28,9 @@ from ballot.storage.models import (
 )
 from ballot.web.common import db
 
-from .common import (
-    _note,
-    actor,
-    bp,
-    chosen_unit,
-    form_id,
-    get_or_404,
-    refuse,
-    require,
-    writing,
-)
+from .common import _note, actor, chosen_unit, form_id, get_or_404, refuse, require, writing
+
+bp = Blueprint("people", __name__)
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
@@ -62,7 +54,7 @@ def api_tokens():
                         s, token_id, actor(), owner_id=owner_only, allowed=lambda t: units.token_visible(s, g.user, t)
                     )
                 except ValueError:
-                    return refuse(OperationError("没有这个有效的令牌"), url_for("admin.api_tokens"))
+                    return refuse(OperationError("没有这个有效的令牌"), url_for("admin.people.api_tokens"))
             else:
                 new_token = create_token(
                     s, s.get(User, g.user.id), request.form.get("name", ""), actor(), chosen_unit(s)
@@ -123,7 +115,7 @@ def users():
     except UserError as exc:
         return _users_page(error=str(exc))
     flash("用户已创建。")
-    return redirect(url_for("admin.users"), code=303)
+    return redirect(url_for("admin.people.users"), code=303)
 
 
 @bp.post("/users/<id:user_id>")
@@ -165,9 +157,9 @@ def user_change(user_id: int):
         return _users_page(note=note, new_secret=(username, new_pw))
     if user_id == g.user.id:  # the administrator changed their own account: this session ended too
         session.clear()
-        return redirect(url_for("admin.login"), code=303)
+        return redirect(url_for("admin.account.login"), code=303)
     flash(note)
-    return redirect(url_for("admin.users"), code=303)
+    return redirect(url_for("admin.people.users"), code=303)
 
 
 def _require_root_admin(s) -> None:
@@ -190,7 +182,7 @@ def units_page():
         except units.UnitError as exc:
             error = str(exc)
         else:
-            return redirect(url_for("admin.units_page"), code=303)
+            return redirect(url_for("admin.people.units_page"), code=303)
     with db().read() as s:
         rows = units.all_units(s)
         counts = {
@@ -207,8 +199,8 @@ def units_page():
 @bp.post("/units/<id:unit_id>")
 @require("manage_users")
 def unit_rename(unit_id: int):
-    with writing(url_for("admin.units_page")) as s:
+    with writing(url_for("admin.people.units_page")) as s:
         _require_root_admin(s)
         units.rename_unit(s, actor(), get_or_404(s, Unit, unit_id), request.form.get("name"))
     flash("单位名称已修改。")
-    return redirect(url_for("admin.units_page"), code=303)
+    return redirect(url_for("admin.people.units_page"), code=303)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from flask import (
+    Blueprint,
     Response,
     render_template,
     request,
@@ -22,15 +23,9 @@ from ballot.storage.models import (
 )
 from ballot.web.common import db, message_page, settings
 
-from .common import (
-    _note,
-    actor,
-    bp,
-    get_or_404,
-    may_here,
-    refuse,
-    require,
-)
+from .common import _note, actor, get_or_404, may_here, refuse, require
+
+bp = Blueprint("results", __name__)
 
 
 @bp.route("/meetings/<id:meeting_id>/archive.zip", methods=["GET", "POST"])
@@ -51,7 +46,7 @@ def archive_zip(meeting_id: int):
     except archive.UnprintableNames as exc:
         return render_template("admin/unprintable.html", meeting_id=meeting_id, gaps=exc.gaps)
     except (OperationError, signing.SigningError, reportfonts.FontError) as exc:
-        return refuse(exc, url_for("admin.meeting", meeting_id=meeting_id))
+        return refuse(exc, url_for("admin.meetings.meeting", meeting_id=meeting_id))
     with db().write() as s:  # after it was signed: a refused build signed nothing
         audit.record(s, actor(), "archive.sign", meeting_id, key=key.public.id_hex, accept_unprintable=accept)
     name = f"ballot-archive-{meeting_id}.zip"
@@ -72,7 +67,7 @@ def result(item_id: int):
                 "表决尚未结束",
                 "表决进行中不显示结果，结束表决后再查看。",
                 409,
-                back=url_for("admin.meeting", meeting_id=item.meeting_id),
+                back=url_for("admin.meetings.meeting", meeting_id=item.meeting_id),
             )
         res = item_result(s, item)
         series = series_ranking(s, item)

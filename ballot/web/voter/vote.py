@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, has_request_context, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from ballot.counting.errors import Refused
 from ballot.counting.kinds import CastError, get_kind
 from ballot.documents import webfont
 from ballot.meetings.setup import name_texts
@@ -40,6 +41,15 @@ KIOSK = "k"  # session key: this device is a shared kiosk of meeting k (survives
 def _kiosk_flag() -> dict:
     # the projector's watcher renders outside any request: no session, no kiosk
     return {"kiosk_mode": has_request_context() and session.get(KIOSK) is not None}
+
+
+@bp.errorhandler(Refused)
+def refused(exc: Refused):
+    """A refusal that no view turned into its own page: its message, and the way back. (Views
+    whose refusal needs more than a message catch theirs where they happen: a repeated cast
+    looks for its receipt, a refused code forgets the session.)"""
+    back = url_for("vote.items") if _voter() else url_for("vote.start")
+    return message_page("未能完成", str(exc), 400, back=back)
 
 
 def reset_session() -> None:
